@@ -1,0 +1,61 @@
+// vmimage: OCI images to boot-ready EROFS/ext4 filesystem images for microVMs.
+#include <cstdio>
+
+#include "cli/cli.h"
+
+namespace vmimage::cli {
+namespace {
+
+using AddCommand = void (*)(CLI::App&, CliContext&);
+
+constexpr AddCommand kCommands[] = {
+    add_version_command,
+};
+
+int report(const Error& error) {
+  std::fprintf(stderr, "vmimage: %s: %s\n", std::string(error_kind_name(error.kind())).c_str(),
+               error.describe().c_str());
+  return error.kind() == ErrorKind::kUsage ? 2 : 1;
+}
+
+}  // namespace
+
+void add_version_command(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("version", "Print the version");
+  cmd->callback([&ctx] {
+    ctx.run = []() -> Result<int> {
+      std::printf("vmimage 0.1.0\n");
+      return 0;
+    };
+  });
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
+  app.require_subcommand(1);
+  CliContext ctx;
+  app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
+  app.add_flag("--json", ctx.global.json, "Machine-readable output");
+  app.add_flag("-q,--quiet", ctx.global.quiet, "No progress output");
+  app.add_option("--insecure-registry", ctx.global.insecure_registries,
+                 "Allow plain HTTP to HOST[:PORT] (repeatable)");
+  app.add_option("--ca-file", ctx.global.ca_file, "Extra CA certificates (PEM)");
+  for (AddCommand add : kCommands) add(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "vmimage: usage: %s\n", e.what());
+    return 2;
+  }
+  Result<int> code = ctx.run();
+  if (!code) return report(code.error());
+  return *code;
+}
+
+}  // namespace vmimage::cli
+
+int main(int argc, char** argv) { return vmimage::cli::main(argc, argv); }

@@ -1,0 +1,69 @@
+// Byte streams: Reader is a pull-based source (read() returns 0 at end of stream).
+// Readers compose: a file, a decompressor, a verifying hasher, an HTTP body.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/fd.h"
+#include "util/result.h"
+
+namespace vmimage::io {
+
+class Reader {
+ public:
+  virtual ~Reader() = default;
+  // Reads up to buf.size() bytes; returns 0 only at the end of the stream.
+  virtual Result<size_t> read(std::span<std::byte> buf) = 0;
+};
+
+// Reads until buf is full or the stream ends; returns the bytes read.
+Result<size_t> read_full(Reader& reader, std::span<std::byte> buf);
+// Reads and discards the rest of the stream (so verifying readers see EOF).
+Status drain(Reader& reader);
+// Reads a whole (small) stream into memory, failing past `limit` bytes.
+Result<std::string> read_all(Reader& reader, size_t limit);
+
+// Reads a file descriptor it owns (or borrows, when `owned` is false).
+class FdReader : public Reader {
+ public:
+  FdReader(UniqueFd fd, std::string name) : fd_(std::move(fd)), raw_(fd_.get()), name_(std::move(name)) {}
+  FdReader(int borrowed_fd, std::string name) : raw_(borrowed_fd), name_(std::move(name)) {}
+  static Result<std::unique_ptr<FdReader>> open(const std::string& path);
+  Result<size_t> read(std::span<std::byte> buf) override;
+
+ private:
+  UniqueFd fd_;
+  int raw_;
+  std::string name_;
+};
+
+class MemoryReader : public Reader {
+ public:
+  explicit MemoryReader(std::string data) : data_(std::move(data)) {}
+  Result<size_t> read(std::span<std::byte> buf) override;
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+// Returns the first bytes of a stream to the reader before the rest: used to sniff magic.
+class PeekReader : public Reader {
+ public:
+  explicit PeekReader(std::unique_ptr<Reader> inner) : inner_(std::move(inner)) {}
+  // Makes at least n bytes (fewer at end of stream) available to peek().
+  Result<std::span<const std::byte>> peek(size_t n);
+  Result<size_t> read(std::span<std::byte> buf) override;
+
+ private:
+  std::unique_ptr<Reader> inner_;
+  std::vector<std::byte> buffered_;
+  size_t pos_ = 0;
+};
+
+}  // namespace vmimage::io

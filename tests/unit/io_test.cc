@@ -1,0 +1,115 @@
+#include <zlib.h>
+#include <zstd.h>
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "io/decompress.h"
+#include "io/reader.h"
+#include "io/sha256.h"
+
+namespace vmimage::io {
+namespace {
+
+std::string random_text(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, ' ');
+  for (char& c : s) c = static_cast<char>('a' + rng() % 7);  // compressible
+  return s;
+}
+
+std::string gzip(const std::string& data) {
+  z_stream zs{};
+  deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string zstd(const std::string& data) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
+  out.resize(n);
+  return out;
+}
+
+Result<std::string> decompress_all(std::string compressed, Compression* kind = nullptr) {
+  VMI_TRY(auto d, open_decompressed(std::make_unique<MemoryReader>(std::move(compressed)), "test"));
+  if (kind) *kind = d.compression;
+  return read_all(*d.reader, 1 << 30);
+}
+
+TEST(Decompress, DetectsByMagic) {
+  std::string data = random_text(3 << 20, 1);
+  Compression kind;
+  EXPECT_EQ(*decompress_all(gzip(data), &kind), data);
+  EXPECT_EQ(kind, Compression::kGzip);
+  EXPECT_EQ(*decompress_all(zstd(data), &kind), data);
+  EXPECT_EQ(kind, Compression::kZstd);
+  EXPECT_EQ(*decompress_all(data, &kind), data);
+  EXPECT_EQ(kind, Compression::kNone);
+  EXPECT_EQ(*decompress_all("", &kind), "");
+}
+
+TEST(Decompress, GzipMultiMember) {
+  std::string a = random_text(100000, 2), b = random_text(50000, 3);
+  EXPECT_EQ(*decompress_all(gzip(a) + gzip(b)), a + b);
+}
+
+TEST(Decompress, TruncatedGzipIsAnError) {
+  std::string z = gzip(random_text(1 << 20, 4));
+  auto r = decompress_all(z.substr(0, z.size() / 2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("truncated"), std::string::npos) << r.error().message();
+  auto r2 = decompress_all(z.substr(0, z.size() - 4));  // trailer cut: size missing
+  EXPECT_FALSE(r2.ok());
+}
+
+TEST(Decompress, CorruptGzipIsAnError) {
+  std::string z = gzip(random_text(1 << 20, 5));
+  z[z.size() / 2] ^= 0x55;
+  EXPECT_FALSE(decompress_all(z).ok());
+  std::string trailing = gzip("abc") + "garbage";
+  auto r = decompress_all(trailing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("after the end"), std::string::npos);
+}
+
+TEST(Decompress, TruncatedZstdIsAnError) {
+  std::string z = zstd(random_text(1 << 20, 6));
+  auto r = decompress_all(z.substr(0, z.size() - 10));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("zstd"), std::string::npos);
+}
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(sha256_digest("abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(HashingReader, VerifiesAtEnd) {
+  std::string data = random_text(200000, 7);
+  std::string good = sha256_digest(data);
+  HashingReader ok(std::make_unique<MemoryReader>(data), "blob", good, data.size());
+  EXPECT_TRUE(drain(ok).ok());
+  EXPECT_EQ(ok.digest(), good);
+
+  HashingReader bad(std::make_unique<MemoryReader>(data), "blob", sha256_digest("x"));
+  auto st = drain(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind(), ErrorKind::kImageDigest);
+  EXPECT_NE(st.error().message().find("digest mismatch"), std::string::npos);
+
+  HashingReader short_size(std::make_unique<MemoryReader>(data), "blob", good, data.size() + 1);
+  EXPECT_FALSE(drain(short_size).ok());
+}
+
+}  // namespace
+}  // namespace vmimage::io
