@@ -48,6 +48,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tree/data_sink.h"
 #include "tree/tree.h"
@@ -55,6 +56,8 @@
 #include "util/result.h"
 
 namespace vmimage::erofs {
+
+struct Plan;
 
 constexpr uint32_t kOutputSource = 0;
 constexpr uint32_t kSpoolSource = 1;
@@ -100,6 +103,8 @@ class ImageWriter {
   class StreamSink;
   friend class StreamSink;
   ImageWriter(int out_fd, std::string out_name, UniqueFd spool, Options options);
+  Result<std::vector<uint64_t>> source_sizes() const;
+  Status write_superblock(const Plan& plan, const std::string& meta_digest);
 
   int out_fd_;
   std::string out_name_;
