@@ -502,6 +502,10 @@ TEST_F(ErofsWriterTest, CreateValidatesOptionsAndFinishRunsOnce) {
   o.block_size = 4096;
   o.volume_label = std::string(16, 'l');
   EXPECT_FALSE(ImageWriter::create(fd.get(), "a", dir_.path(), o).ok());
+  UniqueFd ro(::open(path("a.img").c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_FALSE(ImageWriter::create(ro.get(), "a", dir_.path()).ok());
+  UniqueFd append(::open(path("a.img").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  EXPECT_FALSE(ImageWriter::create(append.get(), "a", dir_.path()).ok());
   auto w = writer(fd.get());
   TreeMaker m(*w);
   ASSERT_TRUE(w->finish(m.tree).ok());

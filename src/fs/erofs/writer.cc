@@ -3,6 +3,7 @@
 // that still has to move, the metadata area in nid order and the superblock.
 #include "fs/erofs/writer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,6 +336,10 @@ Result<std::unique_ptr<ImageWriter>> ImageWriter::create(int out_fd, std::string
   if (options.volume_label.size() > 15) {
     return Error(ErrorKind::kUsage,
                  "EROFS volume label \"" + options.volume_label + "\" is longer than 15 bytes");
+  }
+  int flags = ::fcntl(out_fd, F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND)) {
+    return Error(ErrorKind::kInternal, out_name + " must be open for positioned writes");
   }
   if (::ftruncate(out_fd, 0) != 0) return sys_error(ErrorKind::kIo, "truncating " + out_name);
   VMI_TRY(UniqueFd spool, open_scratch_file(scratch_dir));
