@@ -24,7 +24,10 @@ class Scratch {
     char tmpl[] = "/tmp/vmimage-erofs-bench.XXXXXX";
     dir_ = ::mkdtemp(tmpl);
   }
-  ~Scratch() { std::filesystem::remove_all(dir_); }
+  ~Scratch() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
   const std::string& dir() const { return dir_; }
   UniqueFd open(const std::string& name) const {
     return UniqueFd(
