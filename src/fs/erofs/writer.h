@@ -27,13 +27,16 @@
 //  3. finish(tree) once: every reachable inode is written. Regular files' FileData
 //     may point at any registered source: extents into the output (as made by
 //     sink()) are referenced in place, anything else is copied (copy_file_range,
-//     holes kept). Requirements, checked with errors naming the path: names are
-//     1..255 bytes without '/' or NUL and not "." or ".."; a directory has one name;
+//     holes kept). A streamed file whose spooled tail cannot share a block with its
+//     inode and xattrs is copied to fresh blocks (stats().relocated_files).
+//     Requirements, checked with errors naming the path: names are 1..255 bytes
+//     without '/' or NUL and not "." or ".."; a directory has one name;
 //     body.length + tail.length == size; extents lie inside their sources; xattr
 //     names use the user., trusted., security. or system.posix_acl_{access,default}
-//     prefixes with values < 64 KiB; device numbers fit 12-bit major / 20-bit minor;
-//     symlink targets are non-empty; the image stays below 2^32 blocks (16 TiB at
-//     4 KiB). After an error the output is garbage; the caller discards it.
+//     prefixes, are at most 255 bytes long, and have values < 64 KiB; device
+//     numbers fit 12-bit major / 20-bit minor; symlink targets are non-empty; the
+//     image stays below 2^32 blocks (16 TiB at 4 KiB). After an error the output
+//     is garbage; the caller discards it.
 //  4. The caller commits (AtomicFile::commit) the output; stats() reports sizes.
 //
 // Output is deterministic: the same tree, the same streamed input and options give
