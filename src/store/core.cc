@@ -1,0 +1,92 @@
+// Opening a store: directories, the SQLite connection and its settings, migrations.
+#include "store/core.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+
+#include "store/schema.h"
+#include "util/file.h"
+
+namespace vmimage::store_detail {
+namespace {
+
+// How long a writer waits for another process's transaction before giving up.
+constexpr int kBusyTimeoutMs = 60'000;
+
+Result<std::string> prepare_root(const std::string& root) {
+  for (const std::string& dir : {root, root + "/blobs", root + "/tmp", root + "/locks",
+                                 root + "/leases"}) {
+    Status made = make_dirs(dir);
+    if (!made.ok()) return std::move(made).error().context("opening the store at " + root);
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(root.c_str(), resolved) == nullptr) {
+    return sys_error(ErrorKind::kStoreRead, "resolving the store path " + root);
+  }
+  return std::string(resolved);
+}
+
+Status configure(Db& db, bool read_only) {
+  VMI_CHECK(db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs),
+                    ErrorKind::kMetadata));
+  VMI_CHECK(db.exec("PRAGMA foreign_keys = ON", ErrorKind::kMetadata));
+  if (read_only) return {};
+  // WAL: readers never block the writer; FULL: a committed image survives a power loss.
+  VMI_CHECK(db.exec("PRAGMA journal_mode = WAL", ErrorKind::kMetadata));
+  return db.exec("PRAGMA synchronous = FULL", ErrorKind::kMetadata);
+}
+
+Result<Db> open_db(const std::string& path, bool& read_only) {
+  read_only = false;
+  auto db = Db::open(path, false);
+  if (db.ok()) {
+    Status configured = configure(*db, false);
+    if (configured.ok()) return db;
+    db = std::move(configured).error();
+  }
+  // A store on a read-only filesystem can still be listed and inspected.
+  if (::access(path.c_str(), W_OK) == 0 || errno == ENOENT) return db;
+  auto ro = Db::open(path, true);
+  if (!ro.ok()) return db;
+  read_only = true;
+  VMI_CHECK(configure(*ro, true));
+  return ro;
+}
+
+}  // namespace
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::shared_ptr<Core>> Core::open(StoreOptions options) {
+  VMI_TRY(std::string root, resolve_cache_root(options.cache_dir));
+  VMI_TRY(root, prepare_root(root));
+  Layout layout(root);
+  bool read_only = false;
+  VMI_TRY(Db db, open_db(layout.db, read_only));
+  if (read_only) {
+    VMI_TRY(int version, schema_version(db));
+    if (version != kSchemaVersion) {
+      return Error(ErrorKind::kStoreRead, "the store at " + root +
+                                              " is read-only and its metadata has schema version " +
+                                              std::to_string(version) + ", not " +
+                                              std::to_string(kSchemaVersion));
+    }
+  } else {
+    VMI_CHECK(migrate(db));
+  }
+  return std::shared_ptr<Core>(
+      new Core(std::move(layout), std::move(db), read_only, std::move(options.on_step)));
+}
+
+WriterState::~WriterState() {
+  if (!temp_path.empty()) ::unlink(temp_path.c_str());
+}
+
+}  // namespace vmimage::store_detail
