@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
 #include <vector>
 
 #include "io/sha256.h"
@@ -14,14 +13,6 @@
 
 namespace vmimage::store_detail {
 namespace {
-
-std::string random_id() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char id[33];
-  snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-           static_cast<unsigned long long>(rng()));
-  return id;
-}
 
 Error save_error(std::string what) { return sys_error(ErrorKind::kStoreSave, std::move(what)); }
 
@@ -114,7 +105,7 @@ Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core) {
   }
   auto lease = std::make_shared<LeaseState>();
   lease->core = core;
-  lease->id = random_id();
+  lease->id = random_hex(16);
   // The lock file exists and is held before the row does: gc takes a lease
   // whose file it can lock (or that has no file) for the lease of a dead process.
   VMI_TRY(lease->lock, FileLock::acquire(core->layout().lease_lock_path(lease->id), false));

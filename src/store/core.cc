@@ -2,6 +2,7 @@
 #include "store/core.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <climits>
@@ -29,13 +30,30 @@ Result<std::string> prepare_root(const std::string& root) {
   return std::string(resolved);
 }
 
+// Switching a new database to WAL needs an exclusive lock, and SQLite reports
+// SQLITE_BUSY for it without calling the busy handler: processes opening a new
+// store at the same moment retry here instead.
+Status set_wal_mode(Db& db) {
+  for (int waited_ms = 0;; waited_ms += 5) {
+    VMI_TRY(auto stmt, Statement::prepare(db, "PRAGMA journal_mode = WAL", ErrorKind::kMetadata));
+    auto row = stmt.step();
+    if (row.ok() && *row && stmt.text(0) == "wal") return {};
+    bool busy = !row.ok() && (sqlite3_errcode(db.handle()) & 0xff) == SQLITE_BUSY;
+    if (!busy || waited_ms >= kBusyTimeoutMs) {
+      if (!row.ok()) return std::move(row).error();
+      return Error(ErrorKind::kMetadata, "cannot switch " + db.path() + " to WAL mode");
+    }
+    ::usleep(5000);
+  }
+}
+
 Status configure(Db& db, bool read_only) {
   VMI_CHECK(db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs),
                     ErrorKind::kMetadata));
   VMI_CHECK(db.exec("PRAGMA foreign_keys = ON", ErrorKind::kMetadata));
   if (read_only) return {};
   // WAL: readers never block the writer; FULL: a committed image survives a power loss.
-  VMI_CHECK(db.exec("PRAGMA journal_mode = WAL", ErrorKind::kMetadata));
+  VMI_CHECK(set_wal_mode(db));
   return db.exec("PRAGMA synchronous = FULL", ErrorKind::kMetadata);
 }
 

@@ -2,10 +2,10 @@
 #include "store/layout.h"
 
 #include <pwd.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <random>
 
 #include "io/sha256.h"
 #include "vmimage/store.h"
@@ -63,11 +63,25 @@ std::optional<BlobId> parse_blob_file_name(std::string_view name) {
   return BlobId{*digest, *fs_type};
 }
 
+std::string random_hex(size_t bytes) {
+  // getrandom each time, not a seeded PRNG: forked processes must not share names.
+  std::string raw(bytes, '\0');
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : raw) {
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  return hex;
+}
+
 std::string temp_file_name(const std::string& blob_file_name) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char suffix[17];
-  snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
-  return blob_file_name + "." + suffix + ".tmp";
+  return blob_file_name + "." + random_hex(8) + ".tmp";
 }
 
 std::optional<BlobId> parse_temp_file_name(std::string_view name) {

@@ -24,6 +24,9 @@ bool valid_digest(std::string_view digest);
 Result<std::string> blob_file_name(std::string_view digest, FsType fs_type);
 std::optional<BlobId> parse_blob_file_name(std::string_view name);
 
+// `bytes` random bytes from the kernel, in hex.
+std::string random_hex(size_t bytes);
+
 // A blob in production: "<blob file name>.<random>.tmp" in tmp/.
 std::string temp_file_name(const std::string& blob_file_name);
 std::optional<BlobId> parse_temp_file_name(std::string_view name);
