@@ -2,6 +2,7 @@
 #include "store/core.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -57,21 +58,29 @@ Status configure(Db& db, bool read_only) {
   return db.exec("PRAGMA synchronous = FULL", ErrorKind::kMetadata);
 }
 
+bool on_read_only_fs(const std::string& path) {
+  struct statvfs fs;
+  return ::statvfs(dirname_of(path).c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+}
+
 Result<Db> open_db(const std::string& path, bool& read_only) {
-  read_only = false;
-  auto db = Db::open(path, false);
-  if (db.ok()) {
-    Status configured = configure(*db, false);
-    if (configured.ok()) return db;
-    db = std::move(configured).error();
+  read_only = on_read_only_fs(path);
+  if (!read_only) {
+    VMI_TRY(Db db, Db::open(path, false));
+    VMI_CHECK(configure(db, false));
+    return db;
   }
-  // A store on a read-only filesystem can still be listed and inspected.
-  if (::access(path.c_str(), W_OK) == 0 || errno == ENOENT) return db;
-  auto ro = Db::open(path, true);
-  if (!ro.ok()) return db;
-  read_only = true;
-  VMI_CHECK(configure(*ro, true));
-  return ro;
+  // A store on a read-only filesystem can still be listed, inspected and verified.
+  // Transactions left in a WAL would be invisible to an immutable reader.
+  struct stat wal;
+  if (::stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0) {
+    return Error(ErrorKind::kStoreRead, "the store's metadata " + path +
+                                            " is on a read-only filesystem with an unfinished "
+                                            "write-ahead log; open it read-write once to recover");
+  }
+  VMI_TRY(Db db, Db::open_immutable(path));
+  VMI_CHECK(configure(db, true));
+  return db;
 }
 
 }  // namespace

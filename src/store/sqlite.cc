@@ -35,6 +35,29 @@ Result<Db> Db::open(const std::string& path, bool read_only) {
   return db;
 }
 
+Result<Db> Db::open_immutable(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (c == '?' || c == '#' || c == '%' || c < 0x20 || c >= 0x7f) {
+      char esc[4];
+      snprintf(esc, sizeof esc, "%%%02X", c);
+      uri += esc;
+    } else {
+      uri += static_cast<char>(c);
+    }
+  }
+  uri += "?immutable=1";
+  Db db;
+  db.path_ = path;
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+  if (sqlite3_open_v2(uri.c_str(), &db.db_, flags, nullptr) != SQLITE_OK) {
+    if (db.db_ == nullptr) return Error(ErrorKind::kStoreRead, "opening " + path + ": out of memory");
+    return db.error(ErrorKind::kStoreRead, "opening " + path);
+  }
+  sqlite3_extended_result_codes(db.db_, 1);
+  return db;
+}
+
 Status Db::exec(std::string_view sql, ErrorKind kind) {
   std::string text(sql);
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {

@@ -23,6 +23,9 @@ class Db {
 
   // Opens (creating when read_only is false) the database at path.
   static Result<Db> open(const std::string& path, bool read_only);
+  // Opens read-only without locks or a WAL index: only for a database on a
+  // read-only filesystem, which nobody can change while we read it.
+  static Result<Db> open_immutable(const std::string& path);
 
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
