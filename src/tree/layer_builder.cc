@@ -145,8 +145,10 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
     if (it != children.end() && tree_.inode(it->second).is_dir()) {
       cur = it->second;
     } else {
-      InodeId dir = make_implicit_dir(path.substr(0, slash));
-      tree_.inode(cur).children[name] = dir;  // replaces a non-directory in the way
+      std::string dir_path = path.substr(0, slash);
+      if (it != children.end()) recreated_.insert(dir_path);  // a non-directory in the way
+      InodeId dir = make_implicit_dir(dir_path);
+      tree_.inode(cur).children[name] = dir;
       cur = dir;
     }
     pos = slash + 1;
@@ -192,6 +194,9 @@ Status LayerBuilder::add_node(const tar::Entry& entry, InodeId parent, const std
     set_entry_metadata(entry, tree_.inode(existing->second));
     implicit_from_lower_.erase(existing->second);
     return {};
+  }
+  if (entry.type == tar::EntryType::kDirectory && existing != children.end()) {
+    recreated_.insert(entry.path);  // a directory where this layer had a non-directory
   }
   Inode node;
   set_entry_metadata(entry, node);
@@ -265,14 +270,18 @@ void LayerBuilder::mark_opaque_dirs() {
   // A whiteout plus a directory of the same name: the lower one goes, the layer's
   // one stays, which in overlayfs terms is an opaque directory.
   for (const auto& [path, w] : whiteouts_) mark(path);
+  // Likewise a directory where this layer first put a non-directory: that entry
+  // deleted whatever the lower layers had at the path.
+  for (const std::string& path : recreated_) mark(path);
 }
 
-// An implicit directory at a path this layer deletes below (whited out itself or
-// under an opaque ancestor) is a new directory, not the lower one.
+// An implicit directory at a path this layer deletes below (whited out itself,
+// re-created after a non-directory, or under an opaque ancestor) is a new
+// directory, not the lower one.
 void LayerBuilder::reset_hidden_implicit_dirs() {
   for (const auto& [id, path] : implicit_from_lower_) {
     if (tree_.lookup(path) != id) continue;  // replaced by a later entry
-    if (whiteouts_.count(path) != 0 || has_opaque_ancestor(path)) {
+    if (whiteouts_.count(path) != 0 || recreated_.count(path) != 0 || has_opaque_ancestor(path)) {
       Inode& dir = tree_.inode(id);
       bool opaque = dir.find_xattr(kOpaqueXattr) != nullptr;
       copy_dir_metadata(fresh_dir(), dir);

@@ -39,9 +39,12 @@ struct LayerStats {
 //   target's (as GNU tar does).
 // - Missing parents (and the root) are created 0755 root:root mtime 0, or with
 //   the lower directory's metadata when `lower` has a directory there, unless the
-//   same layer deletes that lower path (a whiteout of it or an ancestor, or an
-//   opaque ancestor): then it is new and gets the fresh metadata. A non-directory
-//   in the way of a parent is replaced by such a directory.
+//   same layer deletes that lower path (a whiteout of it or an ancestor, an
+//   opaque ancestor, or a non-directory entry of this layer that stood there):
+//   then it is new and gets the fresh metadata. A non-directory in the way of a
+//   parent is replaced by such a directory.
+// - A directory that replaces a non-directory of the same layer is opaque: the
+//   non-directory entry had deleted the lower path and its subtree.
 // - Whiteouts apply to lower layers only and are resolved in finish(): a
 //   whiteout is dropped when the layer itself has that path (a directory there
 //   becomes opaque instead: the lower one is deleted, the layer's one stays),
@@ -92,6 +95,7 @@ class LayerBuilder {
   Tree tree_;
   std::map<std::string, Whiteout> whiteouts_;          // full path of the hidden name
   std::set<std::string> opaque_markers_;               // dirs with `.wh..wh..opq`
+  std::set<std::string> recreated_;                    // dirs that replaced a non-dir of this layer
   std::map<InodeId, std::string> implicit_from_lower_; // dirs that copied lower metadata
   bool context_used_ = false;
   LayerStats stats_;

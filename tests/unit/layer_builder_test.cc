@@ -68,8 +68,11 @@ TEST(LayerBuilder, LaterEntryWins) {
   in.file("x", "old").file("x", "new");
   in.dir("d").file("d/child", "c").file("d", "now a file");  // file replaces a subtree
   in.file("f", "was a file").dir("f", 0700).file("f/in", "i");  // dir replaces a file
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "d f 0644 0:0 0 'now a file'", "f d 0700 0:0 0",
-                          "f/in f 0644 0:0 0 'i'", "x f 0644 0:0 0 'new'"}));
+  // The re-created directory is opaque: the file entry had deleted what the lower
+  // layers had at "f".
+  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "d f 0644 0:0 0 'now a file'",
+                          "f d 0700 0:0 0 {trusted.overlay.opaque=y}", "f/in f 0644 0:0 0 'i'",
+                          "x f 0644 0:0 0 'new'"}));
 }
 
 TEST(LayerBuilder, DirectoryAfterItsChildrenOnlyUpdatesMetadata) {
@@ -87,7 +90,8 @@ TEST(LayerBuilder, DirectoryAfterItsChildrenOnlyUpdatesMetadata) {
 TEST(LayerBuilder, NonDirectoryInTheWayOfAParentIsReplaced) {
   LayerInput in;
   in.file("a", "file").file("a/b", "under");
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "a d 0755 0:0 0", "a/b f 0644 0:0 0 'under'"}));
+  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "a d 0755 0:0 0 {trusted.overlay.opaque=y}",
+                          "a/b f 0644 0:0 0 'under'"}));
 }
 
 TEST(LayerBuilder, WhiteoutsBecomeZeroZeroCharDevices) {
@@ -299,6 +303,18 @@ TEST(LayerBuilder, ImplicitDirectoriesUnderDeletedPathsAreNew) {
                     "var d 0755 0:0 0 {trusted.overlay.opaque=y}", "var/lib d 0755 0:0 0",
                     "var/lib/fresh f 0644 0:0 0 'f'"}));
   EXPECT_TRUE(used);  // etc kept the lower metadata
+}
+
+TEST(LayerBuilder, DirectoryReCreatedAfterAFileOfTheLayerIsNewAndOpaque) {
+  Tree lower = lower_tree();
+  LayerInput in;
+  in.add(testing::dir_entry("", 0711)).file("etc", "file").file("etc/x", "x");
+  in.file("var", "file").dir("var", 0700);
+  bool used = false;
+  EXPECT_EQ(build(in, &lower, &used),
+            (V{"/ d 0711 0:0 0", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
+               "etc/x f 0644 0:0 0 'x'", "var d 0700 0:0 0 {trusted.overlay.opaque=y}"}));
+  EXPECT_FALSE(used);
 }
 
 }  // namespace

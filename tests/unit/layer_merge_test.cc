@@ -71,6 +71,13 @@ TEST(ApplyLayer, WhiteoutAndSameNameDirectoryInOneLayer) {
                                     "f f 0644 0:0 0 'file'", "h1 f 0644 0:0 0 'shared'"}));
 }
 
+TEST(ApplyLayer, FileThenDirectoryInOneLayerDeletesTheLowerSubtree) {
+  LayerInput up;
+  up.file("d", "gone").file("d/new", "n");
+  EXPECT_EQ(stack({base(), up}), (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/new f 0644 0:0 0 'n'",
+                                    "f f 0644 0:0 0 'file'", "h1 f 0644 0:0 0 'shared'"}));
+}
+
 TEST(ApplyLayer, DeletingOneHardlinkNameKeepsTheOther) {
   LayerInput up;
   up.whiteout(".wh.h1");
