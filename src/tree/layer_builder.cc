@@ -101,6 +101,10 @@ Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
     return {};
   }
   auto [dir, name] = split(entry.path);
+  if (in_aufs_dir(dir)) {
+    ++stats_.aufs_skipped;
+    return {};
+  }
   if (starts_with(name, kWhiteoutPrefix)) return add_whiteout(entry, dir, name);
   Result<InodeId> parent = ensure_dir(dir);
   if (!parent) return entry_error(entry, parent.error().message());
@@ -112,7 +116,11 @@ Status LayerBuilder::add_whiteout(const tar::Entry& entry, const std::string& di
   if (name == kOpaqueMarker) {
     Result<InodeId> id = ensure_dir(dir);
     if (!id) return entry_error(entry, id.error().message());
-    opaque_markers_.insert(dir);
+    if (dir.empty()) {
+      root_opaque_ = Whiteout{entry.mtime_sec, entry.mtime_nsec};
+    } else {
+      opaque_markers_.insert(dir);
+    }
     return {};
   }
   if (starts_with(name, kAufsPrefix)) {
@@ -247,6 +255,7 @@ Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReade
 }
 
 Result<Tree> LayerBuilder::finish() {
+  expand_root_opaque();
   mark_opaque_dirs();
   reset_hidden_implicit_dirs();
   resolve_whiteouts();
@@ -257,6 +266,34 @@ Result<Tree> LayerBuilder::finish() {
     }
   }
   return std::move(tree_);
+}
+
+// overlayfs ignores trusted.overlay.opaque on a lower layer's root, so an opaque
+// root becomes opaque top-level directories plus, with `lower`, whiteouts of the
+// lower root's other names. Without `lower` those names stay visible.
+void LayerBuilder::expand_root_opaque() {
+  if (!root_opaque_) return;
+  for (const auto& [name, id] : tree_.inode(tree_.root()).children) {
+    if (tree_.inode(id).is_dir()) opaque_markers_.insert(name);
+  }
+  if (lower_ == nullptr) return;
+  for (const auto& [name, id] : lower_->inode(lower_->root()).children) {
+    if (tree_.inode(tree_.root()).children.count(name) == 0 && whiteouts_.count(name) == 0) {
+      whiteouts_[name] = *root_opaque_;
+      context_used_ = true;
+    }
+  }
+}
+
+bool LayerBuilder::in_aufs_dir(const std::string& dir) const {
+  size_t pos = 0;
+  while (pos < dir.size()) {
+    size_t slash = dir.find('/', pos);
+    if (slash == std::string::npos) slash = dir.size();
+    if (starts_with(std::string_view(dir).substr(pos, slash - pos), kAufsPrefix)) return true;
+    pos = slash + 1;
+  }
+  return false;
 }
 
 void LayerBuilder::mark_opaque_dirs() {
@@ -281,7 +318,9 @@ void LayerBuilder::mark_opaque_dirs() {
 void LayerBuilder::reset_hidden_implicit_dirs() {
   for (const auto& [id, path] : implicit_from_lower_) {
     if (tree_.lookup(path) != id) continue;  // replaced by a later entry
-    if (whiteouts_.count(path) != 0 || recreated_.count(path) != 0 || has_opaque_ancestor(path)) {
+    bool hidden = whiteouts_.count(path) != 0 || recreated_.count(path) != 0 ||
+                  (root_opaque_ && !path.empty()) || has_opaque_ancestor(path);
+    if (hidden) {
       Inode& dir = tree_.inode(id);
       bool opaque = dir.find_xattr(kOpaqueXattr) != nullptr;
       copy_dir_metadata(fresh_dir(), dir);

@@ -51,6 +51,11 @@ struct LayerStats {
 //   when it lies inside a directory that is opaque in this layer, or, with
 //   `lower`, when the path does not exist below. overlayfs would otherwise show
 //   such whiteouts as broken entries (notes/overlay-whiteouts.md).
+// - overlayfs ignores an opaque lower root, so `./.wh..wh..opq` turns into opaque
+//   top-level directories plus, with `lower`, whiteouts of the other lower root
+//   names (without `lower` those stay visible: say so when no context is given).
+// - aufs metadata (`.wh..wh.*` names other than the opaque marker, and anything
+//   below such a directory, e.g. `.wh..wh.plnk/`) is skipped, as Docker does.
 // - trusted.overlay.* xattrs in the tar are dropped: overlayfs owns that namespace.
 // - Sockets are stored as sockets (tar has no typeflag for them, so libarchive
 //   never yields one).
@@ -83,6 +88,8 @@ class LayerBuilder {
   Status add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                   tar::DataReader& data);
   Result<FileData> copy_data(const tar::Entry& entry, tar::DataReader& data);
+  void expand_root_opaque();
+  bool in_aufs_dir(const std::string& dir) const;
   void mark_opaque_dirs();
   void reset_hidden_implicit_dirs();
   void resolve_whiteouts();
@@ -95,6 +102,7 @@ class LayerBuilder {
   Tree tree_;
   std::map<std::string, Whiteout> whiteouts_;          // full path of the hidden name
   std::set<std::string> opaque_markers_;               // dirs with `.wh..wh..opq`
+  std::optional<Whiteout> root_opaque_;                // `./.wh..wh..opq` (its mtime)
   std::set<std::string> recreated_;                    // dirs that replaced a non-dir of this layer
   std::map<InodeId, std::string> implicit_from_lower_; // dirs that copied lower metadata
   bool context_used_ = false;

@@ -149,6 +149,7 @@ TEST(LayerBuilder, WhiteoutWhoseDirectoryWasReplacedIsDropped) {
 TEST(LayerBuilder, NoWhiteoutNameIsEverStored) {
   LayerInput in;
   in.whiteout("a/.wh..wh.plnk").whiteout(".wh..wh.aufs");  // skipped, parents too
+  in.file(".wh..wh.plnk/123.456", "aufs hardlink store").dir(".wh..wh.plnk");
   EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0"}));
   LayerInput dir_use;
   dir_use.file("a/.wh.b/c", "x");
@@ -315,6 +316,37 @@ TEST(LayerBuilder, DirectoryReCreatedAfterAFileOfTheLayerIsNewAndOpaque) {
             (V{"/ d 0711 0:0 0", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
                "etc/x f 0644 0:0 0 'x'", "var d 0700 0:0 0 {trusted.overlay.opaque=y}"}));
   EXPECT_FALSE(used);
+}
+
+TEST(LayerBuilder, OpaqueRootWithoutContextMakesTopLevelDirsOpaque) {
+  LayerInput in;
+  in.whiteout(".wh..wh..opq").file("etc/x", "x").file("top", "t").whiteout("etc/.wh.y");
+  in.whiteout(".wh.gone");
+  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
+                          "etc/x f 0644 0:0 0 'x'", "gone c 0000 0:0 0 0:0",
+                          "top f 0644 0:0 0 't'"}));
+}
+
+TEST(LayerBuilder, OpaqueRootWithContextWhitesOutTheLowerRoot) {
+  Tree lower = lower_tree();
+  LayerInput in;
+  tar::Entry marker = testing::entry(".wh..wh..opq", tar::EntryType::kRegular);
+  marker.mtime_sec = 77;
+  in.add(marker).file("etc/x", "x").file("newtop", "t");
+  bool used = false;
+  EXPECT_EQ(build(in, &lower, &used),
+            (V{"/ d 0711 0:0 10", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
+               "etc/x f 0644 0:0 0 'x'", "newtop f 0644 0:0 0 't'", "plain c 0000 0:0 77 0:0",
+               "var c 0000 0:0 77 0:0"}));
+  EXPECT_TRUE(used);
+  // Squashed, the layer leaves exactly its own content.
+  MemorySink sink;
+  Tree merged = lower_tree();
+  auto layer = testing::build_layer(in, sink, &merged);
+  ASSERT_TRUE(layer.ok());
+  ASSERT_TRUE(apply_layer(merged, *layer).ok());
+  EXPECT_EQ(listing(merged, &sink), (V{"/ d 0711 0:0 10", "etc d 0755 0:0 0",
+                                       "etc/x f 0644 0:0 0 'x'", "newtop f 0644 0:0 0 't'"}));
 }
 
 }  // namespace
