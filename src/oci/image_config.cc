@@ -64,8 +64,8 @@ Result<ImageConfig> parse_image_config(std::string_view body) {
   return c;
 }
 
-nlohmann::json runtime_config_to_json(const RuntimeConfig& c) {
-  Json out = Json::object();
+nlohmann::ordered_json runtime_config_to_json(const RuntimeConfig& c) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["User"] = c.user;
   out["WorkingDir"] = c.working_dir;
   out["Entrypoint"] = c.entrypoint;

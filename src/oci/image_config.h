@@ -38,6 +38,6 @@ Result<ImageConfig> parse_image_config(std::string_view body);
 
 // {"User": ..., "WorkingDir": ..., "Entrypoint": [...], ...} with the config's
 // field names, for printing and for storing beside an image.
-nlohmann::json runtime_config_to_json(const RuntimeConfig& config);
+nlohmann::ordered_json runtime_config_to_json(const RuntimeConfig& config);
 
 }  // namespace vmimage::oci
