@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "source/registry/client.h"
 #include "util/result.h"
 
 namespace vmimage::cli {
@@ -30,5 +31,11 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+void add_resolve_command(CLI::App& app, CliContext& ctx);
+void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
+
+// Registry client options from the global flags (--insecure-registry, --ca-file)
+// and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]).
+registry::ClientOptions make_client_options(const GlobalOptions& global);
 
 }  // namespace vmimage::cli

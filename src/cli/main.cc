@@ -10,6 +10,8 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_resolve_command,
+    add_fetch_layers_command,
 };
 
 int report(const Error& error) {
