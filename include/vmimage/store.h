@@ -114,6 +114,10 @@ class BlobWriter {
   // Syncs and hashes the file, renames it into blobs/, records it under the
   // lease and unlocks. Afterwards the writer is empty.
   Result<LayerRef> commit();
+  // Takes over the file written through `other` (an unfinished writer of the same
+  // store) in place of this writer's own; commit() then records it under this
+  // writer's key. Lets a producer decide the key only once the blob is written.
+  Status take_file(BlobWriter& other);
 
  private:
   friend class Lease;
@@ -157,6 +161,9 @@ class Store {
 
   const std::string& cache_root() const;
   Result<std::string> blob_path(std::string_view digest, FsType fs_type = FsType::kErofs) const;
+  // Whether the store has the blob, recorded and whole (no lock is taken: use a
+  // Lease's begin_blob to keep it).
+  Result<bool> has_blob(std::string_view digest, FsType fs_type = FsType::kErofs);
 
   // Local scope: the images a user tagged or imported.
   Status save(std::string_view tag, const ImageLayers& layers, const ImageMeta& meta);

@@ -85,6 +85,14 @@ Result<std::pair<uint64_t, std::string>> seal(WriterState& w) {
 
 }  // namespace
 
+Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type) {
+  VMI_TRY(std::string name, blob_file_name(digest, fs_type));
+  auto guard = core.lock_db();
+  VMI_TRY(auto size, usable_blob(core, BlobId{std::string(digest), fs_type},
+                                 core.layout().blob_path(name)));
+  return size.has_value();
+}
+
 Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind) {
   io::Sha256 hash;
   std::vector<std::byte> buf(1 << 20);

@@ -81,6 +81,7 @@ Status release_lease(LeaseState& lease);
 Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
                                                 std::string_view digest, FsType fs_type);
 Result<LayerRef> commit_blob(WriterState& writer);
+Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type);
 
 // gc.cc
 // Removes each blob that no image and no live lease references (and whose

@@ -33,6 +33,15 @@ Result<LayerRef> BlobWriter::commit() {
   return ref;
 }
 
+Status BlobWriter::take_file(BlobWriter& other) {
+  if (!state_ || !other.state_ || exists() || other.exists() || !other.state_->fd.valid()) {
+    return Error(ErrorKind::kStoreSave, "take_file needs two unfinished blob writers");
+  }
+  std::swap(state_->fd, other.state_->fd);
+  std::swap(state_->temp_path, other.state_->temp_path);
+  return {};
+}
+
 // ---- Lease
 
 Lease::Lease(std::shared_ptr<store_detail::LeaseState> state) : state_(std::move(state)) {}
@@ -105,6 +114,10 @@ const std::string& Store::cache_root() const { return core_->layout().root; }
 Result<std::string> Store::blob_path(std::string_view digest, FsType fs_type) const {
   VMI_TRY(std::string name, store_detail::blob_file_name(digest, fs_type));
   return core_->layout().blob_path(name);
+}
+
+Result<bool> Store::has_blob(std::string_view digest, FsType fs_type) {
+  return store_detail::has_blob(*core_, digest, fs_type);
 }
 
 Status Store::save(std::string_view tag, const ImageLayers& layers, const ImageMeta& meta) {

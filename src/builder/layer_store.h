@@ -1,0 +1,39 @@
+// Puts an image's layers into the store as EROFS lowers: finds the blobs the
+// store has, converts the rest (several at once), completes each layer against
+// the layers below it in order, and commits it under its key:
+//   - the DiffID when the layer's image does not depend on the layers below;
+//   - else a context key derived from its ChainID (layer_context_key), so a
+//     chain-dependent blob is shared only by images with the same layers below.
+// Blob locks are taken in one sorted pass before any work, so processes that
+// share layers never wait on each other in a cycle.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/reader.h"
+#include "util/result.h"
+#include "vmimage/builder.h"
+#include "vmimage/store.h"
+
+namespace vmimage::builder {
+
+// The key of a chain-dependent layer blob.
+std::string layer_context_key(const std::string& chain_id);
+
+// Opens layer `index`'s uncompressed tar; the reader checks its digests at EOF.
+using OpenLayer = std::function<Result<std::unique_ptr<io::Reader>>(int index)>;
+
+struct LayerStoreOptions {
+  int jobs = 3;
+  BuildEvents events;  // may be empty
+};
+
+// Returns one blob per layer, base → top. `diff_ids` are the config's.
+Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
+                                           const std::vector<std::string>& diff_ids,
+                                           const OpenLayer& open, const LayerStoreOptions& options);
+
+}  // namespace vmimage::builder
