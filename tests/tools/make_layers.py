@@ -149,8 +149,8 @@ def layer_names(path):
     t.file("long/" + "x" * 150 + "/" + "y" * 120, b"5")
     c255 = "c" * 255
     t.file("c255/" + c255, b"6")
-    t.dir("c255/" + c255 + ".d")
-    t.file("c255/" + c255 + ".d/" + "f" * 255, b"7")
+    t.dir("c255/" + "d" * 255)
+    t.file("c255/" + "d" * 255 + "/" + "f" * 255, b"7")
     t.file("/".join(["deep%03d" % i + "d" * 90 for i in range(12)]) + "/leaf", b"8")
     t.file(raw(b"latin1-\xe9\xe8\xff"), b"9")
     t.dir(raw(b"latin1-dir-\xe0"))
