@@ -9,6 +9,10 @@
       writes to stdout a tar with one dense SIZE-byte file ("big/dense": 1 MiB
       blocks, each starting with its index; generated on the fly, nothing is held
       in memory or on disk).
+  make_layers.py many FILES MBYTES
+      writes to stdout a realistic layer: FILES files (most small, a few large,
+      text-like and binary content) spread over nested directories, about MBYTES
+      MB in total. For benchmarks.
   make_layers.py check-big FILE SIZE
       checks a file holds what stream-big wrote: its size, and the first, last
       and some middle blocks byte for byte.
@@ -457,6 +461,37 @@ def check_big(path, size):
     return 0
 
 
+def many(files, mbytes):
+    """A layer shaped like a distribution image: mostly small files."""
+    rng = random.Random(2024)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(500)]
+    text = b" ".join(rng.choice(words) for _ in range(400000))  # ~2.4 MB of "text"
+    binary = rng.randbytes(4 << 20)
+    weights = [rng.choice((1, 1, 1, 1, 1, 1, 1, 8, 8, 8, 64, 400)) for _ in range(files)]
+    unit = mbytes * 1_000_000 / sum(weights)
+    tf = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT)
+    made = set()
+    for i in range(files):
+        d = "usr/lib/pkg%03d/sub%02d" % (i // 1000, (i // 100) % 10)
+        if d not in made:
+            made.add(d)
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, T0
+            tf.addfile(ti)
+        size = int(weights[i] * unit * rng.uniform(0.5, 1.5))
+        pool = binary if i % 10 == 0 else text
+        if size < len(pool):
+            start = rng.randrange(0, len(pool) - size)
+            body = pool[start:start + size]
+        else:
+            body = (pool * (size // len(pool) + 1))[:size]
+        ti = tarfile.TarInfo("%s/file%06d%s" % (d, i, ".so" if i % 10 == 0 else ".txt"))
+        ti.size, ti.mode, ti.mtime = len(body), 0o644, T0
+        tf.addfile(ti, io.BytesIO(body))
+    tf.close()
+
+
 def make_all(out):
     single = os.path.join(out, "single")
     os.makedirs(single, exist_ok=True)
@@ -491,12 +526,17 @@ def main():
     b = sub.add_parser("stream-big")
     b.add_argument("size")
     b.add_argument("--sha256-out")
+    m = sub.add_parser("many")
+    m.add_argument("files", type=int)
+    m.add_argument("mbytes", type=int)
     c = sub.add_parser("check-big")
     c.add_argument("file")
     c.add_argument("size")
     args = ap.parse_args()
     if args.cmd == "all":
         make_all(args.out)
+    elif args.cmd == "many":
+        many(args.files, args.mbytes)
     elif args.cmd == "stream-big":
         stream_big(parse_size(args.size), args.sha256_out)
     else:
