@@ -37,5 +37,6 @@ void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 // Registry client options from the global flags (--insecure-registry, --ca-file)
 // and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]).
 registry::ClientOptions make_client_options(const GlobalOptions& global);
+void add_mkfs_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

@@ -202,16 +202,19 @@ Error TarReader::entry_error(std::string_view what) const {
 }
 
 Error TarReader::archive_failure(std::string_view doing) const {
-  std::string where = name_;
+  std::string where;
   if (have_entry_) {
-    where += ": entry " + quote_path(entry_.path) + " (header at byte " +
-             std::to_string(entry_.header_offset) + ")";
+    where = "entry " + quote_path(entry_.path) + " (header at byte " +
+            std::to_string(entry_.header_offset) + "): ";
   }
-  where += ": " + std::string(doing);
+  where += std::string(doing);
+  // The input's own error already names the input.
   if (input_error_) return input_error_->context(where);
-  return Error(ErrorKind::kTarball, where + " (tar stream position " +
-                                        std::to_string(archive_filter_bytes(ar_, 0)) + "): " +
-                                        libarchive_message(ar_));
+  std::string why = libarchive_message(ar_);
+  if (fed_ == 0) why = "empty input, not a tar archive";
+  if (why == "Unrecognized archive format") why = "not a tar archive (unrecognized format)";
+  return Error(ErrorKind::kTarball, name_ + ": " + where + " (tar stream position " +
+                                        std::to_string(archive_filter_bytes(ar_, 0)) + "): " + why);
 }
 
 void TarReader::note_warning() {

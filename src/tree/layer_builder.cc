@@ -46,6 +46,20 @@ std::vector<Xattr> xattrs_from(const std::vector<tar::Xattr>& in) {
   return out;  // tar::Entry xattrs are already sorted and unique
 }
 
+// Linux (and so EROFS and ext4) names are at most 255 bytes.
+Status check_name_lengths(std::string_view path) {
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = std::min(path.find('/', pos), path.size());
+    if (slash - pos > 255) {
+      return Error(ErrorKind::kTarball, "a name is " + std::to_string(slash - pos) +
+                                            " bytes long, more than the 255 Linux allows");
+    }
+    pos = slash + 1;
+  }
+  return {};
+}
+
 Inode fresh_dir() {
   Inode dir;
   dir.type = FileType::kDirectory;
@@ -72,13 +86,17 @@ void set_entry_metadata(const tar::Entry& e, Inode& node) {
   node.xattrs = xattrs_from(e.xattrs);
 }
 
-Error entry_error(const tar::Entry& e, std::string_view what) {
-  return Error(ErrorKind::kTarball, "entry " + tar::quote_path(e.path) + " (header at byte " +
-                                        std::to_string(e.header_offset) + "): " +
-                                        std::string(what));
+}  // namespace
+
+Error LayerBuilder::entry_error(const tar::Entry& e, std::string_view what) const {
+  return Error(ErrorKind::kTarball, where(e) + ": " + std::string(what));
 }
 
-}  // namespace
+std::string LayerBuilder::where(const tar::Entry& e) const {
+  std::string out = options_.source_name.empty() ? "" : options_.source_name + ": ";
+  return out + "entry " + tar::quote_path(e.path) + " (header at byte " +
+         std::to_string(e.header_offset) + ")";
+}
 
 LayerBuilder::LayerBuilder(FileDataSink& sink, LayerOptions options, const Tree* lower)
     : sink_(sink), options_(options), lower_(lower) {
@@ -100,6 +118,7 @@ Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
     implicit_from_lower_.erase(tree_.root());
     return {};
   }
+  if (Status s = check_name_lengths(entry.path); !s) return entry_error(entry, s.error().message());
   auto [dir, name] = split(entry.path);
   if (in_aufs_dir(dir)) {
     ++stats_.aufs_skipped;
@@ -118,6 +137,7 @@ Status LayerBuilder::add_whiteout(const tar::Entry& entry, const std::string& di
     if (!id) return entry_error(entry, id.error().message());
     if (dir.empty()) {
       root_opaque_ = Whiteout{entry.mtime_sec, entry.mtime_nsec};
+      stats_.root_opaque = true;
     } else {
       opaque_markers_.insert(dir);
     }
@@ -239,7 +259,7 @@ Status LayerBuilder::add_node(const tar::Entry& entry, InodeId parent, const std
 Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReader& data) {
   ++stats_.files;
   stats_.file_bytes += entry.size;
-  auto fail = [&](Error e) { return e.context("entry " + tar::quote_path(entry.path)); };
+  auto fail = [&](Error e) { return e.context(where(entry)); };
   if (Status s = sink_.begin(entry.size); !s) return fail(std::move(s).error());
   while (true) {
     Result<std::optional<tar::DataBlock>> block = data.read_block();

@@ -18,6 +18,7 @@ namespace vmimage::tree {
 
 struct LayerOptions {
   std::optional<int64_t> mtime;  // when set, every inode's mtime (nsec 0)
+  std::string source_name;       // names the layer in messages
 };
 
 struct LayerStats {
@@ -29,6 +30,7 @@ struct LayerStats {
   uint64_t whiteouts_dropped = 0;  // hid nothing (see LayerBuilder)
   uint64_t opaque_dirs = 0;
   uint64_t aufs_skipped = 0;       // `.wh..wh.*` aufs metadata entries other than opq
+  bool root_opaque = false;        // the layer has `./.wh..wh..opq`
 };
 
 // Applies tar entries in archive order. Semantics (the integration tests hold
@@ -82,6 +84,8 @@ class LayerBuilder {
     uint32_t mtime_nsec;
   };
 
+  Error entry_error(const tar::Entry& e, std::string_view what) const;
+  std::string where(const tar::Entry& e) const;
   Result<InodeId> ensure_dir(const std::string& path);
   InodeId make_implicit_dir(const std::string& path);
   Status add_whiteout(const tar::Entry& entry, const std::string& dir, const std::string& name);

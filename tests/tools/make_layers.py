@@ -5,12 +5,17 @@
       OUTDIR/single/*.tar     one-layer cases (every item of issue 2)
       OUTDIR/stacks/NAME/N.tar  multi-layer stacks, base first (1.tar, 2.tar, ...)
       OUTDIR/bad/*            inputs vmimage mkfs must reject
-  make_layers.py big-sparse OUT.tar SIZE
-      one file of SIZE bytes (may exceed 4 GiB) that is mostly holes, as a GNU
-      sparse tar (tar --sparse); prints the file's sha256.
   make_layers.py stream-big SIZE [--sha256-out FILE]
-      writes to stdout a tar with one dense SIZE-byte file (a non-repeating
-      pattern, generated on the fly: nothing is held in memory or on disk).
+      writes to stdout a tar with one dense SIZE-byte file ("big/dense": 1 MiB
+      blocks, each starting with its index; generated on the fly, nothing is held
+      in memory or on disk).
+  make_layers.py many FILES MBYTES
+      writes to stdout a realistic layer: FILES files (most small, a few large,
+      text-like and binary content) spread over nested directories, about MBYTES
+      MB in total. For benchmarks.
+  make_layers.py check-big FILE SIZE
+      checks a file holds what stream-big wrote: its size, and the first, last
+      and some middle blocks byte for byte.
 
 Everything is deterministic: fixed seeds, fixed mtimes.
 """
@@ -149,8 +154,8 @@ def layer_names(path):
     t.file("long/" + "x" * 150 + "/" + "y" * 120, b"5")
     c255 = "c" * 255
     t.file("c255/" + c255, b"6")
-    t.dir("c255/" + c255 + ".d")
-    t.file("c255/" + c255 + ".d/" + "f" * 255, b"7")
+    t.dir("c255/" + "d" * 255)
+    t.file("c255/" + "d" * 255 + "/" + "f" * 255, b"7")
     t.file("/".join(["deep%03d" % i + "d" * 90 for i in range(12)]) + "/leaf", b"8")
     t.file(raw(b"latin1-\xe9\xe8\xff"), b"9")
     t.dir(raw(b"latin1-dir-\xe0"))
@@ -412,26 +417,11 @@ def write(d, name, content):
 
 # ---------------------------------------------------------------- big files
 
-def big_sparse(out, size):
-    src = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(out)))
-    try:
-        p = os.path.join(src, "huge")
-        with open(p, "wb") as f:
-            f.truncate(size)
-            for off in (0, 1 << 32, size - 4096):  # data before, at and after 4 GiB
-                f.seek(off)
-                f.write(data(off, 4096))
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            while True:
-                chunk = f.read(1 << 22)
-                if not chunk:
-                    break
-                h.update(chunk)
-        gnu_tar(src, out, ["huge"], PAX)
-        print(h.hexdigest())
-    finally:
-        shutil.rmtree(src)
+BIG_BLOCK = 1 << 20
+
+
+def big_block(base, n, size):
+    return (struct.pack("<Q", n) + base[8:])[: size - n * BIG_BLOCK]
 
 
 def stream_big(size, sha_out):
@@ -440,20 +430,66 @@ def stream_big(size, sha_out):
     ti = tarfile.TarInfo("big/dense")
     ti.size, ti.mode, ti.mtime = size, 0o644, T0
     out.write(ti.tobuf(tarfile.PAX_FORMAT))
-    base = data(99, 1 << 20)
-    h = hashlib.sha256()
-    written, n = 0, 0
-    while written < size:
-        block = (struct.pack("<Q", n) + base[8:])[: size - written]
+    base = data(99, BIG_BLOCK)
+    h = hashlib.sha256() if sha_out else None
+    n = 0
+    while n * BIG_BLOCK < size:
+        block = big_block(base, n, size)
         out.write(block)
-        h.update(block)
-        written += len(block)
+        if h:
+            h.update(block)
         n += 1
     out.write(bytes((-size) % 512) + bytes(1024))
     out.flush()
     if sha_out:
         with open(sha_out, "w") as f:
             f.write(h.hexdigest() + "\n")
+
+
+def check_big(path, size):
+    if os.path.getsize(path) != size:
+        print("%s: size %d, expected %d" % (path, os.path.getsize(path), size))
+        return 1
+    base = data(99, BIG_BLOCK)
+    blocks = (size + BIG_BLOCK - 1) // BIG_BLOCK
+    with open(path, "rb") as f:
+        for n in sorted({0, 1, blocks // 3, blocks // 2, 2048 % blocks, blocks - 2, blocks - 1}):
+            f.seek(n * BIG_BLOCK)
+            if f.read(BIG_BLOCK) != big_block(base, n, size):
+                print("%s: block %d differs" % (path, n))
+                return 1
+    return 0
+
+
+def many(files, mbytes):
+    """A layer shaped like a distribution image: mostly small files."""
+    rng = random.Random(2024)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(500)]
+    text = b" ".join(rng.choice(words) for _ in range(400000))  # ~2.4 MB of "text"
+    binary = rng.randbytes(4 << 20)
+    weights = [rng.choice((1, 1, 1, 1, 1, 1, 1, 8, 8, 8, 64, 400)) for _ in range(files)]
+    unit = mbytes * 1_000_000 / sum(weights)
+    tf = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT)
+    made = set()
+    for i in range(files):
+        d = "usr/lib/pkg%03d/sub%02d" % (i // 1000, (i // 100) % 10)
+        if d not in made:
+            made.add(d)
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, T0
+            tf.addfile(ti)
+        size = int(weights[i] * unit * rng.uniform(0.5, 1.5))
+        pool = binary if i % 10 == 0 else text
+        if size < len(pool):
+            start = rng.randrange(0, len(pool) - size)
+            body = pool[start:start + size]
+        else:
+            body = (pool * (size // len(pool) + 1))[:size]
+        ti = tarfile.TarInfo("%s/file%06d%s" % (d, i, ".so" if i % 10 == 0 else ".txt"))
+        ti.size, ti.mode, ti.mtime = len(body), 0o644, T0
+        tf.addfile(ti, io.BytesIO(body))
+    tf.close()
 
 
 def make_all(out):
@@ -487,19 +523,24 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
     a.add_argument("out")
-    s = sub.add_parser("big-sparse")
-    s.add_argument("out")
-    s.add_argument("size")
     b = sub.add_parser("stream-big")
     b.add_argument("size")
     b.add_argument("--sha256-out")
+    m = sub.add_parser("many")
+    m.add_argument("files", type=int)
+    m.add_argument("mbytes", type=int)
+    c = sub.add_parser("check-big")
+    c.add_argument("file")
+    c.add_argument("size")
     args = ap.parse_args()
     if args.cmd == "all":
         make_all(args.out)
-    elif args.cmd == "big-sparse":
-        big_sparse(args.out, parse_size(args.size))
-    else:
+    elif args.cmd == "many":
+        many(args.files, args.mbytes)
+    elif args.cmd == "stream-big":
         stream_big(parse_size(args.size), args.sha256_out)
+    else:
+        return check_big(args.file, parse_size(args.size))
     return 0
 
 

@@ -45,6 +45,7 @@ Lower form of a layer: every path the layer touches (entries, their parents,
 
 import argparse
 import base64
+import errno
 import hashlib
 import os
 import stat
@@ -105,7 +106,13 @@ def walk_dir(root):
     while stack:
         rel = stack.pop()
         full = os.path.join(root, rel) if rel else root
-        st = os.lstat(full)
+        try:
+            st = os.lstat(full)
+        except OSError as e:
+            # overlayfs lists a whiteout it cannot hide (see notes/overlay-whiteouts.md)
+            # but fails to stat it: keep it visible as a broken entry.
+            records[rel] = {"type": "broken(%s)" % errno.errorcode.get(e.errno, e.errno)}
+            continue
         rec = {"mode": "%04o" % stat.S_IMODE(st.st_mode), "uid": str(st.st_uid),
                "gid": str(st.st_gid), "nlink": str(st.st_nlink),
                "mtime": mtime_text(*divmod(st.st_mtime_ns, 10**9))}

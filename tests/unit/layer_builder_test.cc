@@ -154,6 +154,9 @@ TEST(LayerBuilder, NoWhiteoutNameIsEverStored) {
   LayerInput dir_use;
   dir_use.file("a/.wh.b/c", "x");
   EXPECT_NE(build_error(dir_use).find("used as a directory"), std::string::npos);
+  LayerInput too_long;
+  too_long.file("d/" + std::string(256, 'n') + "/f", "x");
+  EXPECT_NE(build_error(too_long).find("more than the 255"), std::string::npos);
   LayerInput empty;
   empty.whiteout("a/.wh.");
   EXPECT_NE(build_error(empty).find("whiteout without a name"), std::string::npos);
