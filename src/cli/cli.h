@@ -30,5 +30,13 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+// Store commands (cmd_images.cc, cmd_maintenance.cc).
+void add_tag_command(CLI::App& app, CliContext& ctx);
+void add_ls_command(CLI::App& app, CliContext& ctx);
+void add_inspect_command(CLI::App& app, CliContext& ctx);
+void add_rm_command(CLI::App& app, CliContext& ctx);
+void add_gc_command(CLI::App& app, CliContext& ctx);
+void add_du_command(CLI::App& app, CliContext& ctx);
+void add_verify_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

@@ -10,6 +10,8 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_tag_command, add_ls_command, add_inspect_command, add_rm_command,
+    add_gc_command,  add_du_command, add_verify_command,
 };
 
 int report(const Error& error) {
@@ -33,6 +35,8 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
 int main(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
+  // Global options may follow the command too: `vmimage ls --json`.
+  app.fallthrough();
   CliContext ctx;
   app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
   app.add_flag("--json", ctx.global.json, "Machine-readable output");
