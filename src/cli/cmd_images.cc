@@ -111,16 +111,20 @@ void add_tag_command(CLI::App& app, CliContext& ctx) {
 
 void add_ls_command(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("ls", "List images (local tags and the registry cache)");
-  auto all = std::make_shared<bool>(false);
-  auto local = std::make_shared<bool>(false);
-  auto registry = std::make_shared<bool>(false);
-  auto* a = cmd->add_flag("--all", *all, "Both scopes (default)");
-  auto* l = cmd->add_flag("--local", *local, "Only local tags");
-  auto* r = cmd->add_flag("--registry", *registry, "Only the registry cache");
+  struct Flags {
+    bool all = false, local = false, registry = false;
+  };
+  // CLI11 writes into these while parsing: they live as long as the callback.
+  auto flags = std::make_shared<Flags>();
+  auto* a = cmd->add_flag("--all", flags->all, "Both scopes (default)");
+  auto* l = cmd->add_flag("--local", flags->local, "Only local tags");
+  auto* r = cmd->add_flag("--registry", flags->registry, "Only the registry cache");
   a->excludes(l)->excludes(r);
   l->excludes(r);
-  cmd->callback([&ctx, local, registry] {
-    LsScope which = *local ? LsScope::kLocal : *registry ? LsScope::kRegistry : LsScope::kAll;
+  cmd->callback([&ctx, flags] {
+    LsScope which = flags->local      ? LsScope::kLocal
+                    : flags->registry ? LsScope::kRegistry
+                                      : LsScope::kAll;
     ctx.run = [&ctx, which] { return run_ls(ctx.global, which); };
   });
 }
