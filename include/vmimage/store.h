@@ -172,7 +172,8 @@ class Store {
   Result<GcStats> remove(std::string_view tag);  // prunes blobs left unreferenced
 
   // Registry scope: the cache of registry pulls.
-  Status save_registry_cache(std::string_view tag, const ImageLayers& layers, const ImageMeta& meta);
+  Status save_registry_cache(std::string_view tag, const ImageLayers& layers,
+                             const ImageMeta& meta);
   Result<BuildResult> get_registry_cache(std::string_view tag);
   Result<std::vector<ImageInfo>> list_registry_cache();
   Result<GcStats> remove_registry_cache(std::string_view tag);

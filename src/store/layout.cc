@@ -25,8 +25,8 @@ bool is_lower_hex(std::string_view s) {
 std::optional<std::string> digest_from_file_stem(std::string_view stem) {
   auto underscore = stem.find('_');
   if (underscore == std::string_view::npos) return std::nullopt;
-  std::string digest = std::string(stem.substr(0, underscore)) + ":" +
-                       std::string(stem.substr(underscore + 1));
+  std::string digest =
+      std::string(stem.substr(0, underscore)) + ":" + std::string(stem.substr(underscore + 1));
   if (!valid_digest(digest)) return std::nullopt;
   return digest;
 }

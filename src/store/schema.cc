@@ -85,10 +85,10 @@ Status migrate(Db& db, int target) {
   VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kMetadata));
   VMI_TRY(version, schema_version(db));
   if (version > kSchemaVersion) {
-    return Error(ErrorKind::kMetadata,
-                 db.path() + " has schema version " + std::to_string(version) +
-                     ", newer than this vmimage understands (" +
-                     std::to_string(kSchemaVersion) + "); upgrade vmimage");
+    return Error(ErrorKind::kMetadata, db.path() + " has schema version " +
+                                           std::to_string(version) +
+                                           ", newer than this vmimage understands (" +
+                                           std::to_string(kSchemaVersion) + "); upgrade vmimage");
   }
   for (int next = version + 1; next <= target; ++next) {
     Status applied = db.exec(kMigrations[next - 1], ErrorKind::kMetadata);

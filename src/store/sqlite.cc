@@ -24,11 +24,12 @@ Db::~Db() {
 Result<Db> Db::open(const std::string& path, bool read_only) {
   Db db;
   db.path_ = path;
-  int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
-                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, nullptr);
   if (rc != SQLITE_OK) {
-    if (db.db_ == nullptr) return Error(ErrorKind::kMetadata, "opening " + path + ": out of memory");
+    if (db.db_ == nullptr)
+      return Error(ErrorKind::kMetadata, "opening " + path + ": out of memory");
     return db.error(read_only ? ErrorKind::kStoreRead : ErrorKind::kMetadata, "opening " + path);
   }
   sqlite3_extended_result_codes(db.db_, 1);
@@ -51,7 +52,8 @@ Result<Db> Db::open_immutable(const std::string& path) {
   db.path_ = path;
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
   if (sqlite3_open_v2(uri.c_str(), &db.db_, flags, nullptr) != SQLITE_OK) {
-    if (db.db_ == nullptr) return Error(ErrorKind::kStoreRead, "opening " + path + ": out of memory");
+    if (db.db_ == nullptr)
+      return Error(ErrorKind::kStoreRead, "opening " + path + ": out of memory");
     return db.error(ErrorKind::kStoreRead, "opening " + path);
   }
   sqlite3_extended_result_codes(db.db_, 1);
@@ -148,7 +150,9 @@ std::string Statement::text(int column) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
-int64_t Statement::integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+int64_t Statement::integer(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 bool Statement::is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
@@ -175,6 +179,8 @@ Transaction::~Transaction() {
   }
 }
 
-Status Transaction::commit() { return db_->exec("COMMIT", kind_); }
+Status Transaction::commit() {
+  return db_->exec("COMMIT", kind_);
+}
 
 }  // namespace vmimage::store_detail

@@ -10,6 +10,16 @@ namespace vmimage {
 
 using store_detail::Core;
 
+namespace {
+
+Status check_writable(const Core& core) {
+  if (!core.read_only()) return {};
+  return Error(ErrorKind::kStoreSave, "the store at " + core.layout().root + " is read-only",
+               EROFS);
+}
+
+}  // namespace
+
 // ---- BlobWriter
 
 BlobWriter::BlobWriter(std::unique_ptr<store_detail::WriterState> state)
@@ -18,8 +28,12 @@ BlobWriter::BlobWriter(BlobWriter&&) noexcept = default;
 BlobWriter& BlobWriter::operator=(BlobWriter&&) noexcept = default;
 BlobWriter::~BlobWriter() = default;
 
-bool BlobWriter::exists() const { return state_ && state_->existing.has_value(); }
-int BlobWriter::fd() const { return state_ ? state_->fd.get() : -1; }
+bool BlobWriter::exists() const {
+  return state_ && state_->existing.has_value();
+}
+int BlobWriter::fd() const {
+  return state_ ? state_->fd.get() : -1;
+}
 
 const std::string& BlobWriter::temp_path() const {
   static const std::string kNone;
@@ -109,7 +123,9 @@ Result<Store> Store::open(std::string_view cache_dir) {
   return open(std::move(options));
 }
 
-const std::string& Store::cache_root() const { return core_->layout().root; }
+const std::string& Store::cache_root() const {
+  return core_->layout().root;
+}
 
 Result<std::string> Store::blob_path(std::string_view digest, FsType fs_type) const {
   VMI_TRY(std::string name, store_detail::blob_file_name(digest, fs_type));
@@ -127,8 +143,12 @@ Result<BuildResult> Store::get(std::string_view tag) {
   VMI_TRY(StoredImage image, find(Scope::kLocal, tag));
   return std::move(image.result);
 }
-Result<std::vector<ImageInfo>> Store::list() { return list(Scope::kLocal); }
-Result<GcStats> Store::remove(std::string_view tag) { return remove(Scope::kLocal, tag); }
+Result<std::vector<ImageInfo>> Store::list() {
+  return list(Scope::kLocal);
+}
+Result<GcStats> Store::remove(std::string_view tag) {
+  return remove(Scope::kLocal, tag);
+}
 
 Status Store::save_registry_cache(std::string_view tag, const ImageLayers& layers,
                                   const ImageMeta& meta) {
@@ -138,16 +158,16 @@ Result<BuildResult> Store::get_registry_cache(std::string_view tag) {
   VMI_TRY(StoredImage image, find(Scope::kRegistry, tag));
   return std::move(image.result);
 }
-Result<std::vector<ImageInfo>> Store::list_registry_cache() { return list(Scope::kRegistry); }
+Result<std::vector<ImageInfo>> Store::list_registry_cache() {
+  return list(Scope::kRegistry);
+}
 Result<GcStats> Store::remove_registry_cache(std::string_view tag) {
   return remove(Scope::kRegistry, tag);
 }
 
 Status Store::save(Scope scope, std::string_view tag, const ImageLayers& layers,
                    const ImageMeta& meta) {
-  if (core_->read_only()) {
-    return Error(ErrorKind::kStoreSave, "the store at " + cache_root() + " is read-only");
-  }
+  VMI_CHECK(check_writable(*core_));
   return store_detail::save_image(*core_, scope, tag, layers, meta);
 }
 
@@ -168,26 +188,36 @@ Result<std::vector<ImageInfo>> Store::list(Scope scope) {
 }
 
 Result<GcStats> Store::remove(Scope scope, std::string_view tag) {
+  VMI_CHECK(check_writable(*core_));
   VMI_TRY(auto blobs, store_detail::delete_image(*core_, scope, tag));
   return store_detail::prune_blobs(*core_, blobs);
 }
 
 Status Store::tag(std::string_view src, std::string_view dst) {
+  VMI_CHECK(check_writable(*core_));
   VMI_TRY(auto replaced, store_detail::tag_image(*core_, src, dst));
   store_detail::prune_blobs(*core_, replaced);
   return {};
 }
 
 Result<Lease> Store::begin_lease() {
+  VMI_CHECK(check_writable(*core_));
   VMI_TRY(auto state, store_detail::create_lease(core_));
   return Lease(std::move(state));
 }
 
-Result<GcStats> Store::gc() { return store_detail::collect_garbage(*core_); }
-Result<std::vector<BlobRecord>> Store::blobs() { return store_detail::list_blobs(*core_); }
+Result<GcStats> Store::gc() {
+  VMI_CHECK(check_writable(*core_));
+  return store_detail::collect_garbage(*core_);
+}
+Result<std::vector<BlobRecord>> Store::blobs() {
+  return store_detail::list_blobs(*core_);
+}
 Result<VerifyReport> Store::verify(std::span<const std::string> tags) {
   return store_detail::verify_blobs(*core_, tags);
 }
-Result<DiskUsage> Store::disk_usage() { return store_detail::disk_usage(*core_); }
+Result<DiskUsage> Store::disk_usage() {
+  return store_detail::disk_usage(*core_);
+}
 
 }  // namespace vmimage

@@ -5,8 +5,10 @@ namespace vmimage {
 
 std::string_view fs_type_name(FsType type) {
   switch (type) {
-    case FsType::kErofs: return "erofs";
-    case FsType::kExt4: return "ext4";
+    case FsType::kErofs:
+      return "erofs";
+    case FsType::kExt4:
+      return "ext4";
   }
   return "unknown";
 }
@@ -19,8 +21,10 @@ std::optional<FsType> parse_fs_type(std::string_view name) {
 
 std::string_view scope_name(Scope scope) {
   switch (scope) {
-    case Scope::kLocal: return "local";
-    case Scope::kRegistry: return "registry";
+    case Scope::kLocal:
+      return "local";
+    case Scope::kRegistry:
+      return "registry";
   }
   return "unknown";
 }
@@ -33,9 +37,12 @@ std::optional<Scope> parse_scope(std::string_view name) {
 
 std::string_view image_source_name(ImageSource source) {
   switch (source) {
-    case ImageSource::kRegistry: return "registry";
-    case ImageSource::kImport: return "import";
-    case ImageSource::kTag: return "tag";
+    case ImageSource::kRegistry:
+      return "registry";
+    case ImageSource::kImport:
+      return "import";
+    case ImageSource::kTag:
+      return "tag";
   }
   return "unknown";
 }

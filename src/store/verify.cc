@@ -29,16 +29,16 @@ std::optional<BlobProblem> check_blob(const BlobRecord& record, uint64_t& bytes)
   if (::fstat(fd.get(), &st) != 0) return problem(BlobProblem::Kind::kCorrupt, "stat failed");
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size != record.blob.size) {
-    return problem(BlobProblem::Kind::kCorrupt, "size " + std::to_string(size) +
-                                                    " bytes, recorded " +
-                                                    std::to_string(record.blob.size));
+    return problem(
+        BlobProblem::Kind::kCorrupt,
+        "size " + std::to_string(size) + " bytes, recorded " + std::to_string(record.blob.size));
   }
   auto sha256 = hash_file(fd.get(), record.blob.path, ErrorKind::kStoreRead);
   if (!sha256.ok()) return problem(BlobProblem::Kind::kCorrupt, sha256.error().describe());
   bytes += size;
   if (*sha256 != record.file_sha256) {
-    return problem(BlobProblem::Kind::kCorrupt, "content " + *sha256 + ", recorded " +
-                                                    record.file_sha256);
+    return problem(BlobProblem::Kind::kCorrupt,
+                   "content " + *sha256 + ", recorded " + record.file_sha256);
   }
   return std::nullopt;
 }
@@ -107,17 +107,19 @@ Result<DiskUsage> disk_usage(Core& core) {
     if (r.refcount == 0) usage.unreferenced_bytes += r.blob.size;
   }
   auto guard = core.lock_db();
-  VMI_TRY(auto stmt, Statement::prepare(core.db(),
-                                        "SELECT i.scope, i.tag, l.digest, l.fs_type FROM images i "
-                                        "JOIN (SELECT DISTINCT image_id, digest, fs_type FROM "
-                                        "image_layers) l ON l.image_id = i.id ORDER BY i.scope, i.tag",
-                                        ErrorKind::kStoreRead));
+  VMI_TRY(auto stmt,
+          Statement::prepare(core.db(),
+                             "SELECT i.scope, i.tag, l.digest, l.fs_type FROM images i "
+                             "JOIN (SELECT DISTINCT image_id, digest, fs_type FROM "
+                             "image_layers) l ON l.image_id = i.id ORDER BY i.scope, i.tag",
+                             ErrorKind::kStoreRead));
   for (;;) {
     VMI_TRY(bool row, stmt.step());
     if (!row) break;
     Scope scope = parse_scope(stmt.text(0)).value_or(Scope::kLocal);
     std::string tag = stmt.text(1);
-    if (usage.images.empty() || usage.images.back().tag != tag || usage.images.back().scope != scope) {
+    if (usage.images.empty() || usage.images.back().tag != tag ||
+        usage.images.back().scope != scope) {
       usage.images.push_back(ImageUsage{scope, tag, 0, 0});
     }
     auto it = by_key.find({stmt.text(2), parse_fs_type(stmt.text(3)).value_or(FsType::kErofs)});

@@ -35,11 +35,12 @@ TEST_F(StoreTest, SaveGetListInBothScopes) {
   EXPECT_EQ(base.path, cache() + "/blobs/sha256_" + base.digest.substr(7) + ".erofs");
   EXPECT_EQ(testing::read_text(base.path), blob_content("base", 5000));
 
-  ASSERT_TRUE(store.save_registry_cache("docker.io/library/alpine:latest",
-                                        layers_of({"base", "app"}, {"squash"}), meta_of("alpine"))
+  ASSERT_TRUE(store
+                  .save_registry_cache("docker.io/library/alpine:latest",
+                                       layers_of({"base", "app"}, {"squash"}), meta_of("alpine"))
                   .ok());
-  ASSERT_TRUE(store.save("mine", layers_of({"base", "app"}), meta_of("mine", ImageSource::kImport))
-                  .ok());
+  ASSERT_TRUE(
+      store.save("mine", layers_of({"base", "app"}), meta_of("mine", ImageSource::kImport)).ok());
 
   auto cached = store.get_registry_cache("docker.io/library/alpine:latest");
   ASSERT_TRUE(cached.ok()) << cached.error().describe();
@@ -279,10 +280,9 @@ TEST_F(StoreTest, EnsureBlobReusesAndReportsProducerErrors) {
   EXPECT_EQ(ext4->path.substr(ext4->path.size() - 5), ".ext4");
   EXPECT_EQ(*store.blob_path(key, FsType::kExt4), ext4->path);
 
-  auto failed = lease->ensure_blob(digest_of("bad"), FsType::kErofs,
-                                   [](int, const std::string&) -> Status {
-                                     return Error(ErrorKind::kLayerFs, "broken layer");
-                                   });
+  auto failed = lease->ensure_blob(
+      digest_of("bad"), FsType::kErofs,
+      [](int, const std::string&) -> Status { return Error(ErrorKind::kLayerFs, "broken layer"); });
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().kind(), ErrorKind::kLayerFs);
   EXPECT_NE(failed.error().message().find("broken layer"), std::string::npos);
@@ -300,7 +300,7 @@ TEST_F(StoreTest, BeginBlobWriterCommitsAndDiscards) {
     EXPECT_FALSE(w->exists());
     EXPECT_EQ(dir_names(cache() + "/tmp").size(), 1u);
     ASSERT_EQ(::pwrite(w->fd(), "tail", 4, 1000), 4);  // sparse writes are fine
-  }  // dropped uncommitted
+  }                                                    // dropped uncommitted
   EXPECT_TRUE(dir_names(cache() + "/tmp").empty());
   EXPECT_TRUE(dir_names(cache() + "/blobs").empty());
   auto w = lease->begin_blob(digest_of("w"), FsType::kErofs);
@@ -309,8 +309,7 @@ TEST_F(StoreTest, BeginBlobWriterCommitsAndDiscards) {
   auto ref = w->commit();
   ASSERT_TRUE(ref.ok());
   EXPECT_EQ(ref->size, 1004u);
-  EXPECT_EQ(store.blobs()->at(0).file_sha256,
-            io::sha256_digest(std::string(1000, '\0') + "tail"));
+  EXPECT_EQ(store.blobs()->at(0).file_sha256, io::sha256_digest(std::string(1000, '\0') + "tail"));
   auto again = lease->begin_blob(digest_of("w"), FsType::kErofs);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->exists());
@@ -343,7 +342,10 @@ TEST_F(StoreTest, DiskUsageSplitsSharedAndUniqueBytes) {
 
 TEST_F(StoreTest, CacheRootResolution) {
   auto restore = [](const char* name, const char* old) {
-    if (old) setenv(name, old, 1); else unsetenv(name);
+    if (old)
+      setenv(name, old, 1);
+    else
+      unsetenv(name);
   };
   std::string old_vm = getenv("VMIMAGE_CACHE_DIR") ? getenv("VMIMAGE_CACHE_DIR") : "";
   std::string old_xdg = getenv("XDG_CACHE_HOME") ? getenv("XDG_CACHE_HOME") : "";

@@ -28,7 +28,8 @@ BlobProducer logged_producer(const std::string& log, const std::string& name, in
     if (n != static_cast<ssize_t>(line.size())) return Error(ErrorKind::kIo, "writing log");
     std::string content = blob_content(name, 64 * 1024);
     for (size_t off = 0; off < content.size(); off += 16 * 1024) {
-      VMI_CHECK(pwrite_all(fd, std::as_bytes(std::span(content).subspan(off, 16 * 1024)), off, path));
+      VMI_CHECK(
+          pwrite_all(fd, std::as_bytes(std::span(content).subspan(off, 16 * 1024)), off, path));
       ::usleep(delay_us);
     }
     return {};
@@ -155,7 +156,8 @@ TEST_F(StoreTest, ThreadsSharingOneStoreProduceABlobOnce) {
     threads.emplace_back([&, i] {
       auto lease = store.begin_lease();
       if (!lease.ok()) return void(failures++);
-      auto ref = lease->ensure_blob(digest_of("t"), FsType::kErofs, logged_producer(log, "t", 20000));
+      auto ref =
+          lease->ensure_blob(digest_of("t"), FsType::kErofs, logged_producer(log, "t", 20000));
       auto own = lease->ensure_blob(digest_of("own" + std::to_string(i)), FsType::kErofs,
                                     logged_producer(log, "own", 0));
       if (!ref.ok() || !own.ok()) return void(failures++);

@@ -47,14 +47,14 @@ class CrashTest : public StoreTest, public ::testing::WithParamInterface<KillAt>
       auto lease = store->begin_lease();
       if (!lease.ok()) return 2;
       std::string content = blob_content("victim", 1 << 20);
-      auto ref = lease->ensure_blob(digest_of("victim"), FsType::kErofs,
-                                    [&](int fd, const std::string& path) -> Status {
-                                      auto half = std::as_bytes(std::span(content)).first(content.size() / 2);
-                                      VMI_CHECK(write_all(fd, half, path));
-                                      if (at == KillAt::kProducing) stop_here(fds[1]);
-                                      auto rest = std::as_bytes(std::span(content)).subspan(content.size() / 2);
-                                      return write_all(fd, rest, path);
-                                    });
+      auto ref = lease->ensure_blob(
+          digest_of("victim"), FsType::kErofs, [&](int fd, const std::string& path) -> Status {
+            auto half = std::as_bytes(std::span(content)).first(content.size() / 2);
+            VMI_CHECK(write_all(fd, half, path));
+            if (at == KillAt::kProducing) stop_here(fds[1]);
+            auto rest = std::as_bytes(std::span(content)).subspan(content.size() / 2);
+            return write_all(fd, rest, path);
+          });
       if (!ref.ok()) return 3;
       (void)store->save("victim", layers_of({"stable", "victim"}), meta_of("victim"));
       return 4;  // never reached: every path stops before
@@ -128,7 +128,8 @@ TEST_F(StoreTest, RandomKillsDuringWritesAndRemovals) {
         testing::put_blob(*lease, "common", 256 * 1024);
         testing::put_blob(*lease, name, 128 * 1024);
         if (!store->save(name, layers_of({"common", name}), meta_of(name)).ok()) return 3;
-        if (i % 2 == 1) (void)store->remove("r" + std::to_string(round) + "-" + std::to_string(i - 1));
+        if (i % 2 == 1)
+          (void)store->remove("r" + std::to_string(round) + "-" + std::to_string(i - 1));
       }
     });
     ::usleep(std::uniform_int_distribution<int>(2000, 40000)(rng));

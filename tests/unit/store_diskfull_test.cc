@@ -112,8 +112,10 @@ TEST_F(SmallFsTest, FullFilesystemLeavesMetadataConsistent) {
     int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT, 0644);
     ASSERT_GE(fd, 0);
     std::string chunk(64 * 1024, 'f');
-    while (::write(fd, chunk.data(), chunk.size()) > 0) {}
-    while (::write(fd, chunk.data(), 1) > 0) {}
+    while (::write(fd, chunk.data(), chunk.size()) > 0) {
+    }
+    while (::write(fd, chunk.data(), 1) > 0) {
+    }
     ::close(fd);
   }
   Snapshot before = snapshot(store);

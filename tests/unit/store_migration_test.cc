@@ -33,11 +33,15 @@ TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsImages) {
     ASSERT_EQ(*store_detail::schema_version(*db), 1);
     std::string sql =
         "INSERT INTO blobs VALUES ('" + digest + "', 'erofs', " + std::to_string(content.size()) +
-        ", '" + io::sha256_digest(content) + "', 1);"
+        ", '" + io::sha256_digest(content) +
+        "', 1);"
         "INSERT INTO images VALUES (1, 'registry', 'old:1', 'sha256:m', 7, 1700000000000000000,"
         " 'registry', '{\"user\":\"root\",\"env\":{\"A\":\"1\"}}');"
-        "INSERT INTO image_layers VALUES (1, 'canonical', 0, '" + digest + "', 'erofs');"
-        "INSERT INTO image_layers VALUES (1, 'runtime', 0, '" + digest + "', 'erofs');";
+        "INSERT INTO image_layers VALUES (1, 'canonical', 0, '" +
+        digest +
+        "', 'erofs');"
+        "INSERT INTO image_layers VALUES (1, 'runtime', 0, '" +
+        digest + "', 'erofs');";
     ASSERT_TRUE(db->exec(sql, ErrorKind::kMetadata).ok());
     // Version 1 has no leases yet.
     EXPECT_FALSE(Statement::prepare(*db, "SELECT * FROM leases", ErrorKind::kMetadata).ok());
@@ -53,7 +57,8 @@ TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsImages) {
   auto listed = store.list_registry_cache();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(
-                listed->at(0).meta.created_at.time_since_epoch()).count(),
+                listed->at(0).meta.created_at.time_since_epoch())
+                .count(),
             1700000000);
   EXPECT_TRUE(store.verify()->problems.empty());
   // The version-2 features work on the migrated store.

@@ -22,7 +22,9 @@
 namespace vmimage::testing {
 
 // A valid, distinct digest per name ("sha256:" + sha256(name)).
-inline std::string digest_of(const std::string& name) { return io::sha256_digest("key:" + name); }
+inline std::string digest_of(const std::string& name) {
+  return io::sha256_digest("key:" + name);
+}
 
 // The bytes a test blob holds: `size` bytes derived from its name.
 inline std::string blob_content(const std::string& name, size_t size = 4096) {
@@ -60,7 +62,8 @@ inline ImageLayers layers_of(const std::vector<std::string>& canonical,
   return layers;
 }
 
-inline ImageMeta meta_of(const std::string& digest_name, ImageSource source = ImageSource::kRegistry) {
+inline ImageMeta meta_of(const std::string& digest_name,
+                         ImageSource source = ImageSource::kRegistry) {
   ImageMeta meta;
   meta.digest = io::sha256_digest("manifest:" + digest_name);
   meta.source = source;
