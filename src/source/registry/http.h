@@ -95,6 +95,7 @@ class HttpTransfer : public io::Reader {
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   void configure();
   Status pump();
+  void check_stall();
   Error transfer_error();
   size_t unread() const { return buf_.size() - pos_; }
 
@@ -117,6 +118,10 @@ class HttpTransfer : public io::Reader {
   size_t pos_ = 0;
   bool paused_ = false;
   size_t max_buffered_ = 0;
+  // A stall is no byte (or header) for stall_timeout while the reader waits:
+  // time the consumer spends elsewhere, with the transfer idle, does not count.
+  std::chrono::steady_clock::time_point last_activity_;
+  bool stalled_ = false;
 };
 
 // A short description of an HTTP status for messages: "404 Not Found".
