@@ -225,6 +225,10 @@ Result<size_t> HttpTransfer::read(std::span<std::byte> buf) {
   size_t n = std::min(buf.size(), unread());
   std::memcpy(buf.data(), buf_.data() + pos_, n);
   pos_ += n;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
   return n;
 }
 
@@ -235,14 +239,14 @@ size_t HttpTransfer::on_write(char* data, size_t size, size_t count, void* self)
     t->paused_ = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (t->pos_ > 0) {
+  if (t->pos_ > 0 && t->pos_ >= t->buf_.size() / 2) {  // compact rarely: O(1) amortized
     t->buf_.erase(t->buf_.begin(), t->buf_.begin() + static_cast<ptrdiff_t>(t->pos_));
     t->pos_ = 0;
   }
   t->last_activity_ = std::chrono::steady_clock::now();
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   t->buf_.insert(t->buf_.end(), bytes, bytes + n);
-  t->max_buffered_ = std::max(t->max_buffered_, t->buf_.size());
+  t->max_buffered_ = std::max(t->max_buffered_, t->unread());
   return n;
 }
 
@@ -266,6 +270,11 @@ size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self
     }
   }
   return n;
+}
+
+bool HttpTransfer::body_framed() const {
+  return !header("content-length").empty() ||
+         lower(header("transfer-encoding")).find("chunked") != std::string::npos;
 }
 
 std::string HttpTransfer::header(std::string_view name) const {

@@ -80,6 +80,9 @@ class HttpTransfer : public io::Reader {
   // The last value of a header (name case-insensitive), "" when absent.
   std::string header(std::string_view name) const;
   std::vector<std::string> header_values(std::string_view name) const;
+  // Whether the body's end is marked (Content-Length or chunked): then a clean
+  // end of the body is its real end, not a connection closed early.
+  bool body_framed() const;
   // The absolute target of a 3xx answer's Location, "" when none.
   std::string redirect_url() const;
   const HttpRequest& request() const { return request_; }
