@@ -38,6 +38,10 @@ log "TLS is verified on loopback too: the self-signed CA is unknown without --ca
 expect_fail "$VMIMAGE" resolve "$ref"
 grep -qi "certificate" "$WORK/err" || fail "expected a certificate error: $(cat "$WORK/err")"
 
+log "--insecure-registry skips certificate checks (the registry still wants credentials)"
+expect_fail "$VMIMAGE" --insecure-registry "$R" resolve "$ref"
+grep -q "requires authentication" "$WORK/err" || fail "$(cat "$WORK/err")"
+
 log "with the CA but no credentials: a clear authentication error"
 expect_fail "$VMIMAGE" --ca-file "$WORK/ca/pem-missing" resolve "$ref"
 grep -q "CA file" "$WORK/err" || fail "$(cat "$WORK/err")"

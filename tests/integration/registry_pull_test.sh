@@ -94,4 +94,23 @@ grep -q "image not found: manifest $R/test/mixed:nope not found" "$WORK/err" || 
 other=$(json_get "$WORK/docker.json" 'd["digest"]')
 expect_fail "$VMIMAGE" resolve "$R/test/mixed@$other"
 grep -q "not found" "$WORK/err" || fail "$(cat "$WORK/err")"
+log "plain HTTP only for loopback and --insecure-registry hosts"
+ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9.]+$' | grep -v '^127\.' | head -1 || true)
+if [[ -n $ip ]]; then
+  port=$(free_port)
+  python3 -m http.server "$port" --bind "$ip" --directory "$WORK/tars" >/dev/null 2>&1 &
+  on_exit "kill $! 2>/dev/null"
+  wait_port_on() { local d=$((SECONDS + 10)); until (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; do
+    ((SECONDS < d)) || fail "http.server did not start"; sleep 0.05; done; }
+  wait_port_on
+  expect_fail "$VMIMAGE" resolve "$ip:$port/test/app:v1"
+  grep -qiE "ssl|tls" "$WORK/err" || fail "expected a TLS error for $ip: $(cat "$WORK/err")"
+  expect_fail "$VMIMAGE" --insecure-registry "$ip:$port" resolve "$ip:$port/test/app:v1"
+  grep -q "image not found: manifest $ip:$port/test/app:v1 not found" "$WORK/err" ||
+    fail "expected plain HTTP with --insecure-registry: $(cat "$WORK/err")"
+  VMIMAGE_INSECURE_REGISTRIES="other.host,$ip:$port" expect_fail "$VMIMAGE" resolve "$ip:$port/test/app:v1"
+  grep -q "image not found" "$WORK/err" || fail "VMIMAGE_INSECURE_REGISTRIES: $(cat "$WORK/err")"
+else
+  log "(no non-loopback address: plain-HTTP refusal not checked)"
+fi
 echo PASS
