@@ -35,7 +35,9 @@ void add_resolve_command(CLI::App& app, CliContext& ctx);
 void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 
 // Registry client options from the global flags (--insecure-registry, --ca-file)
-// and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]).
+// and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]); tests
+// shorten limits with $VMIMAGE_REGISTRY_STALL_TIMEOUT (s), $VMIMAGE_REGISTRY_RETRIES
+// and $VMIMAGE_REGISTRY_BACKOFF_MS.
 registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
 // Store commands (cmd_images.cc, cmd_maintenance.cc).

@@ -138,6 +138,15 @@ Result<int> fetch_layers(const GlobalOptions& global, const FetchArgs& args) {
   return 0;
 }
 
+std::optional<long> env_number(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  char* end = nullptr;
+  long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 0) return std::nullopt;
+  return n;
+}
+
 }  // namespace
 
 registry::ClientOptions make_client_options(const GlobalOptions& global) {
@@ -153,6 +162,12 @@ registry::ClientOptions make_client_options(const GlobalOptions& global) {
     }
   }
   o.ca_file = global.ca_file;
+  // Limits for tests that inject faults and must stay fast.
+  if (auto v = env_number("VMIMAGE_REGISTRY_STALL_TIMEOUT")) o.stall_timeout = std::chrono::seconds(*v);
+  if (auto v = env_number("VMIMAGE_REGISTRY_RETRIES")) o.retry.max_retries = static_cast<int>(*v);
+  if (auto v = env_number("VMIMAGE_REGISTRY_BACKOFF_MS")) {
+    o.retry.initial_backoff = std::chrono::milliseconds(*v);
+  }
   return o;
 }
 

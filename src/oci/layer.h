@@ -14,6 +14,8 @@ namespace vmimage::oci {
 // bytes call for and a hash of the tar that must equal `diff_id` at end of
 // stream; a mismatch is a kImageDigest error from the final read. Callers must
 // read to the end (io::drain after the tar's end marker) for the check to run.
+// When decompression fails, the compressed stream is drained so that a blob
+// digest mismatch (corrupt download) is reported as such, not as bad gzip.
 Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> compressed,
                                                    const Digest& diff_id, std::string name);
 

@@ -97,8 +97,9 @@ Result<size_t> BlobStream::read(std::span<std::byte> buf) {
       continue;
     }
     if (*got == 0) {
-      if (delivered_ >= size_) return size_t{0};
-      // A clean close before the declared size: the connection was cut.
+      // A complete response may still be short: the digest check reports that.
+      if (delivered_ >= size_ || transfer_->body_framed()) return size_t{0};
+      // A close-delimited body ending before the declared size: the connection was cut.
       VMI_CHECK(resume_after(Error(kKind, "connection closed after " + std::to_string(delivered_) +
                                               " of " + std::to_string(size_) + " bytes")));
       continue;

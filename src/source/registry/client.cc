@@ -196,11 +196,14 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
     have.architecture = out.config.architecture;
     have.variant = out.config.variant;
     have = oci::normalize_platform(have);
-    if (!have.os.empty() && !have.architecture.empty() && !oci::platform_matches(want, have)) {
+    if (have.os.empty() || have.architecture.empty()) {
+      out.platform = want;  // an image that does not say: take it as asked
+    } else if (!oci::platform_matches(want, have)) {
       return Error(kKind, ref.str() + " is an image for " + have.str() + " only, not " +
                               want.str());
+    } else {
+      out.platform = have;
     }
-    out.platform = have;
   }
   return {};
 }

@@ -122,8 +122,6 @@ void HttpTransfer::configure() {
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kCurlBufferSize);
   if (!options_.ca_file.empty()) {
@@ -164,17 +162,20 @@ Status HttpTransfer::start() {
     return Error(ErrorKind::kPullImage, "cannot start a curl transfer");
   }
   added_ = true;
+  last_activity_ = std::chrono::steady_clock::now();
   while (!headers_done_ && !done_) VMI_CHECK(pump());
-  if (done_ && result_ != CURLE_OK) return transfer_error();
-  if (!headers_done_) {
-    failure_ = Failure::kTransient;
-    return Error(ErrorKind::kPullImage,
-                 request_.method + " " + redact_url(request_.url) + ": no response");
-  }
-  return {};
+  // Once headers are in, a broken body surfaces from read(), after the bytes
+  // that did arrive: a resume must know about them.
+  if (headers_done_) return {};
+  if (result_ != CURLE_OK) return transfer_error();
+  failure_ = Failure::kTransient;
+  return Error(ErrorKind::kPullImage,
+               request_.method + " " + redact_url(request_.url) + ": no response");
 }
 
 Status HttpTransfer::pump() {
+  size_t had = unread();
+  bool had_headers = headers_done_;
   int running = 0;
   CURLMcode mc = curl_multi_perform(h_.multi, &running);
   if (mc != CURLM_OK) {
@@ -188,12 +189,27 @@ Status HttpTransfer::pump() {
       result_ = msg->data.result;
     }
   }
-  if (done_ || unread() > 0 || headers_done_) return {};
+  if (done_ || unread() > had || headers_done_ != had_headers) return {};  // progress
+  check_stall();
+  if (done_) return {};
   curl_multi_poll(h_.multi, nullptr, 0, 250, nullptr);
   return {};
 }
 
+// curl's LOW_SPEED check averages over a window of several seconds; this is
+// exact: no byte for stall_timeout ends the transfer as a transient failure.
+void HttpTransfer::check_stall() {
+  if (std::chrono::steady_clock::now() - last_activity_ < options_.stall_timeout) return;
+  curl_multi_remove_handle(h_.multi, h_.easy);  // drops the connection mid-transfer
+  added_ = false;
+  done_ = true;
+  stalled_ = true;
+  result_ = CURLE_OPERATION_TIMEDOUT;
+}
+
 Result<size_t> HttpTransfer::read(std::span<std::byte> buf) {
+  // The server gets a full stall window from the moment the reader waits.
+  if (unread() == 0) last_activity_ = std::chrono::steady_clock::now();
   while (unread() == 0 && !done_) {
     if (paused_) {
       paused_ = false;
@@ -209,6 +225,10 @@ Result<size_t> HttpTransfer::read(std::span<std::byte> buf) {
   size_t n = std::min(buf.size(), unread());
   std::memcpy(buf.data(), buf_.data() + pos_, n);
   pos_ += n;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
   return n;
 }
 
@@ -219,19 +239,21 @@ size_t HttpTransfer::on_write(char* data, size_t size, size_t count, void* self)
     t->paused_ = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (t->pos_ > 0) {
+  if (t->pos_ > 0 && t->pos_ >= t->buf_.size() / 2) {  // compact rarely: O(1) amortized
     t->buf_.erase(t->buf_.begin(), t->buf_.begin() + static_cast<ptrdiff_t>(t->pos_));
     t->pos_ = 0;
   }
+  t->last_activity_ = std::chrono::steady_clock::now();
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   t->buf_.insert(t->buf_.end(), bytes, bytes + n);
-  t->max_buffered_ = std::max(t->max_buffered_, t->buf_.size());
+  t->max_buffered_ = std::max(t->max_buffered_, t->unread());
   return n;
 }
 
 size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self) {
   auto* t = static_cast<HttpTransfer*>(self);
   size_t n = size * count;
+  t->last_activity_ = std::chrono::steady_clock::now();
   std::string_view line = trim(std::string_view(data, n));
   if (line.rfind("HTTP/", 0) == 0) {
     // A new response (after 1xx): start over.
@@ -248,6 +270,11 @@ size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self
     }
   }
   return n;
+}
+
+bool HttpTransfer::body_framed() const {
+  return !header("content-length").empty() ||
+         lower(header("transfer-encoding")).find("chunked") != std::string::npos;
 }
 
 std::string HttpTransfer::header(std::string_view name) const {
@@ -278,9 +305,8 @@ std::string HttpTransfer::redirect_url() const {
 Error HttpTransfer::transfer_error() {
   failure_ = classify(result_);
   std::string detail = errbuf_[0] ? std::string(errbuf_) : curl_easy_strerror(result_);
-  if (result_ == CURLE_OPERATION_TIMEDOUT && headers_done_) {
-    detail = "transfer stalled (no data for " + std::to_string(options_.stall_timeout.count()) +
-             " s): " + detail;
+  if (stalled_) {
+    detail = "stalled: no data for " + std::to_string(options_.stall_timeout.count()) + " s";
   }
   return Error(ErrorKind::kPullImage,
                request_.method + " " + redact_url(request_.url) + ": " + detail);

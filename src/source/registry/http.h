@@ -80,6 +80,9 @@ class HttpTransfer : public io::Reader {
   // The last value of a header (name case-insensitive), "" when absent.
   std::string header(std::string_view name) const;
   std::vector<std::string> header_values(std::string_view name) const;
+  // Whether the body's end is marked (Content-Length or chunked): then a clean
+  // end of the body is its real end, not a connection closed early.
+  bool body_framed() const;
   // The absolute target of a 3xx answer's Location, "" when none.
   std::string redirect_url() const;
   const HttpRequest& request() const { return request_; }
@@ -95,6 +98,7 @@ class HttpTransfer : public io::Reader {
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   void configure();
   Status pump();
+  void check_stall();
   Error transfer_error();
   size_t unread() const { return buf_.size() - pos_; }
 
@@ -117,6 +121,10 @@ class HttpTransfer : public io::Reader {
   size_t pos_ = 0;
   bool paused_ = false;
   size_t max_buffered_ = 0;
+  // A stall is no byte (or header) for stall_timeout while the reader waits:
+  // time the consumer spends elsewhere, with the transfer idle, does not count.
+  std::chrono::steady_clock::time_point last_activity_;
+  bool stalled_ = false;
 };
 
 // A short description of an HTTP status for messages: "404 Not Found".

@@ -150,53 +150,60 @@ Status Session::ensure_probed(RetryState& retry) {
   }
 }
 
+Error Session::access_denied(HttpTransfer& t, const std::string& what,
+                             const std::string& repository) {
+  auto body = read_body(t, kMaxErrorBody);
+  std::string summary = body ? registry_error_summary(*body) : "";
+  std::optional<Credential> cred;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (auto c = credentials(repository); c.ok()) cred = *c;
+  }
+  return Error(kKind, what + ": " + status_text(t.status()) +
+                          (summary.empty() ? "" : " (" + summary + ")") + "; " +
+                          credential_origin(cred));
+}
+
+// Waits out a retryable status; an error when the retries are spent or the
+// registry asks for a longer wait than the policy allows.
+Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetryState& retry) {
+  int status = t.status();
+  std::optional<std::chrono::milliseconds> wait;
+  if (status == 429 || status == 503) wait = retry_after(t);
+  if (wait && *wait > retry.policy().max_retry_after) {
+    return Error(kKind, what + ": " + status_text(status) + ": the registry asks to retry after " +
+                            std::to_string(wait->count() / 1000) + " s, more than the " +
+                            std::to_string(retry.policy().max_retry_after.count() / 1000) +
+                            " s allowed");
+  }
+  if (retry.next(wait)) return {};
+  return Error(kKind, what + ": " + status_text(status) + " after " +
+                          std::to_string(retry.failures() + 1) + " attempts");
+}
+
 Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, RetryState& retry) {
   VMI_CHECK(ensure_probed(retry));
   std::string what = spec.method + " " + redact_url(url_for(spec.path));
   bool reauthenticated = false;
   while (true) {
     VMI_TRY(std::string authz, authorization(spec.repository));
-    HttpRequest request{spec.method, url_for(spec.path), spec.headers, {}};
-    Sent sent = send(std::move(request), authz);
+    Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz);
     if (sent.error) {
-      if (sent.failure == Failure::kTransient && retry.next()) continue;
-      if (sent.failure == Failure::kTransient) {
-        return std::move(*sent.error).context("giving up after " +
-                                              std::to_string(retry.failures() + 1) + " attempts");
-      }
-      return std::move(*sent.error);
+      if (sent.failure != Failure::kTransient) return std::move(*sent.error);
+      if (retry.next()) continue;
+      return std::move(*sent.error).context("giving up after " +
+                                            std::to_string(retry.failures() + 1) + " attempts");
     }
     HttpTransfer& t = *sent.transfer;
-    int status = t.status();
-    if (status == 401 && !reauthenticated) {
+    if (t.status() == 401 && !reauthenticated) {
       reauthenticated = true;
       VMI_CHECK(on_unauthorized(t, spec.repository, authz));
       continue;
     }
-    if (status == 401 || status == 403) {
-      auto body = read_body(t, kMaxErrorBody);
-      std::string summary = body ? registry_error_summary(*body) : "";
-      std::optional<Credential> cred;
-      {
-        std::lock_guard lock(auth_mu_);
-        if (auto c = credentials(spec.repository); c.ok()) cred = *c;
-      }
-      return Error(kKind, what + ": " + status_text(status) +
-                              (summary.empty() ? "" : " (" + summary + ")") + "; " +
-                              credential_origin(cred));
-    }
-    if (is_retryable_status(status)) {
-      std::optional<std::chrono::milliseconds> wait;
-      if (status == 429 || status == 503) wait = retry_after(t);
-      if (wait && *wait > retry.policy().max_retry_after) {
-        return Error(kKind, what + ": " + status_text(status) + ": the registry asks to retry after " +
-                                std::to_string(wait->count() / 1000) + " s, more than the " +
-                                std::to_string(retry.policy().max_retry_after.count() / 1000) +
-                                " s allowed");
-      }
-      if (retry.next(wait)) continue;
-      return Error(kKind, what + ": " + status_text(status) + " after " +
-                              std::to_string(retry.failures() + 1) + " attempts");
+    if (t.status() == 401 || t.status() == 403) return access_denied(t, what, spec.repository);
+    if (is_retryable_status(t.status())) {
+      VMI_CHECK(wait_for_retry(t, what, retry));
+      continue;
     }
     return std::move(sent.transfer);
   }
@@ -274,8 +281,8 @@ Status Session::on_unauthorized(HttpTransfer& response, const std::string& repos
   return {};
 }
 
-Result<Token> Session::fetch_token(const Challenge& challenge, const std::string& scope,
-                                   const std::optional<Credential>& cred) {
+Result<HttpRequest> Session::token_request(const Challenge& challenge, const std::string& scope,
+                                           const std::optional<Credential>& cred) const {
   std::string realm = challenge.param("realm");
   UrlParts parts;
   if (realm.empty() || !split_url(realm, parts)) {
@@ -284,27 +291,32 @@ Result<Token> Session::fetch_token(const Challenge& challenge, const std::string
   if (parts.scheme == "http" && !plain_http_allowed(parts.host + ":" + parts.port)) {
     return Error(kKind, "refusing to request a token over plain HTTP from " + redact_url(realm));
   }
-  std::string service = challenge.param("service");
+  std::string service = url_encode(challenge.param("service"));
   HttpRequest request;
   if (cred && !cred->identity_token.empty()) {
     // OAuth2 refresh-token grant (spec/auth/oauth.md).
     request.method = "POST";
     request.url = realm;
     request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-    request.body = "grant_type=refresh_token&client_id=vmimage&service=" + url_encode(service) +
-                   "&scope=" + url_encode(scope) +
-                   "&refresh_token=" + url_encode(cred->identity_token);
-  } else {
-    request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") +
-                  "service=" + url_encode(service) + "&scope=" + url_encode(scope);
-    if (cred && !cred->username.empty()) {
-      request.url += "&account=" + url_encode(cred->username);
-      request.headers.push_back("Authorization: " +
-                                basic_authorization(cred->username, cred->password));
-    }
+    request.body = "grant_type=refresh_token&client_id=vmimage&service=" + service + "&scope=" +
+                   url_encode(scope) + "&refresh_token=" + url_encode(cred->identity_token);
+    return request;
   }
+  request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + service +
+                "&scope=" + url_encode(scope);
+  if (cred && !cred->username.empty()) {
+    request.url += "&account=" + url_encode(cred->username);
+    request.headers.push_back("Authorization: " +
+                              basic_authorization(cred->username, cred->password));
+  }
+  return request;
+}
+
+Result<Token> Session::fetch_token(const Challenge& challenge, const std::string& scope,
+                                   const std::optional<Credential>& cred) {
+  VMI_TRY(HttpRequest request, token_request(challenge, scope, cred));
   RetryState retry(config_.retry);
-  std::string what = "token service " + redact_url(realm);
+  std::string what = "token service " + redact_url(challenge.param("realm"));
   while (true) {
     HttpTransfer t(pool_, request, transport_for(request.url));
     Status started = t.start();

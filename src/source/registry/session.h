@@ -72,9 +72,14 @@ class Session {
   TransportOptions transport_for(const std::string& url) const;
   bool plain_http_allowed(const std::string& host_port) const;
 
+  Error access_denied(HttpTransfer& response, const std::string& what,
+                      const std::string& repository);
+  Status wait_for_retry(HttpTransfer& response, const std::string& what, RetryState& retry);
   Result<std::string> authorization(const std::string& repository);
   Status on_unauthorized(HttpTransfer& response, const std::string& repository,
                          const std::string& sent);
+  Result<HttpRequest> token_request(const Challenge& challenge, const std::string& scope,
+                                    const std::optional<Credential>& credential) const;
   Result<Token> fetch_token(const Challenge& challenge, const std::string& scope,
                             const std::optional<Credential>& credential);
   Result<std::optional<Credential>> credentials(const std::string& repository);

@@ -25,7 +25,8 @@ void split_host_port(std::string_view hp, std::string& host, std::string& port) 
     return;
   }
   size_t colon = hp.rfind(':');
-  if (colon == std::string_view::npos) {
+  // No colon, or a bare IPv6 address (several colons, no brackets): no port.
+  if (colon == std::string_view::npos || hp.find(':') != colon) {
     host = std::string(hp);
     return;
   }

@@ -12,7 +12,9 @@ uncompressed. Prints a JSON summary (digests, diff_ids, media types) on stdout.
 --layer KIND:SEED:FILES:SIZE  KIND gzip|zstd|none; FILES files of SIZE bytes each.
 --platforms                   one manifest per platform (each with an extra layer
                               holding /etc/platform) under an index; the tag names the index.
---docker                      Docker schema 2 media types (gzip layers only).
+--docker                      Docker schema 2 media types (gzip layers only), written
+                              as a skopeo "dir:" directory (OCI layouts cannot hold
+                              them); push it with push_dir.
 --bad-diffid N                writes a wrong rootfs.diff_ids[N] into the config.
 --tars DIR                    also writes each uncompressed layer tar as DIR/<digest hex>.tar.
 """
@@ -45,6 +47,26 @@ DOCKER = {
 
 def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class DirLayout:
+    """skopeo's dir: transport: blobs named by hex, manifest.json, version."""
+
+    def __init__(self, root):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "version"), "w") as f:
+            f.write("Directory Transport Version: 1.1\n")
+
+    def put(self, data):
+        digest = sha256(data)
+        with open(os.path.join(self.root, digest[7:]), "wb") as f:
+            f.write(data)
+        return digest
+
+    def tag(self, tag, descriptor):
+        src = os.path.join(self.root, descriptor["digest"][7:])
+        os.replace(src, os.path.join(self.root, "manifest.json"))
 
 
 class Layout:
@@ -190,7 +212,9 @@ def main():
     p.add_argument("--env", action="append")
     args = p.parse_args()
     types = DOCKER if args.docker else OCI
-    layout = Layout(args.layout)
+    if args.docker and args.platforms:
+        sys.exit("make_image.py: --docker writes one image; --platforms is not supported")
+    layout = DirLayout(args.layout) if args.docker else Layout(args.layout)
     if not args.platforms:
         desc, summary = build_manifest(layout, args, types, args.platform, None)
         layout.tag(args.tag, desc)

@@ -94,6 +94,15 @@ push_layout() {
     "oci:$layout:$tag" "docker://$dest" >&2
 }
 
+# push_dir DIR HOST:PORT/NAME:TAG [skopeo options...]: copies a skopeo dir:
+# image (make_image.py --docker) to a registry over plain HTTP.
+push_dir() {
+  local dir=$1 dest=$2
+  shift 2
+  skopeo --insecure-policy copy -q --preserve-digests --dest-tls-verify=false "$@" \
+    "dir:$dir" "docker://$dest" >&2
+}
+
 # make_ca DIR: a CA (DIR/ca.pem) and a server certificate for 127.0.0.1 and
 # localhost signed by it (DIR/server.pem, DIR/server.key).
 make_ca() {
@@ -127,4 +136,27 @@ start_python_server() {
     sleep 0.05
   done
   SERVER_PORT=$(cat "$port_file")
+}
+
+# json_get FILE EXPR: evaluates a Python expression over the JSON document d,
+# e.g. json_get out.json 'd["layers"][0]["digest"]'. Lists print one item a line.
+json_get() {
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2])
+print("\n".join(map(str, v)) if isinstance(v, list) else v)' "$1" "$2"
+}
+
+# check_layer_tars DIR SUMMARY.json: every DIR/<i>.tar hashes to the i-th
+# diff_id of the image summary that make_image.py or vmimage printed.
+check_layer_tars() {
+  local dir=$1 summary=$2 i=0 diff_id
+  for diff_id in $(json_get "$summary" '[l["diff_id"] for l in d["layers"]]'); do
+    [[ -f "$dir/$i.tar" ]] || fail "layer $i was not written"
+    [[ "sha256:$(sha256sum <"$dir/$i.tar" | cut -d' ' -f1)" == "$diff_id" ]] ||
+      fail "layer $i tar does not hash to its DiffID $diff_id"
+    i=$((i + 1))
+  done
+  ((i > 0)) || fail "no layers in $summary"
 }
