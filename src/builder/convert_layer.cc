@@ -96,14 +96,14 @@ Result<Streamed> stream_layer(io::Reader& tar, const std::string& input_name,
   tree::LayerOptions layer_options;
   layer_options.mtime = options.mtime;
   layer_options.source_name = input_name;
-  tree::LayerBuilder builder(sink, layer_options, lower);
+  tree::LayerBuilder builder(sink, layer_options);
   while (true) {
     VMI_TRY(const tar::Entry* entry, reader->next());
     if (entry == nullptr) break;
     VMI_CHECK(builder.add(*entry, *reader));
   }
   Streamed out;
-  VMI_TRY(out.tree, builder.finish());
+  VMI_TRY(out.tree, builder.finish(lower));
   out.context_used = builder.context_used();
   out.stats = builder.stats();
   out.warnings = reader->warnings();

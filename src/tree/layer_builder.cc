@@ -98,13 +98,10 @@ std::string LayerBuilder::where(const tar::Entry& e) const {
          std::to_string(e.header_offset) + ")";
 }
 
-LayerBuilder::LayerBuilder(FileDataSink& sink, LayerOptions options, const Tree* lower)
-    : sink_(sink), options_(options), lower_(lower) {
+LayerBuilder::LayerBuilder(FileDataSink& sink, LayerOptions options)
+    : sink_(sink), options_(options) {
   // The root is implicit until a "./" entry says otherwise.
-  if (lower_ != nullptr) {
-    copy_dir_metadata(lower_->inode(lower_->root()), tree_.inode(tree_.root()));
-    implicit_from_lower_[tree_.root()] = "";
-  }
+  implicit_dirs_[tree_.root()] = "";
 }
 
 Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
@@ -115,7 +112,7 @@ Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
                                     std::string(tar::entry_type_name(entry.type)));
     }
     set_entry_metadata(entry, tree_.inode(tree_.root()));
-    implicit_from_lower_.erase(tree_.root());
+    implicit_dirs_.erase(tree_.root());
     return {};
   }
   if (Status s = check_name_lengths(entry.path); !s) return entry_error(entry, s.error().message());
@@ -185,18 +182,25 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
 }
 
 InodeId LayerBuilder::make_implicit_dir(const std::string& path) {
-  Inode dir = fresh_dir();
-  bool from_lower = false;
-  if (lower_ != nullptr) {
+  InodeId id = tree_.add(fresh_dir());
+  implicit_dirs_[id] = path;
+  return id;
+}
+
+// Implicit directories that the lower layers have take their metadata (OCI:
+// an existing directory keeps its owner and mode); reset_hidden_implicit_dirs
+// later undoes it where this layer deletes the lower path.
+void LayerBuilder::apply_lower_metadata() {
+  for (const auto& [id, path] : implicit_dirs_) {
+    if (tree_.lookup(path) != id) continue;  // replaced by a later entry
+    context_sensitive_ = true;
+    if (lower_ == nullptr) continue;
     InodeId below = lower_->lookup(path);
     if (below != kNoInode && lower_->inode(below).is_dir()) {
-      copy_dir_metadata(lower_->inode(below), dir);
-      from_lower = true;
+      copy_dir_metadata(lower_->inode(below), tree_.inode(id));
+      implicit_from_lower_[id] = path;
     }
   }
-  InodeId id = tree_.add(std::move(dir));
-  if (from_lower) implicit_from_lower_[id] = path;
-  return id;
 }
 
 Status LayerBuilder::add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
@@ -220,7 +224,7 @@ Status LayerBuilder::add_node(const tar::Entry& entry, InodeId parent, const std
   if (entry.type == tar::EntryType::kDirectory && existing != children.end() &&
       tree_.inode(existing->second).is_dir()) {
     set_entry_metadata(entry, tree_.inode(existing->second));
-    implicit_from_lower_.erase(existing->second);
+    implicit_dirs_.erase(existing->second);
     return {};
   }
   if (entry.type == tar::EntryType::kDirectory && existing != children.end()) {
@@ -274,7 +278,10 @@ Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReade
   return file;
 }
 
-Result<Tree> LayerBuilder::finish() {
+Result<Tree> LayerBuilder::finish(const Tree* lower) {
+  lower_ = lower;
+  if (!whiteouts_.empty() || root_opaque_) context_sensitive_ = true;
+  apply_lower_metadata();
   expand_root_opaque();
   mark_opaque_dirs();
   reset_hidden_implicit_dirs();

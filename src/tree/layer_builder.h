@@ -63,19 +63,24 @@ struct LayerStats {
 //   never yields one).
 class LayerBuilder {
  public:
-  // `sink` receives regular files' bytes; `lower` (nullable) is the merged tree of
-  // the layers below, as apply_layer builds it; it must outlive the builder.
-  explicit LayerBuilder(FileDataSink& sink, LayerOptions options = {},
-                        const Tree* lower = nullptr);
+  // `sink` receives regular files' bytes.
+  explicit LayerBuilder(FileDataSink& sink, LayerOptions options = {});
 
   // Applies one entry; a regular file's bytes are pulled from `data` into the sink.
   Status add(const tar::Entry& entry, tar::DataReader& data);
-  // Resolves whiteouts and opaque markers and returns the layer tree.
-  Result<Tree> finish();
+  // Resolves implicit directories, whiteouts and opaque markers against `lower`
+  // (nullable: the merged tree of the layers below, as apply_layer builds it)
+  // and returns the layer tree. Entries stream in before the layers below are
+  // known; only this step needs them, so layers can stream in parallel and be
+  // finished in order.
+  Result<Tree> finish(const Tree* lower = nullptr);
 
   // After finish(): whether `lower` changed the result (an implicit directory kept
   // lower metadata, or a whiteout was dropped because nothing below had its path).
   bool context_used() const { return context_used_; }
+  // After finish(): whether any lower could change the result (the layer implies
+  // directories, or holds whiteouts): such a layer's image is chain-specific.
+  bool context_sensitive() const { return context_sensitive_; }
   const LayerStats& stats() const { return stats_; }
 
  private:
@@ -88,6 +93,7 @@ class LayerBuilder {
   std::string where(const tar::Entry& e) const;
   Result<InodeId> ensure_dir(const std::string& path);
   InodeId make_implicit_dir(const std::string& path);
+  void apply_lower_metadata();
   Status add_whiteout(const tar::Entry& entry, const std::string& dir, const std::string& name);
   Status add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                   tar::DataReader& data);
@@ -102,7 +108,7 @@ class LayerBuilder {
 
   FileDataSink& sink_;
   LayerOptions options_;
-  const Tree* lower_;
+  const Tree* lower_ = nullptr;
   Tree tree_;
   std::map<std::string, Whiteout> whiteouts_;          // full path of the hidden name
   std::set<std::string> opaque_markers_;               // dirs with `.wh..wh..opq`
@@ -110,6 +116,8 @@ class LayerBuilder {
   std::set<std::string> recreated_;                    // dirs that replaced a non-dir of this layer
   std::map<InodeId, std::string> implicit_from_lower_; // dirs that copied lower metadata
   bool context_used_ = false;
+  bool context_sensitive_ = false;
+  std::map<InodeId, std::string> implicit_dirs_;       // dirs no entry of this layer made
   LayerStats stats_;
 };
 

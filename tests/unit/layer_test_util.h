@@ -110,12 +110,12 @@ inline Result<tree::Tree> build_layer(const LayerInput& in, tree::FileDataSink& 
                                       const tree::Tree* lower = nullptr,
                                       tree::LayerOptions options = {}, bool* context_used = nullptr,
                                       tree::LayerStats* stats = nullptr) {
-  tree::LayerBuilder b(sink, options, lower);
+  tree::LayerBuilder b(sink, options);
   for (const auto& [e, data] : in.items) {
     BlockData d(data);
     VMI_CHECK(b.add(e, d));
   }
-  VMI_TRY(tree::Tree t, b.finish());
+  VMI_TRY(tree::Tree t, b.finish(lower));
   if (context_used != nullptr) *context_used = b.context_used();
   if (stats != nullptr) *stats = b.stats();
   return t;
