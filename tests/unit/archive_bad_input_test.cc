@@ -11,7 +11,6 @@ using io::Compression;
 void expect_error(const Result<ImportedImage>& got, std::vector<std::string> parts,
                   ErrorKind kind = ErrorKind::kTarball) {
   ASSERT_FALSE(got.ok()) << "imported an image from a bad archive";
-  if (getenv("SHOWERR")) std::cerr << "ERR[" << error_kind_name(got.error().kind()) << "] " << got.error().message() << "\n";
   EXPECT_EQ(got.error().kind(), kind) << got.error().message();
   for (const std::string& part : parts) {
     EXPECT_NE(got.error().message().find(part), std::string::npos)
