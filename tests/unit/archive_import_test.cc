@@ -329,19 +329,28 @@ TEST(ArchiveImport, PlatformEntriesAtTopLevel) {
   expect_layers(*got, arm, handler);
 }
 
-TEST(ArchiveImport, EmptyLayerAndLayerWithoutMagicKeptInMemory) {
-  TestLayer empty;
-  empty.tar = std::string(1024, '\0');  // docker's empty layer: just the end marker
-  empty.blob = empty.tar;
-  empty.diff_id = empty.digest = io::sha256_digest(empty.tar);
-  empty.media_type = "application/vnd.oci.image.layer.v1.tar";
+// Docker's empty layer (just the end marker) sniffs as a tar and streams; a
+// zero-byte layer does not, so it is kept in memory and converted at the end.
+TEST(ArchiveImport, EmptyLayersStreamedOrKeptInMemory) {
+  auto raw_layer = [](std::string bytes) {
+    TestLayer l;
+    l.tar = l.blob = std::move(bytes);
+    l.diff_id = l.digest = io::sha256_digest(l.tar);
+    l.media_type = "application/vnd.oci.image.layer.v1.tar";
+    return l;
+  };
   TestImage img = sample_image(Compression::kNone);
-  img.layers.insert(img.layers.begin() + 1, empty);
+  img.layers.insert(img.layers.begin() + 1, raw_layer(std::string(1024, '\0')));
+  img.layers.push_back(raw_layer(""));
   seal(img);
   TestHandler handler;
   auto got = import_bytes(write_tar(docker_classic({img})), handler);
   ASSERT_TRUE(got.ok()) << got.error().message();
   expect_layers(*got, img, handler);
+  ASSERT_EQ(handler.calls.size(), 5u);
+  // The zero-byte layer reached the handler last: after the archive had ended.
+  EXPECT_EQ(handler.calls.back().path, got->layers.back().member_path);
+  EXPECT_EQ(handler.calls[1].path, got->layers[1].member_path);
 }
 
 TEST(ArchiveImport, LargeUnknownMemberGoesToHandlerAndFailureIsHarmless) {
