@@ -60,7 +60,8 @@ TEST(ArchiveBadInput, MissingConfig) {
   expect_error(import_members(m), {"manifest.json[0].Config", "no file"});
   Members oci = oci_layout({img});
   remove_member(oci, "blobs/sha256/" + hex_of(img.config_digest));
-  expect_error(import_members(oci), {"config", "no file blobs/sha256/" + hex_of(img.config_digest)});
+  expect_error(import_members(oci),
+               {"config", "no file blobs/sha256/" + hex_of(img.config_digest)});
 }
 
 TEST(ArchiveBadInput, MissingManifestBlob) {
@@ -161,10 +162,25 @@ TEST(ArchiveBadInput, NotATar) {
 TEST(ArchiveBadInput, RefMatchesNothing) {
   ImportOptions options;
   options.ref = "nothing:here";
-  expect_error(import_members(docker_classic({sample_image(Compression::kNone, {"one:1"})}), options),
-               {"no image in the archive matches \"nothing:here\"", "it holds: one:1"});
+  expect_error(
+      import_members(docker_classic({sample_image(Compression::kNone, {"one:1"})}), options),
+      {"no image in the archive matches \"nothing:here\"", "it holds: one:1"});
   expect_error(import_members(oci_layout({sample_image(Compression::kNone, {"two:2"})}), options),
                {"it holds: two:2"});
+}
+
+TEST(ArchiveBadInput, RefMatchesSeveral) {
+  TestImage a = sample_image(Compression::kNone, {"same:1"}, "a");
+  TestImage b = sample_image(Compression::kNone, {"same:1"}, "b");
+  ImportOptions options;
+  options.ref = "same:1";
+  expect_error(import_members(docker_classic({a, b}), options),
+               {"\"same:1\" matches 2 images", "by digest"});
+  options.ref = hex_of(b.config_digest).substr(0, 16);
+  TestHandler handler;
+  auto got = import_bytes(write_tar(docker_classic({a, b})), handler, options);
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_EQ(got->config_digest, b.config_digest);
 }
 
 TEST(ArchiveBadInput, UnnamedImagesListedByDigest) {
@@ -206,7 +222,8 @@ TEST(ArchiveBadInput, NotAnImage) {
 
 TEST(ArchiveBadInput, MetadataCap) {
   Members m = docker_classic({sample_image(Compression::kNone)});
-  for (int i = 0; i < 20; ++i) m.insert(m.begin(), Member{"junk" + std::to_string(i), std::string(1000, 'j')});
+  for (int i = 0; i < 20; ++i)
+    m.insert(m.begin(), Member{"junk" + std::to_string(i), std::string(1000, 'j')});
   ImportOptions options;
   options.max_metadata_bytes = 10000;
   expect_error(import_members(m, options), {"exceed 10000 bytes"});
@@ -225,7 +242,8 @@ TEST(ArchiveBadInput, LinkLoopAndDirectoryEscape) {
   TestImage img = sample_image(Compression::kNone);
   Members d = docker_classic({img});
   write_dir(d, dir.path);
-  std::filesystem::path outside = dir.path.parent_path() / (dir.path.filename().string() + "-outside");
+  std::filesystem::path outside =
+      dir.path.parent_path() / (dir.path.filename().string() + "-outside");
   std::ofstream(outside) << "secret";
   std::string layer = layer_dir(img.layers[0]) + "/layer.tar";
   std::filesystem::remove(dir.path / layer);

@@ -61,7 +61,8 @@ TEST(ArchiveImport, SynthesizedDigestIsStable) {
   EXPECT_EQ(a->manifest_raw, b->manifest_raw);
   // A different image gives a different digest.
   TestHandler h3;
-  auto c = import_bytes(write_tar(docker_classic({sample_image(Compression::kGzip, {"x:1"}, "2")})), h3);
+  auto c =
+      import_bytes(write_tar(docker_classic({sample_image(Compression::kGzip, {"x:1"}, "2")})), h3);
   ASSERT_TRUE(c.ok());
   EXPECT_NE(c->manifest_digest, a->manifest_digest);
 }
@@ -204,7 +205,8 @@ TEST(ArchiveImport, PipeStreamWithLargeLayerAndManifestLast) {
 TEST(ArchiveImport, HandlerReadingPartlyStillGetsVerifiedDigests) {
   TestImage img = sample_image(Compression::kGzip);
   std::map<std::string, std::string> diff_by_path;
-  for (const TestLayer& l : img.layers) diff_by_path["blobs/sha256/" + hex_of(l.digest)] = l.diff_id;
+  for (const TestLayer& l : img.layers)
+    diff_by_path["blobs/sha256/" + hex_of(l.digest)] = l.diff_id;
   TestHandler handler;
   handler.lazy_diff_id = [&](const std::string& path) { return diff_by_path[path]; };
   auto got = import_bytes(write_tar(oci_layout({img})), handler);
@@ -225,7 +227,8 @@ TEST(ArchiveImport, SeveralImagesNeedARef) {
   auto none = import_bytes(tar, handler);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().kind(), ErrorKind::kTarball);
-  EXPECT_NE(none.error().message().find("holds 2 images"), std::string::npos) << none.error().message();
+  EXPECT_NE(none.error().message().find("holds 2 images"), std::string::npos)
+      << none.error().message();
   EXPECT_NE(none.error().message().find("alpha:1 alpha:latest, beta:2"), std::string::npos)
       << none.error().message();
 
@@ -260,7 +263,8 @@ TEST(ArchiveImport, SeveralImagesNeedARef) {
   got = import_bytes(tar, h5, options);
   ASSERT_FALSE(got.ok());
   EXPECT_NE(got.error().message().find("no image in the archive matches \"gamma:3\""),
-            std::string::npos) << got.error().message();
+            std::string::npos)
+      << got.error().message();
   EXPECT_NE(got.error().message().find("beta:2"), std::string::npos);
 }
 

@@ -12,8 +12,8 @@
 #include <zstd.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -117,12 +117,14 @@ inline std::string random_bytes(size_t n, uint32_t seed) {
   return s;
 }
 
-inline std::string hex_of(const std::string& digest) { return digest.substr(7); }
+inline std::string hex_of(const std::string& digest) {
+  return digest.substr(7);
+}
 
 // ---- images ----
 
 struct TestLayer {
-  std::string tar;  // uncompressed
+  std::string tar;   // uncompressed
   std::string blob;  // as stored
   io::Compression compression = io::Compression::kNone;
   std::string diff_id;
@@ -210,7 +212,9 @@ inline TestImage sample_image(io::Compression c, std::vector<std::string> tags =
 
 // ---- archive layouts ----
 
-inline std::string layer_dir(const TestLayer& l) { return hex_of(io::sha256_digest(l.digest + "id")); }
+inline std::string layer_dir(const TestLayer& l) {
+  return hex_of(io::sha256_digest(l.digest + "id"));
+}
 
 // docker save before 25: <id>/layer.tar, <config hex>.json, repositories, manifest.json last.
 inline Members docker_classic(const std::vector<TestImage>& images) {
@@ -279,7 +283,8 @@ inline Members oci_layout(const std::vector<TestImage>& images) {
 }
 
 // A multi-platform image: index.json -> one image index -> a manifest per platform.
-inline Members oci_multi_platform(const std::vector<TestImage>& platforms, const std::string& name) {
+inline Members oci_multi_platform(const std::vector<TestImage>& platforms,
+                                  const std::string& name) {
   Members m;
   std::set<std::string> written;
   Json manifests = Json::array();
@@ -295,8 +300,8 @@ inline Members oci_multi_platform(const std::vector<TestImage>& platforms, const
                             {"manifests", manifests}})
                           .dump();
   add_blob(m, written, io::sha256_digest(index), index);
-  Json top = descriptor("application/vnd.oci.image.index.v1+json", io::sha256_digest(index),
-                        index.size());
+  Json top =
+      descriptor("application/vnd.oci.image.index.v1+json", io::sha256_digest(index), index.size());
   top["annotations"] = {{"org.opencontainers.image.ref.name", name}};
   m.push_back({"oci-layout", R"({"imageLayoutVersion":"1.0.0"})"});
   m.push_back({"index.json", Json({{"schemaVersion", 2}, {"manifests", {top}}}).dump()});
@@ -315,9 +320,9 @@ inline Members docker25(const std::vector<TestImage>& images) {
     Json d = descriptor("application/vnd.oci.image.manifest.v1+json", img.manifest_digest,
                         img.manifest.size());
     if (!img.tags.empty()) {
-      d["annotations"] = {{"io.containerd.image.name", img.tags[0]},
-                          {"org.opencontainers.image.ref.name",
-                           img.tags[0].substr(img.tags[0].rfind(':') + 1)}};
+      d["annotations"] = {
+          {"io.containerd.image.name", img.tags[0]},
+          {"org.opencontainers.image.ref.name", img.tags[0].substr(img.tags[0].rfind(':') + 1)}};
     }
     entries.push_back(d);
     Json layers = Json::array();
@@ -328,8 +333,8 @@ inline Members docker25(const std::vector<TestImage>& images) {
   }
   m.push_back({"oci-layout", R"({"imageLayoutVersion":"1.0.0"})"});
   m.push_back({"index.json", Json({{"schemaVersion", 2},
-                                    {"mediaType", "application/vnd.oci.image.index.v1+json"},
-                                    {"manifests", entries}})
+                                   {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                                   {"manifests", entries}})
                                  .dump()});
   m.push_back({"manifest.json", manifest.dump()});
   return m;

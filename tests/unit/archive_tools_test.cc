@@ -17,7 +17,8 @@ struct Imported {
   TestHandler handler;
 };
 
-std::unique_ptr<Imported> import_path(const std::filesystem::path& path, ImportOptions options = {}) {
+std::unique_ptr<Imported> import_path(const std::filesystem::path& path,
+                                      ImportOptions options = {}) {
   auto out = std::make_unique<Imported>();
   if (std::filesystem::is_directory(path)) {
     out->image = import_directory(path.string(), out->handler, options);
@@ -100,12 +101,12 @@ TEST(ArchiveTools, ArchivesWrittenByUmociAndSkopeo) {
     Compression compression;
     bool same_manifest;
   };
-  for (const Case& c : {Case{"oci-archive-zstd.tar", Compression::kZstd, false},
-                        Case{"oci-archive-plain.tar", Compression::kNone, false},
-                        Case{"oci-dir", Compression::kGzip, true},
-                        Case{"docker25.tar", Compression::kGzip, true},
-                        Case{"oci-archive-gzip.tar.zst", Compression::kGzip, true},
-                        Case{"docker-archive.tar.gz", Compression::kNone, false}}) {
+  for (const Case& c :
+       {Case{"oci-archive-zstd.tar", Compression::kZstd, false},
+        Case{"oci-archive-plain.tar", Compression::kNone, false},
+        Case{"oci-dir", Compression::kGzip, true}, Case{"docker25.tar", Compression::kGzip, true},
+        Case{"oci-archive-gzip.tar.zst", Compression::kGzip, true},
+        Case{"docker-archive.tar.gz", Compression::kNone, false}}) {
     SCOPED_TRACE(c.file);
     auto got = import_path(at(c.file));
     expect_app(*got, diff_ids, c.compression);

@@ -53,14 +53,14 @@ struct ImportOptions {
 };
 
 enum class ArchiveFormat {
-  kDockerArchive,     // manifest.json (docker save, classic or 25+, skopeo docker-archive)
-  kOciLayout,         // index.json only (oci-archive, OCI layout directory)
+  kDockerArchive,  // manifest.json (docker save, classic or 25+, skopeo docker-archive)
+  kOciLayout,      // index.json only (oci-archive, OCI layout directory)
 };
 std::string_view archive_format_name(ArchiveFormat format);
 
 struct LayerBlob {
-  std::string member_path;        // where the bytes were in the archive
-  std::string media_type;         // from the manifest, else derived from `compression`
+  std::string member_path;  // where the bytes were in the archive
+  std::string media_type;   // from the manifest, else derived from `compression`
   io::Compression compression = io::Compression::kNone;  // by magic bytes
   std::string diff_id;            // verified against the config's rootfs.diff_ids
   std::string compressed_digest;  // sha256 of the bytes as stored (verified where named)

@@ -102,8 +102,8 @@ bool looks_like_layer(std::span<const std::byte> head) {
   return all_zero || valid_tar_checksum(block);
 }
 
-Result<StoredBlob> convert_stream(BlobHandler& handler, const std::string& path,
-                                  io::Reader& stream, io::Compression compression) {
+Result<StoredBlob> convert_stream(BlobHandler& handler, const std::string& path, io::Reader& stream,
+                                  io::Compression compression) {
   io::HashingReader hashing(std::make_unique<BorrowedReader>(stream), path);
   auto converted = handler.on_blob(path, hashing);
   Status drained = io::drain(hashing);
@@ -172,10 +172,10 @@ Status TarContents::add_file(const std::string& path, int64_t size, MemberReader
 
 Status TarContents::keep_document(const std::string& path, io::Reader& data, int64_t size) {
   if (document_bytes_ + static_cast<uint64_t>(size) > options_.max_metadata_bytes) {
-    return Error(ErrorKind::kTarball,
-                 "the archive's non-layer files exceed " +
-                     std::to_string(options_.max_metadata_bytes) + " bytes in total (at " + path +
-                     "); this does not look like an image archive");
+    return Error(ErrorKind::kTarball, "the archive's non-layer files exceed " +
+                                          std::to_string(options_.max_metadata_bytes) +
+                                          " bytes in total (at " + path +
+                                          "); this does not look like an image archive");
   }
   auto bytes = io::read_all(data, options_.max_document_bytes);
   if (!bytes.ok()) return std::move(bytes).error().context("reading " + path);
@@ -217,7 +217,8 @@ Result<StoredBlob> TarContents::layer(const std::string& path) {
   if (doc == documents_.end()) return missing_member(path);
   // A small member kept in memory turns out to be a layer: convert it now.
   io::MemoryReader memory(doc->second);
-  auto head = std::as_bytes(std::span(doc->second.data(), std::min(doc->second.size(), kSniffBytes)));
+  auto head =
+      std::as_bytes(std::span(doc->second.data(), std::min(doc->second.size(), kSniffBytes)));
   VMI_TRY(StoredBlob stored, convert_stream(handler_, real, memory, sniff_compression(head)));
   blob_index_[real] = blobs_.size();
   blobs_.push_back(stored);
@@ -253,15 +254,17 @@ Result<std::string> DirContents::file_path(const std::string& path) const {
   return std::string(resolved);
 }
 
-bool DirContents::has(const std::string& path) { return file_path(path).ok(); }
+bool DirContents::has(const std::string& path) {
+  return file_path(path).ok();
+}
 
 Result<std::string> DirContents::document(const std::string& path) {
   VMI_TRY(std::string file, file_path(path));
   VMI_TRY(auto reader, io::FdReader::open(file));
   auto bytes = io::read_all(*reader, options_.max_document_bytes);
   if (!bytes.ok()) {
-    return Error(ErrorKind::kTarball, path + ": " + bytes.error().message() +
-                                          " (not a JSON document)");
+    return Error(ErrorKind::kTarball,
+                 path + ": " + bytes.error().message() + " (not a JSON document)");
   }
   return std::move(bytes).value();
 }

@@ -81,9 +81,9 @@ class TarContents : public Contents {
   const ImportOptions& options_;
   std::map<std::string, std::string> documents_;
   size_t document_bytes_ = 0;
-  std::vector<StoredBlob> blobs_;              // every conversion, even replaced ones
-  std::map<std::string, size_t> blob_index_;   // path -> latest record in blobs_
-  std::map<std::string, std::string> links_;   // path -> normalized target
+  std::vector<StoredBlob> blobs_;             // every conversion, even replaced ones
+  std::map<std::string, size_t> blob_index_;  // path -> latest record in blobs_
+  std::map<std::string, std::string> links_;  // path -> normalized target
 };
 
 // A directory: an OCI layout or an unpacked docker save. Files are read when
@@ -110,8 +110,8 @@ class DirContents : public Contents {
 // Converts one stream through the handler, hashing it, and drains what the
 // handler left unread so the digest covers every byte. Only a failure to read
 // `stream` is an error; the handler's own is recorded in the result.
-Result<StoredBlob> convert_stream(BlobHandler& handler, const std::string& path,
-                                  io::Reader& stream, io::Compression compression);
+Result<StoredBlob> convert_stream(BlobHandler& handler, const std::string& path, io::Reader& stream,
+                                  io::Compression compression);
 
 // Compression by magic bytes, and whether the head of a member looks like a
 // layer: gzip, zstd, a tar header with a valid checksum, or a zero tar block.

@@ -21,9 +21,12 @@ constexpr ErrorKind kKind = ErrorKind::kTarball;
 
 std::string_view layer_media_type(io::Compression c) {
   switch (c) {
-    case io::Compression::kGzip: return oci::kOciLayerGzip;
-    case io::Compression::kZstd: return oci::kOciLayerZstd;
-    case io::Compression::kNone: return oci::kOciLayerTar;
+    case io::Compression::kGzip:
+      return oci::kOciLayerGzip;
+    case io::Compression::kZstd:
+      return oci::kOciLayerZstd;
+    case io::Compression::kNone:
+      return oci::kOciLayerTar;
   }
   return oci::kOciLayerTar;
 }
@@ -72,8 +75,8 @@ Result<LayerBlob> read_layer(Contents& contents, const LayerRef& ref, const oci:
   LayerBlob out;
   out.member_path = stored->path;
   out.compression = stored->compression;
-  out.media_type = ref.media_type.empty() ? std::string(layer_media_type(stored->compression))
-                                          : ref.media_type;
+  out.media_type =
+      ref.media_type.empty() ? std::string(layer_media_type(stored->compression)) : ref.media_type;
   out.diff_id = stored->converted.diff_id;
   out.compressed_digest = stored->digest;
   out.compressed_size = stored->size;
@@ -92,8 +95,9 @@ void synthesize_manifest(ImportedImage& image) {
                  {"size", image.config_raw.size()}};
   m["layers"] = nlohmann::json::array();
   for (const LayerBlob& l : image.layers) {
-    m["layers"].push_back(
-        {{"mediaType", l.media_type}, {"digest", l.compressed_digest}, {"size", l.compressed_size}});
+    m["layers"].push_back({{"mediaType", l.media_type},
+                           {"digest", l.compressed_digest},
+                           {"size", l.compressed_size}});
   }
   image.manifest_raw = m.dump();
   image.manifest_digest = oci::Digest::of(image.manifest_raw).str();
@@ -143,11 +147,14 @@ Result<ImportedImage> finish(Contents& contents, const ImportOptions& options) {
 std::optional<std::string> unsupported_compression(std::span<const std::byte> head) {
   auto starts = [&](std::string_view magic) {
     if (head.size() < magic.size()) return false;
-    return std::equal(magic.begin(), magic.end(), head.begin(),
-                      [](char a, std::byte b) { return static_cast<uint8_t>(a) == std::to_integer<uint8_t>(b); });
+    return std::equal(magic.begin(), magic.end(), head.begin(), [](char a, std::byte b) {
+      return static_cast<uint8_t>(a) == std::to_integer<uint8_t>(b);
+    });
   };
   if (starts("BZh")) return "bzip2";
-  if (starts("\xfd" "7zXZ")) return "xz";
+  if (starts("\xfd"
+             "7zXZ"))
+    return "xz";
   if (starts("PK\x03\x04")) return "zip";
   return std::nullopt;
 }
@@ -156,8 +163,10 @@ std::optional<std::string> unsupported_compression(std::span<const std::byte> he
 
 std::string_view archive_format_name(ArchiveFormat format) {
   switch (format) {
-    case ArchiveFormat::kDockerArchive: return "docker-archive";
-    case ArchiveFormat::kOciLayout: return "oci-layout";
+    case ArchiveFormat::kDockerArchive:
+      return "docker-archive";
+    case ArchiveFormat::kOciLayout:
+      return "oci-layout";
   }
   return "unknown";
 }
@@ -169,8 +178,9 @@ Result<ImportedImage> import_archive(io::Reader& archive, BlobHandler& handler,
   if (!head.ok()) return Error(kKind, "reading the archive: " + head.error().message());
   if (head->empty()) return Error(kKind, "the archive is empty (no data at all)");
   if (auto other = unsupported_compression(*head)) {
-    return Error(kKind, "the archive is " + *other + "-compressed; vmimage reads tar archives, "
-                        "plain or compressed with gzip or zstd");
+    return Error(kKind, "the archive is " + *other +
+                            "-compressed; vmimage reads tar archives, "
+                            "plain or compressed with gzip or zstd");
   }
   VMI_TRY(io::Decompressed tar, io::open_decompressed(std::move(peek), "archive"));
   TarContents contents(handler, options);

@@ -40,6 +40,19 @@ Result<std::string> read_blob_document(Contents& contents, const oci::Descriptor
   return bytes;
 }
 
+Error several_images(size_t count, const ImportOptions& options,
+                     const std::vector<Candidate>& candidates) {
+  std::string n = std::to_string(count);
+  if (options.ref) {
+    return Error(kKind, "\"" + *options.ref + "\" matches " + n +
+                            " images in the archive; "
+                            "choose one by digest with --ref: " +
+                            describe_candidates(candidates));
+  }
+  return Error(kKind, "the archive holds " + n +
+                          " images; choose one with --ref: " + describe_candidates(candidates));
+}
+
 // ---- docker save: manifest.json ----
 
 struct DockerEntry {
@@ -50,7 +63,8 @@ struct DockerEntry {
 
 Result<std::string> entry_path(const Fields& f, std::string_view key, const std::string& text) {
   auto path = normalize_member_path(text);
-  if (!path || path->empty()) return f.error(key, "\"" + text + "\" is not a path inside the archive");
+  if (!path || path->empty())
+    return f.error(key, "\"" + text + "\" is not a path inside the archive");
   return *path;
 }
 
@@ -76,7 +90,8 @@ Result<std::vector<DockerEntry>> parse_docker_manifest(std::string_view raw) {
   if (doc.is_discarded()) return Error(kKind, "manifest.json: not valid JSON");
   if (doc.is_null()) return Error(kKind, "manifest.json is null: the archive lists no image");
   if (!doc.is_array()) return Error(kKind, "manifest.json: not a JSON array of images");
-  if (doc.empty()) return Error(kKind, "manifest.json is an empty list: the archive lists no image");
+  if (doc.empty())
+    return Error(kKind, "manifest.json is an empty list: the archive lists no image");
   std::vector<DockerEntry> entries;
   for (size_t i = 0; i < doc.size(); ++i) {
     VMI_TRY(DockerEntry e, parse_docker_entry(doc[i], "manifest.json[" + std::to_string(i) + "]"));
@@ -134,7 +149,8 @@ Status adopt_docker25_manifest(Contents& contents, const DockerEntry& e, Plan& p
   for (const oci::Descriptor& d : found->first.layers) paths.push_back(blob_path(d.digest));
   if (paths != e.layers) return {};  // a different layer list: trust manifest.json alone
   Plan oci_plan = plan;
-  VMI_CHECK(plan_oci_manifest(contents, found->first, "manifest " + found->second.digest, oci_plan));
+  VMI_CHECK(
+      plan_oci_manifest(contents, found->first, "manifest " + found->second.digest, oci_plan));
   oci_plan.manifest = std::move(found->second);
   plan = std::move(oci_plan);
   return {};
@@ -150,10 +166,7 @@ Result<Plan> resolve_docker(Contents& contents, const ImportOptions& options) {
     return Error(kKind, "no image in the archive matches \"" + *options.ref +
                             "\"; it holds: " + describe_candidates(candidates));
   }
-  if (matches.size() > 1) {
-    return Error(kKind, "the archive holds " + std::to_string(matches.size()) +
-                            " images; choose one with --ref: " + describe_candidates(candidates));
-  }
+  if (matches.size() > 1) return several_images(matches.size(), options, candidates);
   size_t i = matches.front();
   const DockerEntry& e = entries[i];
   Plan plan;
@@ -235,7 +248,8 @@ Status follow_descriptor(Contents& contents, const oci::Descriptor& d, const Imp
 // The index.json entry to follow: the one --ref names, the only one, or (when
 // every candidate carries a platform) the one for the wanted platform.
 Result<size_t> choose_index_entry(const std::vector<oci::Descriptor>& entries,
-                                  const ImportOptions& options, std::vector<Candidate>& candidates) {
+                                  const ImportOptions& options,
+                                  std::vector<Candidate>& candidates) {
   for (const oci::Descriptor& d : entries) {
     candidates.push_back(Candidate{annotation_names(d), {d.digest.str()}, d.platform});
   }
@@ -252,10 +266,7 @@ Result<size_t> choose_index_entry(const std::vector<oci::Descriptor>& entries,
     all_platforms = all_platforms && entries[i].platform.has_value();
     platforms.manifests.push_back(entries[i]);
   }
-  if (!all_platforms) {
-    return Error(kKind, "the archive holds " + std::to_string(matches.size()) +
-                            " images; choose one with --ref: " + describe_candidates(candidates));
-  }
+  if (!all_platforms) return several_images(matches.size(), options, candidates);
   auto chosen = oci::select_platform(platforms, options.platform);
   if (!chosen.ok()) return rekind(chosen.error(), "index.json");
   for (size_t i : matches) {
@@ -303,10 +314,13 @@ Result<Plan> resolve_plan(Contents& contents, const ImportOptions& options) {
   if (contents.has("index.json")) return resolve_oci(contents, options);
   std::string hint;
   if (contents.has("repositories")) {
-    hint = " (an archive with only \"repositories\", as Docker before 1.10 wrote, is not supported)";
+    hint =
+        " (an archive with only \"repositories\", as Docker before 1.10 wrote, is not supported)";
   }
-  return Error(kKind, "the archive has no manifest.json or index.json: not a docker save or OCI "
-                      "image archive" + hint);
+  return Error(kKind,
+               "the archive has no manifest.json or index.json: not a docker save or OCI "
+               "image archive" +
+                   hint);
 }
 
 }  // namespace vmimage::archive

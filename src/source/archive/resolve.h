@@ -19,7 +19,7 @@ struct LayerRef {
   std::string where;                  // "manifest.json[0].Layers[2]", for messages
   std::optional<oci::Digest> digest;  // what the stored bytes must hash to, if known
   std::optional<int64_t> size;
-  std::string media_type;             // empty when the format has none
+  std::string media_type;  // empty when the format has none
 };
 
 struct ManifestDoc {

@@ -13,7 +13,7 @@ namespace vmimage::archive {
 
 struct Candidate {
   std::vector<std::string> names;
-  std::vector<std::string> digests;    // "sha256:..." it may be chosen by (config, manifest)
+  std::vector<std::string> digests;  // "sha256:..." it may be chosen by (config, manifest)
   std::optional<oci::Platform> platform;
 };
 

@@ -71,8 +71,8 @@ Result<size_t> MemberReader::read(std::span<std::byte> buf) {
   la_ssize_t n = archive_read_data(archive_, buf.data(), buf.size());
   if (n >= 0) return static_cast<size_t>(n);
   const char* msg = archive_error_string(archive_);
-  broken_ = Error(ErrorKind::kTarball, "reading archive member " + path_ + ": " +
-                                           (msg ? msg : "damaged archive"));
+  broken_ = Error(ErrorKind::kTarball,
+                  "reading archive member " + path_ + ": " + (msg ? msg : "damaged archive"));
   return *broken_;
 }
 
@@ -90,7 +90,8 @@ Status walk_tar(io::Reader& tar, const std::string& name, const MemberCallback& 
     int rc = archive_read_next_header(a.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      std::string what = first ? name + ": not a tar archive" : name + ": damaged or truncated archive";
+      std::string what =
+          first ? name + ": not a tar archive" : name + ": damaged or truncated archive";
       return archive_failure(a.get(), state, what);
     }
     first = false;
@@ -103,8 +104,9 @@ Status walk_tar(io::Reader& tar, const std::string& name, const MemberCallback& 
   // Padding after the end marker; reading it lets a compressed wrapper check its trailer.
   auto drained = io::drain(tar);
   if (!drained.ok()) {
-    return Error(ErrorKind::kTarball, name + ": after the end of the tar: " +
-                                          drained.error().message(), drained.error().sys_errno());
+    return Error(ErrorKind::kTarball,
+                 name + ": after the end of the tar: " + drained.error().message(),
+                 drained.error().sys_errno());
   }
   return {};
 }

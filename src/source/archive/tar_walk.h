@@ -16,7 +16,7 @@ namespace vmimage::archive {
 enum class MemberType { kFile, kSymlink, kHardlink, kOther };
 
 struct TarMember {
-  std::string path;         // as stored in the archive
+  std::string path;  // as stored in the archive
   MemberType type = MemberType::kOther;
   std::string link_target;  // symlink or hardlink target, as stored
   int64_t size = 0;         // declared data size (0 for links and directories)
