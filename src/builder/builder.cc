@@ -11,6 +11,9 @@
 #include "fs/erofs/reader.h"
 #include "oci/platform.h"
 #include "oci/reference.h"
+#include "io/decompress.h"
+#include "io/sha256.h"
+#include "source/archive/archive.h"
 #include "source/registry/client.h"
 #include "util/file.h"
 
@@ -28,6 +31,10 @@ struct Builder::Impl {
                                                const std::vector<LayerRef>& canonical);
   Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
                           const std::vector<LayerRef>& layers);
+  Result<BuildResult> import_image(
+      std::string_view tag, const ImportOptions& options,
+      const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
+                                                         const archive::ImportOptions&)>& walk);
   Result<BuildResult> record(Scope scope, const std::string& tag, const ImageLayers& layers,
                              const ImageMeta& meta);
   void emit(BuildEvent::Kind kind, int index, std::string digest = {}, uint64_t done = 0,
@@ -80,6 +87,46 @@ class ProgressAdapter : public registry::ProgressSink {
   std::mutex mu_;
 };
 
+
+// Lets a decompressor (which owns its inner reader) read a borrowed stream.
+class BorrowedReader : public io::Reader {
+ public:
+  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
+  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
+
+ private:
+  io::Reader& inner_;
+};
+
+// Converts each layer blob as the archive streams past, into a store temp file
+// under a provisional key; store_layers later commits it under its real key.
+class ImportHandler : public archive::BlobHandler {
+ public:
+  ImportHandler(Store& store, Lease& lease) : store_(store), lease_(lease) {}
+
+  Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
+    auto layer = std::make_shared<builder::StreamedLayer>();
+    std::string provisional = io::sha256_digest("vmimage-import " + lease_.id() + " " +
+                                                std::to_string(layers_.size()));
+    VMI_TRY(BlobWriter writer, lease_.begin_blob(provisional, FsType::kErofs));
+    layer->writer = std::move(writer);
+    VMI_TRY(layer->conversion,
+            builder::LayerConversion::create(layer->writer->fd(), layer->writer->temp_path(),
+                                             store_.cache_root() + "/tmp"));
+    VMI_TRY(io::Decompressed tar, io::open_decompressed(
+                                      std::make_unique<BorrowedReader>(stream), member));
+    VMI_CHECK(layer->conversion->stream(*tar.reader, member));
+    layers_.push_back(layer);
+    return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};
+  }
+
+  std::shared_ptr<builder::StreamedLayer> layer(uint64_t handle) { return layers_.at(handle); }
+
+ private:
+  Store& store_;
+  Lease& lease_;
+  std::vector<std::shared_ptr<builder::StreamedLayer>> layers_;
+};
 }  // namespace
 
 void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest, uint64_t done,
@@ -191,6 +238,49 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
   return result;
 }
 
+Result<BuildResult> Builder::Impl::import_image(
+    std::string_view tag, const ImportOptions& options,
+    const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
+                                                       const archive::ImportOptions&)>& walk) {
+  archive::ImportOptions walk_options;
+  walk_options.ref = options.ref;
+  if (!this->options.platform.empty()) {
+    VMI_TRY(walk_options.platform, oci::parse_platform(this->options.platform));
+  }
+  VMI_TRY(Lease lease, store.begin_lease());
+  ImportHandler handler(store, lease);
+  VMI_TRY(archive::ImportedImage image, walk(handler, walk_options));
+  std::string name = tag.empty() ? image.name : std::string(tag);
+  if (name.empty()) {
+    std::string names;
+    for (const std::string& n : image.names) names += (names.empty() ? "" : ", ") + n;
+    return Error(ErrorKind::kUsage, names.empty()
+                                        ? "the archive names no image: give a tag"
+                                        : "the image has several names (" + names + "): give a tag");
+  }
+  std::vector<std::string> diff_ids;
+  for (const archive::LayerBlob& l : image.layers) diff_ids.push_back(l.diff_id);
+  auto streamed = [&](int i) { return handler.layer(image.layers[i].handle); };
+  auto no_open = [](int i) -> Result<std::unique_ptr<io::Reader>> {
+    return Error(ErrorKind::kInternal, "layer " + std::to_string(i) + " was not streamed");
+  };
+  builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events};
+  VMI_TRY(std::vector<LayerRef> canonical,
+          builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
+  VMI_TRY(std::vector<LayerRef> runtime, runtime_lowers(lease, diff_ids, canonical));
+
+  ImageMeta meta;
+  meta.tag = name;
+  meta.digest = image.manifest_digest;
+  meta.size = total_size(runtime);
+  meta.created_at = std::chrono::system_clock::now();
+  meta.source = ImageSource::kImport;
+  meta.oci = oci_config_of(image.config);
+  VMI_TRY(BuildResult result, record(Scope::kLocal, name, {canonical, runtime}, meta));
+  VMI_CHECK(lease.release());
+  return result;
+}
+
 Builder::Builder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Builder::Builder(Builder&&) noexcept = default;
 Builder& Builder::operator=(Builder&&) noexcept = default;
@@ -214,6 +304,22 @@ Result<BuildResult> Builder::build(std::string_view ref_text) {
     if (hit) return *hit;
   }
   return impl_->pull(ref);
+}
+
+Result<BuildResult> Builder::import(io::Reader& archive_stream, std::string_view tag,
+                                   const ImportOptions& options) {
+  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
+                                               const archive::ImportOptions& o) {
+    return archive::import_archive(archive_stream, h, o);
+  });
+}
+
+Result<BuildResult> Builder::import_dir(const std::string& dir, std::string_view tag,
+                                       const ImportOptions& options) {
+  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
+                                               const archive::ImportOptions& o) {
+    return archive::import_directory(dir, h, o);
+  });
 }
 
 Status Builder::save_tag(std::string_view tag, const BuildResult& result) {

@@ -25,7 +25,13 @@ struct Slot {
   std::optional<BlobWriter> context_writer;  // locked; the conversion writes here
   std::optional<BlobWriter> diff_writer;     // locked unless another slot holds the key
   std::unique_ptr<LayerConversion> conversion;
+  std::shared_ptr<StreamedLayer> streamed;   // streamed before the keys were known
+  int same_blob_as = -1;                     // an earlier slot streamed from the same blob
 };
+
+LayerConversion& conversion_of(Slot& s) {
+  return s.streamed ? *s.streamed->conversion : *s.conversion;
+}
 
 void emit(const LayerStoreOptions& o, BuildEvent::Kind kind, int index, const std::string& digest) {
   if (!o.events) return;
@@ -92,7 +98,9 @@ Status convert_all(Store& store, std::vector<Slot>& slots, const OpenLayer& open
                    const LayerStoreOptions& options) {
   std::vector<int> todo;
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (!slots[i].blob && slots[i].context_writer) todo.push_back(static_cast<int>(i));
+    if (!slots[i].blob && slots[i].context_writer && !slots[i].streamed) {
+      todo.push_back(static_cast<int>(i));
+    }
   }
   std::atomic<size_t> next{0};
   std::mutex mu;
@@ -124,23 +132,24 @@ Status convert_all(Store& store, std::vector<Slot>& slots, const OpenLayer& open
 // Phase 2 for one converted slot: complete it against `lower`, pick its key, commit.
 Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& lower) {
   Slot& s = slots[i];
-  VMI_CHECK(s.conversion->finish(&lower));
-  if (s.conversion->diff_id() != s.diff_id) {
+  if (s.same_blob_as >= 0) return *slots[s.same_blob_as].blob;
+  LayerConversion& c = conversion_of(s);
+  VMI_CHECK(c.finish(&lower));
+  if (c.diff_id() != s.diff_id) {
     return Error(ErrorKind::kImageDigest, "layer " + std::to_string(i) + ": DiffID " +
-                                              s.conversion->diff_id() +
-                                              " does not match the config's " + s.diff_id);
+                                              c.diff_id() + " does not match the config's " +
+                                              s.diff_id);
   }
-  if (s.conversion->context_sensitive()) return s.context_writer->commit();
-  if (s.diff_writer) {
-    VMI_CHECK(s.diff_writer->take_file(*s.context_writer));
-    return s.diff_writer->commit();
-  }
-  for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (and committed) this DiffID
-    if (slots[j].diff_id == s.diff_id && slots[j].blob && slots[j].blob->digest == s.diff_id) {
-      return *slots[j].blob;
+  BlobWriter& data = s.streamed ? *s.streamed->writer : *s.context_writer;
+  BlobWriter* target = &*s.context_writer;
+  if (!c.context_sensitive()) {
+    for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (and committed) this DiffID
+      if (slots[j].blob && slots[j].blob->digest == s.diff_id) return *slots[j].blob;
     }
+    if (s.diff_writer) target = &*s.diff_writer;
   }
-  return s.context_writer->commit();
+  if (target != &data) VMI_CHECK(target->take_file(data));
+  return target->commit();
 }
 
 Status add_to_context(tree::Tree& context, const LayerRef& blob) {
@@ -158,12 +167,17 @@ std::string layer_context_key(const std::string& chain_id) {
 
 Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
                                            const std::vector<std::string>& diff_ids,
-                                           const OpenLayer& open, const LayerStoreOptions& options) {
+                                           const OpenLayer& open, const LayerStoreOptions& options,
+                                           const StreamedLookup& streamed) {
   std::vector<std::string> chains = chain_ids(diff_ids);
   std::vector<Slot> slots(diff_ids.size());
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].diff_id = diff_ids[i];
     slots[i].context_key = layer_context_key(chains[i]);
+    if (streamed) slots[i].streamed = streamed(static_cast<int>(i));
+    for (size_t j = 0; j < i && slots[i].streamed; ++j) {
+      if (slots[j].streamed == slots[i].streamed) slots[i].same_blob_as = static_cast<int>(j);
+    }
   }
   VMI_CHECK(lock_slots(store, lease, slots));
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -177,7 +191,11 @@ Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
     Slot& s = slots[i];
     if (!s.blob) {
       VMI_TRY(s.blob, complete(slots, i, context));
-      VMI_CHECK(tree::apply_layer(context, s.conversion->tree()));
+      if (s.same_blob_as >= 0) {
+        VMI_CHECK(add_to_context(context, *s.blob));
+      } else {
+        VMI_CHECK(tree::apply_layer(context, conversion_of(s).tree()));
+      }
       s.conversion.reset();
       s.context_writer.reset();
       s.diff_writer.reset();

@@ -10,9 +10,11 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "builder/layer_conversion.h"
 #include "io/reader.h"
 #include "util/result.h"
 #include "vmimage/builder.h"
@@ -26,14 +28,25 @@ std::string layer_context_key(const std::string& chain_id);
 // Opens layer `index`'s uncompressed tar; the reader checks its digests at EOF.
 using OpenLayer = std::function<Result<std::unique_ptr<io::Reader>>(int index)>;
 
+// A layer already streamed (phase 1) into a store temp file, e.g. while an
+// archive streamed past; store_layers completes and commits it under its key.
+struct StreamedLayer {
+  std::unique_ptr<LayerConversion> conversion;
+  std::optional<BlobWriter> writer;  // holds the image being written
+};
+
 struct LayerStoreOptions {
   int jobs = 3;
   BuildEvents events;  // may be empty
 };
 
 // Returns one blob per layer, base → top. `diff_ids` are the config's.
+// `streamed` (nullable) gives layers already streamed, by index (shared_ptr:
+// one archive blob may serve two positions); the others are opened with `open`.
+using StreamedLookup = std::function<std::shared_ptr<StreamedLayer>(int index)>;
 Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
                                            const std::vector<std::string>& diff_ids,
-                                           const OpenLayer& open, const LayerStoreOptions& options);
+                                           const OpenLayer& open, const LayerStoreOptions& options,
+                                           const StreamedLookup& streamed = nullptr);
 
 }  // namespace vmimage::builder

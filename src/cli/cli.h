@@ -41,6 +41,7 @@ void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
+void add_import_command(CLI::App& app, CliContext& ctx);
 // Store commands (cmd_images.cc, cmd_maintenance.cc).
 void add_tag_command(CLI::App& app, CliContext& ctx);
 void add_ls_command(CLI::App& app, CliContext& ctx);

@@ -6,6 +6,7 @@
 source "$VMIMAGE_SOURCE_DIR/tests/integration/lib.sh"
 require_root
 source "$TOOLS/registry/registry.sh"
+source "$VMIMAGE_SOURCE_DIR/tests/integration/image_check.sh"
 
 python3 "$TOOLS/make_layers.py" all "$WORK/layers"
 start_registry "$WORK/reg"
@@ -31,41 +32,14 @@ for dir in "$WORK"/layers/stacks/*/; do
 done
 [[ ${#stacks[@]} -ge 2 ]] || fail "only ${#stacks[@]} stacks"
 
-# check_image REF NAME: mounts the image's lowers and compares with the reference.
-check_image() {
-  local ref=$1 name=$2 want=$3
-  vmi --json inspect "$ref" >"$WORK/$name.json" || fail "$name: inspect failed"
-  mapfile -t lowers < <(json_get "$WORK/$name.json" 'd["lower_paths"]')
-  [[ ${#lowers[@]} -ge 1 ]] || fail "$name: no lowers"
-  local mounts=() i=0
-  for img in "${lowers[@]}"; do
-    [[ "$img" == /* && -f "$img" ]] || fail "$name: lower $img is not an absolute file path"
-    if fsck.erofs "$img" 2>&1 | grep -q '<E>'; then fail "$name: fsck.erofs rejects $img"; fi
-    mount_image erofs "$img" "$WORK/mnt/$name-$i"
-    mounts=("$WORK/mnt/$name-$i" "${mounts[@]}")
-    i=$((i + 1))
-  done
-  local root=${mounts[0]}
-  if [[ ${#mounts[@]} -gt 1 ]]; then
-    root="$WORK/ovl/$name"
-    mount_overlay "$root" "$(IFS=:; echo "${mounts[*]}")"
-  fi
-  python3 "$TOOLS/tree_manifest.py" dir "$root" >"$WORK/$name.got"
-  # overlayfs reports nlink 1 for merged directories; a single lower is exact.
-  local ignore=()
-  [[ ${#mounts[@]} -gt 1 ]] && ignore=(--ignore nlink)
-  python3 "$TOOLS/tree_manifest.py" diff "${ignore[@]}" "$WORK/$name.got" "$want" ||
-    fail "$name: the mounted image differs from the OCI result"
-  echo "${#lowers[@]}"
-}
-
 for layout in squashed layered auto:2; do
   for stack in "${stacks[@]}"; do
     ref="$reg/test/$stack:v1"
     log "pull $stack --layout $layout"
     vmi -q pull --force --layout "$layout" "$ref" >"$WORK/digest" || fail "$stack: pull failed"
     grep -qE '^sha256:[0-9a-f]{64}$' "$WORK/digest" || fail "pull printed $(cat "$WORK/digest")"
-    count=$(check_image "$ref" "$stack-${layout/:/}" "$WORK/$stack.want")
+    check_image "$ref" "$stack-${layout/:/}" "$WORK/$stack.want"
+    count=$LOWER_COUNT
     layers=$(json_get "$WORK/$stack-${layout/:/}.json" 'len(d["canonical_layers"])')
     case $layout in
       squashed) [[ $count == 1 ]] || fail "squashed gave $count lowers" ;;
