@@ -148,27 +148,34 @@ Status TarReader::fill_entry(archive_entry* ae) {
     entry_.mtime_sec = archive_entry_mtime(ae);
     entry_.mtime_nsec = static_cast<uint32_t>(archive_entry_mtime_nsec(ae));
   }
-  if (*type == EntryType::kCharDevice || *type == EntryType::kBlockDevice) {
+  VMI_CHECK(fill_type_fields(ae));
+  entry_.xattrs = xattrs_of(ae);
+  entry_.path = std::move(*path);
+  return {};
+}
+
+// Device numbers, link targets and size: what only some entry types have.
+Status TarReader::fill_type_fields(archive_entry* ae) {
+  EntryType type = entry_.type;
+  if (type == EntryType::kCharDevice || type == EntryType::kBlockDevice) {
     entry_.rdev_major = static_cast<uint32_t>(archive_entry_rdevmajor(ae));
     entry_.rdev_minor = static_cast<uint32_t>(archive_entry_rdevminor(ae));
   }
-  if (*type == EntryType::kSymlink) {
+  if (type == EntryType::kSymlink) {
     const char* target = archive_entry_symlink(ae);
     entry_.symlink_target = target != nullptr ? target : "";
     if (entry_.symlink_target.empty()) return entry_error("symlink has an empty target");
   }
-  if (*type == EntryType::kHardlink) {
+  if (type == EntryType::kHardlink) {
     Result<std::string> target = normalize_path(archive_entry_hardlink(ae));
     if (!target) return entry_error("hardlink target: " + target.error().message());
     entry_.hardlink_target = std::move(*target);
   }
-  if (*type == EntryType::kRegular && archive_entry_size_is_set(ae)) {
+  if (type == EntryType::kRegular && archive_entry_size_is_set(ae)) {
     int64_t size = archive_entry_size(ae);
     if (size < 0) return entry_error("negative size " + std::to_string(size));
     entry_.size = static_cast<uint64_t>(size);
   }
-  entry_.xattrs = xattrs_of(ae);
-  entry_.path = std::move(*path);
   return {};
 }
 

@@ -91,6 +91,8 @@ class LayerBuilder {
   Status add_whiteout(const tar::Entry& entry, const std::string& dir, const std::string& name);
   Status add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                   tar::DataReader& data);
+  Status add_hardlink(const tar::Entry& entry, InodeId parent, const std::string& name);
+  Result<Inode> make_node(const tar::Entry& entry, tar::DataReader& data);
   Result<FileData> copy_data(const tar::Entry& entry, tar::DataReader& data);
   void expand_root_opaque();
   bool in_aufs_dir(const std::string& dir) const;

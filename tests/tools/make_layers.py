@@ -109,6 +109,7 @@ def layer_types(path):
     t.file("times/frac", b"t", pax={"mtime": "1700000001.5"})
     t.file("times/future", b"t", mtime=4102444800)
     t.file("times/epoch", b"t", mtime=0)
+    t.file("times/before-epoch", b"t", mtime=-86400)
     t.dir("times", 0o755, pax={"mtime": "1650000000.000000001"})
     xattrs = {"SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.empty": "",
               "SCHILY.xattr.user.long": "v" * 300, "SCHILY.xattr.trusted.marker": "t",
