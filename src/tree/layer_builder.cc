@@ -165,8 +165,8 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
     if (slash == std::string::npos) slash = path.size();
     std::string name = path.substr(pos, slash - pos);
     if (starts_with(name, kWhiteoutPrefix)) {
-      return Error(ErrorKind::kTarball, "whiteout name " + tar::quote_path(name) +
-                                            " used as a directory");
+      return Error(ErrorKind::kTarball,
+                   "whiteout name " + tar::quote_path(name) + " used as a directory");
     }
     auto& children = tree_.inode(cur).children;
     auto it = children.find(name);
@@ -226,8 +226,8 @@ Status LayerBuilder::add_hardlink(const tar::Entry& entry, InodeId parent,
                                   " does not exist earlier in this layer");
   }
   if (tree_.inode(target).is_dir()) {
-    return entry_error(entry, "hardlink target " + tar::quote_path(entry.hardlink_target) +
-                                  " is a directory");
+    return entry_error(
+        entry, "hardlink target " + tar::quote_path(entry.hardlink_target) + " is a directory");
   }
   ++stats_.hardlinks;
   tree_.inode(parent).children[name] = target;
@@ -243,15 +243,25 @@ Result<Inode> LayerBuilder::make_node(const tar::Entry& entry, tar::DataReader& 
       VMI_TRY(node.data, copy_data(entry, data));
       break;
     }
-    case tar::EntryType::kDirectory: node.type = FileType::kDirectory; break;
+    case tar::EntryType::kDirectory:
+      node.type = FileType::kDirectory;
+      break;
     case tar::EntryType::kSymlink:
       node.type = FileType::kSymlink;
       node.symlink_target = entry.symlink_target;
       break;
-    case tar::EntryType::kCharDevice: node.type = FileType::kCharDevice; break;
-    case tar::EntryType::kBlockDevice: node.type = FileType::kBlockDevice; break;
-    case tar::EntryType::kFifo: node.type = FileType::kFifo; break;
-    case tar::EntryType::kSocket: node.type = FileType::kSocket; break;
+    case tar::EntryType::kCharDevice:
+      node.type = FileType::kCharDevice;
+      break;
+    case tar::EntryType::kBlockDevice:
+      node.type = FileType::kBlockDevice;
+      break;
+    case tar::EntryType::kFifo:
+      node.type = FileType::kFifo;
+      break;
+    case tar::EntryType::kSocket:
+      node.type = FileType::kSocket;
+      break;
     case tar::EntryType::kHardlink:
       return Error(ErrorKind::kInternal, "make_node called for a hardlink");
   }
