@@ -34,8 +34,10 @@ Result<builder::ConvertOptions> convert_options(const MkfsArgs& args) {
     const char* end = args.mtime.data() + args.mtime.size();
     auto [ptr, ec] = std::from_chars(args.mtime.data(), end, value);
     if (ec != std::errc() || ptr != end) {
-      return Error(ErrorKind::kUsage, "--mtime takes \"keep\" or whole seconds since the epoch, "
-                                      "not \"" + args.mtime + "\"");
+      return Error(ErrorKind::kUsage,
+                   "--mtime takes \"keep\" or whole seconds since the epoch, "
+                   "not \"" +
+                       args.mtime + "\"");
     }
     opts.mtime = value;
   }
@@ -60,12 +62,17 @@ std::string megabytes(uint64_t bytes) {
 void print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool json) {
   const tree::LayerStats& l = r.stats.layer;
   if (json) {
-    nlohmann::json j = {{"output", args.output},       {"diff_id", r.diff_id},
+    nlohmann::json j = {{"output", args.output},
+                        {"diff_id", r.diff_id},
                         {"uuid", builder::format_uuid(r.uuid)},
-                        {"entries", l.entries},        {"files", l.files},
-                        {"file_bytes", l.file_bytes},  {"hardlinks", l.hardlinks},
-                        {"whiteouts", l.whiteouts},    {"whiteouts_dropped", l.whiteouts_dropped},
-                        {"opaque_dirs", l.opaque_dirs}, {"tar_bytes", r.stats.tar_bytes},
+                        {"entries", l.entries},
+                        {"files", l.files},
+                        {"file_bytes", l.file_bytes},
+                        {"hardlinks", l.hardlinks},
+                        {"whiteouts", l.whiteouts},
+                        {"whiteouts_dropped", l.whiteouts_dropped},
+                        {"opaque_dirs", l.opaque_dirs},
+                        {"tar_bytes", r.stats.tar_bytes},
                         {"image_bytes", r.stats.image.image_bytes},
                         {"context_used", r.context_used}};
     std::printf("%s\n", j.dump().c_str());
@@ -91,14 +98,16 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   std::string name = args.input == "-" ? "stdin" : args.input;
   VMI_TRY(auto raw, open_input(args.input));
   VMI_TRY(io::Decompressed input, io::open_decompressed(std::move(raw), name));
-  VMI_TRY(builder::ConvertResult result,
-          builder::convert_layer(*input.reader, name, args.output, opts,
-                                 lower ? &*lower : nullptr));
+  VMI_TRY(builder::ConvertResult result, builder::convert_layer(*input.reader, name, args.output,
+                                                                opts, lower ? &*lower : nullptr));
   if (!global.quiet) {
-    for (const std::string& w : result.warnings) std::fprintf(stderr, "vmimage: warning: %s\n", w.c_str());
+    for (const std::string& w : result.warnings)
+      std::fprintf(stderr, "vmimage: warning: %s\n", w.c_str());
     if (result.stats.layer.root_opaque && !lower) {
-      std::fprintf(stderr, "vmimage: warning: %s: the root is opaque; without --lower the lower "
-                           "layers' top-level names stay visible\n", name.c_str());
+      std::fprintf(stderr,
+                   "vmimage: warning: %s: the root is opaque; without --lower the lower "
+                   "layers' top-level names stay visible\n",
+                   name.c_str());
     }
     print_summary(args, result, global.json);
   }

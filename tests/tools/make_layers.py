@@ -109,6 +109,7 @@ def layer_types(path):
     t.file("times/frac", b"t", pax={"mtime": "1700000001.5"})
     t.file("times/future", b"t", mtime=4102444800)
     t.file("times/epoch", b"t", mtime=0)
+    t.file("times/before-epoch", b"t", mtime=-86400)
     t.dir("times", 0o755, pax={"mtime": "1650000000.000000001"})
     xattrs = {"SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.empty": "",
               "SCHILY.xattr.user.long": "v" * 300, "SCHILY.xattr.trusted.marker": "t",
@@ -303,6 +304,10 @@ def stack_main(d):
     t.symlink("sym", "etc/passwd")
     t.file("keep-dir/with/children", b"c")
     t.file("x-lower/file", b"x")
+    t.dir("wd", 0o700, uid=7, mtime=T0 + 3)
+    t.dir("wd/sub", 0o750, uid=8, mtime=T0 + 4)
+    t.file("wd/old", b"old")
+    t.file("wd/sub/old2", b"old2")
     t.close()
 
     t = Layer(os.path.join(d, "2.tar"))
@@ -322,6 +327,9 @@ def stack_main(d):
     t.file("var/cache/big", b"real entry beats the whiteout")
     t.whiteout("x-lower/.wh.file")
     t.file("x-lower/file", b"also beats it, other order")
+    t.file("wd/new", b"whiteout of wd plus a wd of this layer")
+    t.whiteout(".wh.wd")
+    t.file("wd/sub/fresh", b"wd/sub is new too: fresh metadata")
     t.close()
 
     t = Layer(os.path.join(d, "3.tar"))
