@@ -243,6 +243,23 @@ TEST(RegistryClient, IdentityTokenUsesOAuth2RefreshGrant) {
   EXPECT_NE(reqs[0].body.find("scope=repository%3Ans%2Fapp%3Apull"), std::string::npos);
 }
 
+TEST(RegistryClient, ConnectionsAreReused) {
+  FakeRegistry reg;
+  reg.add_image("ns/app", "v1", {"l0", "l1", "l2", "l3"});
+  auto client = make_client();
+  auto r = client->resolve(ref_of(reg.host() + "/ns/app:v1"), amd64());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  for (const Layer& layer : r->layers) {
+    auto tar = client->open_layer(r->reference, layer);
+    ASSERT_TRUE(tar.ok());
+    ASSERT_TRUE(testing::read_stream(**tar).ok());
+  }
+  // The https probe that found a plain-HTTP server, then one kept-alive connection
+  // for the probe, manifest, config and four layers.
+  EXPECT_EQ(reg.server().requests().size(), 7u);
+  EXPECT_EQ(reg.server().connections(), 2u);
+}
+
 TEST(RegistryClient, ParallelLayerDownloads) {
   FakeRegistry reg;
   std::vector<std::string> tars;

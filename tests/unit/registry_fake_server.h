@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -94,6 +95,11 @@ class FakeServer {
   int port() const { return port_; }
   std::string host() const { return address_ + ":" + std::to_string(port_); }
 
+  size_t connections() const {
+    std::lock_guard lock(mu_);
+    return workers_.size();
+  }
+
   std::vector<FakeRequest> requests() const {
     std::lock_guard lock(mu_);
     return log_;
@@ -113,6 +119,8 @@ class FakeServer {
         if (stopping_) return;
         continue;
       }
+      int one = 1;  // headers and body go out in separate sends: no Nagle delay
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::lock_guard lock(mu_);
       connections_.push_back(fd);
       workers_.emplace_back([this, fd] { serve(fd); });
