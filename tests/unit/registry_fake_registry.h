@@ -87,7 +87,9 @@ class FakeRegistry {
     nlohmann::json layers = nlohmann::json::array();
     nlohmann::json diff_ids = nlohmann::json::array();
     for (size_t i = 0; i < tars.size(); ++i) {
-      std::string blob = i % 3 == 0 ? gzip_bytes(tars[i]) : i % 3 == 1 ? zstd_bytes(tars[i]) : tars[i];
+      std::string blob = i % 3 == 0   ? gzip_bytes(tars[i])
+                         : i % 3 == 1 ? zstd_bytes(tars[i])
+                                      : tars[i];
       std::string_view type = i % 3 == 0   ? oci::kOciLayerGzip
                               : i % 3 == 1 ? oci::kOciLayerZstd
                                            : oci::kOciLayerTar;
@@ -98,14 +100,17 @@ class FakeRegistry {
       img.layer_digests.push_back(d);
       diff_ids.push_back(img.diff_ids.back().str());
     }
-    nlohmann::json config = {{"architecture", arch}, {"os", "linux"},
+    nlohmann::json config = {{"architecture", arch},
+                             {"os", "linux"},
                              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
                              {"config", {{"Cmd", {"/bin/sh"}}}}};
     std::string config_bytes = config.dump();
     oci::Digest cd = add_blob(repo, config_bytes);
     nlohmann::json manifest = {
-        {"schemaVersion", 2}, {"mediaType", oci::kOciManifest},
-        {"config", {{"mediaType", oci::kOciConfig}, {"digest", cd.str()}, {"size", config_bytes.size()}}},
+        {"schemaVersion", 2},
+        {"mediaType", oci::kOciManifest},
+        {"config",
+         {{"mediaType", oci::kOciConfig}, {"digest", cd.str()}, {"size", config_bytes.size()}}},
         {"layers", layers}};
     img.manifest = manifest.dump();
     img.digest = oci::Digest::of(img.manifest);
@@ -156,7 +161,8 @@ class FakeRegistry {
 };
 
 // Options for fast tests: short backoff and stall timeout, fixed credentials.
-inline registry::ClientOptions fast_options(std::optional<registry::Credential> cred = std::nullopt) {
+inline registry::ClientOptions fast_options(
+    std::optional<registry::Credential> cred = std::nullopt) {
   registry::ClientOptions o;
   o.retry.max_retries = 4;
   o.retry.initial_backoff = std::chrono::milliseconds(10);
@@ -168,6 +174,8 @@ inline registry::ClientOptions fast_options(std::optional<registry::Credential> 
   return o;
 }
 
-inline Result<std::string> read_stream(io::Reader& r) { return io::read_all(r, 1u << 30); }
+inline Result<std::string> read_stream(io::Reader& r) {
+  return io::read_all(r, 1u << 30);
+}
 
 }  // namespace vmimage::testing

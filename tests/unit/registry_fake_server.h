@@ -161,7 +161,8 @@ class FakeServer {
       }
       pos = next + 2;
     }
-    size_t length = std::stoul(req.header("content-length").empty() ? "0" : req.header("content-length"));
+    size_t length =
+        std::stoul(req.header("content-length").empty() ? "0" : req.header("content-length"));
     while (pending.size() < length) {
       char buf[8192];
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -197,7 +198,8 @@ class FakeServer {
     }
     if (!pending.empty()) {
       // Not HTTP (e.g. a TLS hello): answer like a plain server would, then close.
-      const char kBad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      const char kBad[] =
+          "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       send_all(fd, kBad, sizeof kBad - 1);
     }
     std::lock_guard lock(mu_);
