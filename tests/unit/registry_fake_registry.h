@@ -71,13 +71,15 @@ class FakeRegistry {
   oci::Digest add_blob(const std::string& repo, std::string data) {
     oci::Digest d = oci::Digest::of(data);
     std::lock_guard lock(mu_);
-    paths_["/v2/" + repo + "/blobs/" + d.str()] = {"application/octet-stream", std::move(data)};
+    paths_["/v2/" + repo + "/blobs/" + d.str()] = {
+        "application/octet-stream", std::make_shared<const std::string>(std::move(data))};
     return d;
   }
   void add_manifest(const std::string& repo, const std::string& ref, std::string type,
                     std::string body) {
     std::lock_guard lock(mu_);
-    paths_["/v2/" + repo + "/manifests/" + ref] = {std::move(type), std::move(body)};
+    paths_["/v2/" + repo + "/manifests/" + ref] = {
+        std::move(type), std::make_shared<const std::string>(std::move(body))};
   }
 
   // An image whose layers are `tars`, stored gzip, zstd, raw, gzip, ...
@@ -131,7 +133,7 @@ class FakeRegistry {
       if (auto answer = hook(r)) return *answer;
     }
     if (r.target == "/v2/") return json_response(200, "{}");
-    std::pair<std::string, std::string> found;
+    std::pair<std::string, std::shared_ptr<const std::string>> found;
     {
       std::lock_guard lock(mu_);
       auto it = paths_.find(r.target);
@@ -140,21 +142,23 @@ class FakeRegistry {
       }
       found = it->second;
     }
-    FakeResponse resp = json_response(200, found.second, found.first);
+    FakeResponse resp = json_response(200, "", found.first);
+    resp.shared = found.second;
+    size_t size = found.second->size();
     std::string range = r.header("range");
     if (range_ && range.rfind("bytes=", 0) == 0) {
-      size_t start = std::stoul(range.substr(6));
+      size_t start = std::min<size_t>(std::stoul(range.substr(6)), size);
       resp.status = 206;
       resp.headers.emplace_back("Content-Range", "bytes " + std::to_string(start) + "-" +
-                                                     std::to_string(found.second.size() - 1) + "/" +
-                                                     std::to_string(found.second.size()));
-      resp.body = found.second.substr(start);
+                                                     std::to_string(size - 1) + "/" +
+                                                     std::to_string(size));
+      resp.offset = start;
     }
     return resp;
   }
 
   std::mutex mu_;
-  std::map<std::string, std::pair<std::string, std::string>> paths_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const std::string>>> paths_;
   Hook hook_;
   std::atomic<bool> range_{true};
   FakeServer server_;  // last: stops before the maps above go away

@@ -14,9 +14,11 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -38,6 +40,9 @@ struct FakeResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Large bodies are shared, not copied: `shared` from byte `offset` replaces `body`.
+  std::shared_ptr<const std::string> shared;
+  size_t offset = 0;
   std::optional<size_t> cut_after;    // close the connection after this many body bytes
   std::optional<size_t> stall_after;  // send nothing more after this many, until the server stops
 };
@@ -209,21 +214,23 @@ class FakeServer {
   }
 
   bool send_response(int fd, const FakeRequest& req, const FakeResponse& resp) {
+    std::string_view body = resp.body;
+    if (resp.shared) body = std::string_view(*resp.shared).substr(resp.offset);
     std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " X\r\n";
     for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
-    head += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n";
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     if (!send_all(fd, head.data(), head.size())) return false;
     if (req.method == "HEAD") return true;
-    size_t limit = resp.body.size();
+    size_t limit = body.size();
     if (resp.cut_after) limit = std::min(limit, *resp.cut_after);
     if (resp.stall_after) limit = std::min(limit, *resp.stall_after);
-    if (!send_all(fd, resp.body.data(), limit)) return false;
-    if (resp.stall_after && limit < resp.body.size()) {
+    if (!send_all(fd, body.data(), limit)) return false;
+    if (resp.stall_after && limit < body.size()) {
       std::unique_lock lock(mu_);
       stop_cv_.wait(lock, [this] { return stopping_.load(); });
       return false;
     }
-    return limit == resp.body.size();
+    return limit == body.size();
   }
 
   Handler handler_;
