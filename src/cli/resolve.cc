@@ -79,9 +79,9 @@ class LineProgress : public registry::ProgressSink {
     using Kind = registry::LayerEvent::Kind;
     if (e.kind != Kind::kDone && e.kind != Kind::kFailed) return;
     std::lock_guard lock(mu_);
-    std::fprintf(stderr, "layer %d %s: %s\n", e.index, e.digest.str().c_str(),
-                 e.kind == Kind::kDone ? ("done, " + std::to_string(e.done) + " bytes").c_str()
-                                       : "failed");
+    std::fprintf(
+        stderr, "layer %d %s: %s\n", e.index, e.digest.str().c_str(),
+        e.kind == Kind::kDone ? ("done, " + std::to_string(e.done) + " bytes").c_str() : "failed");
   }
 
  private:
@@ -90,8 +90,8 @@ class LineProgress : public registry::ProgressSink {
 
 Status write_layer(registry::Client& client, const registry::ResolvedImage& image, size_t i,
                    const std::string& dir, registry::ProgressSink* progress) {
-  VMI_TRY(auto tar, client.open_layer(image.reference, image.layers[i], progress,
-                                      static_cast<int>(i)));
+  VMI_TRY(auto tar,
+          client.open_layer(image.reference, image.layers[i], progress, static_cast<int>(i)));
   VMI_TRY(AtomicFile out, AtomicFile::create(dir + "/" + std::to_string(i) + ".tar"));
   std::vector<std::byte> buf(256 * 1024);
   while (true) {
@@ -163,7 +163,8 @@ registry::ClientOptions make_client_options(const GlobalOptions& global) {
   }
   o.ca_file = global.ca_file;
   // Limits for tests that inject faults and must stay fast.
-  if (auto v = env_number("VMIMAGE_REGISTRY_STALL_TIMEOUT")) o.stall_timeout = std::chrono::seconds(*v);
+  if (auto v = env_number("VMIMAGE_REGISTRY_STALL_TIMEOUT"))
+    o.stall_timeout = std::chrono::seconds(*v);
   if (auto v = env_number("VMIMAGE_REGISTRY_RETRIES")) o.retry.max_retries = static_cast<int>(*v);
   if (auto v = env_number("VMIMAGE_REGISTRY_BACKOFF_MS")) {
     o.retry.initial_backoff = std::chrono::milliseconds(*v);
@@ -173,7 +174,8 @@ registry::ClientOptions make_client_options(const GlobalOptions& global) {
 
 void add_resolve_command(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<ResolveArgs>();
-  auto* cmd = app.add_subcommand("resolve", "Show the image a reference names in its registry (JSON)");
+  auto* cmd =
+      app.add_subcommand("resolve", "Show the image a reference names in its registry (JSON)");
   cmd->add_option("reference", args->reference, "Image reference, e.g. alpine:3.19")->required();
   cmd->add_option("--platform", args->platform, "os/arch[/variant] (default: the host's)");
   cmd->callback([&ctx, args] {

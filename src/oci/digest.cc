@@ -6,7 +6,9 @@
 namespace vmimage::oci {
 namespace {
 
-bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_lower_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
 
 bool is_algorithm_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '_' ||
@@ -44,7 +46,9 @@ Result<Digest> Digest::parse(std::string_view text, ErrorKind kind) {
   return Digest(std::string(text));
 }
 
-Digest Digest::of(std::string_view data) { return Digest(io::sha256_digest(data)); }
+Digest Digest::of(std::string_view data) {
+  return Digest(io::sha256_digest(data));
+}
 
 std::string_view Digest::algorithm() const {
   std::string_view v = value_;

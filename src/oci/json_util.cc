@@ -18,7 +18,9 @@ Error Fields::error(std::string_view key, std::string_view problem) const {
   return Error(kind_, "field \"" + path_of(key) + "\": " + std::string(problem));
 }
 
-bool Fields::has(std::string_view key) const { return find(key) != nullptr; }
+bool Fields::has(std::string_view key) const {
+  return find(key) != nullptr;
+}
 
 const Json* Fields::find(std::string_view key) const {
   auto it = object_.find(key);

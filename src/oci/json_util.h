@@ -31,7 +31,7 @@ class Fields {
 
   Result<std::string> string(std::string_view key) const;  // required
   Result<std::string> optional_string(std::string_view key) const;
-  Result<int64_t> integer(std::string_view key) const;  // required
+  Result<int64_t> integer(std::string_view key) const;                       // required
   Result<std::vector<std::string>> string_list(std::string_view key) const;  // null = empty
   Result<std::map<std::string, std::string>> string_map(std::string_view key) const;
   // Keys of an object whose values are ignored ({"80/tcp": {}}); null = empty.

@@ -21,9 +21,9 @@ class LayerTarReader : public io::Reader {
     failed_ = true;
     Status rest = io::drain(*compressed_);
     if (!rest.ok() && rest.error().kind() == ErrorKind::kImageDigest) {
-      return Error(ErrorKind::kImageDigest, rest.error().message() +
-                                                " (decompression failed first: " +
-                                                n.error().message() + ")");
+      return Error(
+          ErrorKind::kImageDigest,
+          rest.error().message() + " (decompression failed first: " + n.error().message() + ")");
     }
     return n;
   }

@@ -53,12 +53,13 @@ Result<Descriptor> parse_descriptor(const Json& object, const std::string& path)
 Status check_schema_version(const Fields& f, std::string_view media_type) {
   VMI_TRY(int64_t version, f.integer("schemaVersion"));
   if (version == 1) {
-    return Error(kKind, "image manifest schema 1 is not supported (deprecated since 2017); "
-                        "push the image again with a current Docker, buildah or skopeo");
+    return Error(kKind,
+                 "image manifest schema 1 is not supported (deprecated since 2017); "
+                 "push the image again with a current Docker, buildah or skopeo");
   }
   if (version != 2) {
-    return f.error("schemaVersion", "is " + std::to_string(version) + ", expected 2 for " +
-                                        std::string(media_type));
+    return f.error("schemaVersion",
+                   "is " + std::to_string(version) + ", expected 2 for " + std::string(media_type));
   }
   return {};
 }
@@ -83,8 +84,9 @@ std::string strip_parameters(std::string_view content_type) {
 Result<DocumentKind> classify_manifest(std::string_view content_type, std::string_view body) {
   std::string type = strip_parameters(content_type);
   if (is_schema1_media_type(type)) {
-    return Error(kKind, "image manifest schema 1 (" + type + ") is not supported; push the "
-                        "image again with a current Docker, buildah or skopeo");
+    return Error(kKind, "image manifest schema 1 (" + type +
+                            ") is not supported; push the "
+                            "image again with a current Docker, buildah or skopeo");
   }
   VMI_TRY(Json doc, json::parse_object(body, "manifest", kKind));
   Fields f(doc, "", kKind);

@@ -5,12 +5,18 @@
 
 namespace vmimage::oci {
 
-bool is_index_media_type(std::string_view m) { return m == kOciIndex || m == kDockerManifestList; }
-bool is_manifest_media_type(std::string_view m) { return m == kOciManifest || m == kDockerManifest; }
+bool is_index_media_type(std::string_view m) {
+  return m == kOciIndex || m == kDockerManifestList;
+}
+bool is_manifest_media_type(std::string_view m) {
+  return m == kOciManifest || m == kDockerManifest;
+}
 bool is_schema1_media_type(std::string_view m) {
   return m == kDockerManifestSchema1 || m == kDockerManifestSchema1Signed;
 }
-bool is_config_media_type(std::string_view m) { return m == kOciConfig || m == kDockerConfig; }
+bool is_config_media_type(std::string_view m) {
+  return m == kOciConfig || m == kDockerConfig;
+}
 
 Result<io::Compression> layer_compression(std::string_view m) {
   if (m == kOciLayerGzip || m == kOciForeignLayerGzip || m == kDockerLayerGzip ||

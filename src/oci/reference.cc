@@ -14,9 +14,15 @@ namespace {
 constexpr size_t kNameTotalLengthMax = 255;
 constexpr size_t kTagLengthMax = 128;
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
-bool is_word(char c) { return is_alnum(c) || c == '_'; }
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_alnum(char c) {
+  return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+bool is_word(char c) {
+  return is_alnum(c) || c == '_';
+}
 
 // The reference being parsed, for errors that point at the offending part.
 struct Parse {
@@ -157,7 +163,9 @@ Status parse_name(const Parse& p, std::string_view name, Reference& ref) {
 
 }  // namespace
 
-std::string Reference::name() const { return domain + "/" + path; }
+std::string Reference::name() const {
+  return domain + "/" + path;
+}
 
 std::string Reference::str() const {
   std::string out = name();
@@ -166,7 +174,9 @@ std::string Reference::str() const {
   return out;
 }
 
-std::string Reference::identifier() const { return digest ? digest->str() : tag; }
+std::string Reference::identifier() const {
+  return digest ? digest->str() : tag;
+}
 
 std::string Reference::api_host() const {
   return domain == kDockerHubDomain ? std::string(kDockerHubApiHost) : domain;

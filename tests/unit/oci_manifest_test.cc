@@ -14,7 +14,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string digest_of(char c) { return "sha256:" + std::string(64, c); }
+std::string digest_of(char c) {
+  return "sha256:" + std::string(64, c);
+}
 
 json descriptor(std::string_view media_type, char c, int64_t size) {
   return {{"mediaType", media_type}, {"digest", digest_of(c)}, {"size", size}};
@@ -24,9 +26,9 @@ json oci_manifest() {
   return {{"schemaVersion", 2},
           {"mediaType", kOciManifest},
           {"config", descriptor(kOciConfig, 'c', 123)},
-          {"layers", json::array({descriptor(kOciLayerGzip, 'a', 10),
-                                  descriptor(kOciLayerZstd, 'b', 20),
-                                  descriptor(kOciLayerTar, 'd', 30)})},
+          {"layers",
+           json::array({descriptor(kOciLayerGzip, 'a', 10), descriptor(kOciLayerZstd, 'b', 20),
+                        descriptor(kOciLayerTar, 'd', 30)})},
           {"annotations", {{"org.opencontainers.image.title", "x"}}}};
 }
 
@@ -136,8 +138,7 @@ TEST(Manifest, NotJson) {
     SCOPED_TRACE(body);
     auto m = parse_manifest(body);
     ASSERT_FALSE(m.ok());
-    EXPECT_NE(m.error().message().find("manifest: not"), std::string::npos)
-        << m.error().message();
+    EXPECT_NE(m.error().message().find("manifest: not"), std::string::npos) << m.error().message();
   }
 }
 
@@ -168,14 +169,13 @@ TEST(Index, ParsesAndSelects) {
 
 TEST(Index, ArmVariantsNormalizeBothWays) {
   json list = docker_list();
-  list["manifests"][2]["platform"].erase("variant");          // arm64 without variant
+  list["manifests"][2]["platform"].erase("variant");            // arm64 without variant
   list["manifests"][0]["platform"]["architecture"] = "x86_64";  // alias
   auto index = parse_index(list.dump());
   ASSERT_TRUE(index.ok());
   EXPECT_EQ(select_platform(*index, *parse_platform("linux/arm64/v8"))->digest.str(),
             digest_of('3'));
-  EXPECT_EQ(select_platform(*index, *parse_platform("linux/amd64"))->digest.str(),
-            digest_of('1'));
+  EXPECT_EQ(select_platform(*index, *parse_platform("linux/amd64"))->digest.str(), digest_of('1'));
   EXPECT_FALSE(select_platform(*index, *parse_platform("linux/arm/v6")).ok());
 }
 
@@ -213,22 +213,21 @@ TEST(Platform, ParseAndNormalize) {
 }
 
 TEST(ImageConfig, Parses) {
-  json doc = {
-      {"architecture", "amd64"},
-      {"os", "linux"},
-      {"created", "2024-01-01T00:00:00Z"},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", {digest_of('1'), digest_of('2')}}}},
-      {"config",
-       {{"User", "1000:1000"},
-        {"WorkingDir", "/app"},
-        {"Entrypoint", {"/bin/sh", "-c"}},
-        {"Cmd", nullptr},
-        {"Env", {"PATH=/usr/bin", "EMPTY="}},
-        {"Labels", {{"a", "b"}}},
-        {"ExposedPorts", {{"80/tcp", json::object()}, {"53/udp", json::object()}}},
-        {"StopSignal", "SIGTERM"},
-        {"Volumes", {{"/data", json::object()}}}}},
-      {"history", json::array({{{"created_by", "x"}}})}};
+  json doc = {{"architecture", "amd64"},
+              {"os", "linux"},
+              {"created", "2024-01-01T00:00:00Z"},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", {digest_of('1'), digest_of('2')}}}},
+              {"config",
+               {{"User", "1000:1000"},
+                {"WorkingDir", "/app"},
+                {"Entrypoint", {"/bin/sh", "-c"}},
+                {"Cmd", nullptr},
+                {"Env", {"PATH=/usr/bin", "EMPTY="}},
+                {"Labels", {{"a", "b"}}},
+                {"ExposedPorts", {{"80/tcp", json::object()}, {"53/udp", json::object()}}},
+                {"StopSignal", "SIGTERM"},
+                {"Volumes", {{"/data", json::object()}}}}},
+              {"history", json::array({{{"created_by", "x"}}})}};
   auto c = parse_image_config(doc.dump());
   ASSERT_TRUE(c.ok()) << c.error().message();
   ASSERT_EQ(c->diff_ids.size(), 2u);

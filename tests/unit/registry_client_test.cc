@@ -16,13 +16,17 @@ using testing::FakeResponse;
 using testing::FakeServer;
 using testing::json_response;
 
-oci::Reference ref_of(const std::string& text) { return oci::parse_reference(text).value(); }
+oci::Reference ref_of(const std::string& text) {
+  return oci::parse_reference(text).value();
+}
 
 std::unique_ptr<Client> make_client(std::optional<Credential> cred = std::nullopt) {
   return Client::create(testing::fast_options(cred)).value();
 }
 
-oci::Platform amd64() { return oci::parse_platform("linux/amd64").value(); }
+oci::Platform amd64() {
+  return oci::parse_platform("linux/amd64").value();
+}
 
 TEST(RegistryClient, ResolvesByTagAndByDigest) {
   FakeRegistry reg;
@@ -67,9 +71,13 @@ std::string index_json(const FakeImage& a, const FakeImage& b) {
       {"schemaVersion", 2},
       {"mediaType", oci::kOciIndex},
       {"manifests",
-       {{{"mediaType", oci::kOciManifest}, {"digest", a.digest.str()}, {"size", a.manifest.size()},
+       {{{"mediaType", oci::kOciManifest},
+         {"digest", a.digest.str()},
+         {"size", a.manifest.size()},
          {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}},
-        {{"mediaType", oci::kOciManifest}, {"digest", b.digest.str()}, {"size", b.manifest.size()},
+        {{"mediaType", oci::kOciManifest},
+         {"digest", b.digest.str()},
+         {"size", b.manifest.size()},
          {"platform", {{"os", "linux"}, {"architecture", "arm64"}, {"variant", "v8"}}}}}}};
   return idx.dump();
 }
@@ -81,18 +89,21 @@ TEST(RegistryClient, IndexResolvedByPlatform) {
   std::string index = index_json(a, b);
   reg.add_manifest("multi", "latest", std::string(oci::kOciIndex), index);
   auto client = make_client();
-  auto arm = client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/arm64").value());
+  auto arm =
+      client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/arm64").value());
   ASSERT_TRUE(arm.ok()) << arm.error().message();
   EXPECT_EQ(arm->digest, b.digest);
   EXPECT_EQ(arm->index_digest, oci::Digest::of(index));
   EXPECT_EQ(arm->platform.str(), "linux/arm64/v8");
-  auto none = client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/riscv64").value());
+  auto none =
+      client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/riscv64").value());
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.error().message().find("it has: linux/amd64, linux/arm64/v8"), std::string::npos)
       << none.error().message();
   // An index entry whose manifest does not hash to its digest.
   reg.add_manifest("multi", b.digest.str(), std::string(oci::kOciManifest), a.manifest);
-  auto bad = client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/arm64").value());
+  auto bad =
+      client->resolve(ref_of(reg.host() + "/multi"), oci::parse_platform("linux/arm64").value());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind(), ErrorKind::kImageDigest);
 }
@@ -109,9 +120,12 @@ TEST(RegistryClient, RejectsSchema1AndArtifacts) {
 
   std::string cfg = "{}";
   oci::Digest cd = reg.add_blob("chart", cfg);
-  nlohmann::json m = {{"schemaVersion", 2}, {"mediaType", oci::kOciManifest},
-                      {"config", {{"mediaType", "application/vnd.cncf.helm.config.v1+json"},
-                                  {"digest", cd.str()}, {"size", 2}}},
+  nlohmann::json m = {{"schemaVersion", 2},
+                      {"mediaType", oci::kOciManifest},
+                      {"config",
+                       {{"mediaType", "application/vnd.cncf.helm.config.v1+json"},
+                        {"digest", cd.str()},
+                        {"size", 2}}},
                       {"layers", nlohmann::json::array()}};
   reg.add_manifest("chart", "1.0", std::string(oci::kOciManifest), m.dump());
   auto chart = client->resolve(ref_of(reg.host() + "/chart:1.0"), amd64());
@@ -133,8 +147,11 @@ TEST(RegistryClient, BasicAuthAndNoLeakOnCrossHostRedirect) {
   // Blob storage on another loopback address: a different origin.
   const std::string layer_path = "/v2/private/app/blobs/" + img.layer_digests[0].str();
   std::string layer_bytes = testing::gzip_bytes("secret layer");
-  FakeServer cdn([&](const FakeRequest&) { return json_response(200, layer_bytes, "application/octet-stream"); },
-                 "127.0.0.2");
+  FakeServer cdn(
+      [&](const FakeRequest&) {
+        return json_response(200, layer_bytes, "application/octet-stream");
+      },
+      "127.0.0.2");
   reg.set_hook([&](const FakeRequest& r) -> std::optional<FakeResponse> {
     if (r.header("authorization") != expected) {
       FakeResponse deny = json_response(401, R"({"errors":[{"code":"UNAUTHORIZED"}]})");
@@ -143,7 +160,8 @@ TEST(RegistryClient, BasicAuthAndNoLeakOnCrossHostRedirect) {
     }
     if (r.target == layer_path) {
       FakeResponse redirect = json_response(307, "");
-      redirect.headers.emplace_back("Location", "http://" + cdn.host() + "/blob?sig=abc&X-Amz-Signature=s3cr3t");
+      redirect.headers.emplace_back(
+          "Location", "http://" + cdn.host() + "/blob?sig=abc&X-Amz-Signature=s3cr3t");
       return redirect;
     }
     return std::nullopt;
@@ -182,7 +200,8 @@ struct BearerSetup {
     std::lock_guard lock(mu);
     token_requests.push_back(r.target + " auth=" + r.header("authorization"));
     ++issued;
-    return json_response(200, R"({"token":"tok-)" + std::to_string(issued) + R"(","expires_in":300})");
+    return json_response(200,
+                         R"({"token":"tok-)" + std::to_string(issued) + R"(","expires_in":300})");
   }};
 
   BearerSetup() {
@@ -194,9 +213,9 @@ struct BearerSetup {
       }
       if (r.header("authorization") == want && issued > 0) return std::nullopt;
       FakeResponse deny = json_response(401, R"({"errors":[{"code":"UNAUTHORIZED"}]})");
-      deny.headers.emplace_back(
-          "WWW-Authenticate", "Bearer realm=\"http://" + tokens.host() +
-                                  "/token\",service=\"fake\",scope=\"repository:ns/app:pull\"");
+      deny.headers.emplace_back("WWW-Authenticate",
+                                "Bearer realm=\"http://" + tokens.host() +
+                                    "/token\",service=\"fake\",scope=\"repository:ns/app:pull\"");
       return deny;
     });
   }
@@ -221,7 +240,8 @@ TEST(RegistryClient, BearerTokenIsCachedAndRefreshedOn401) {
   EXPECT_NE(s.token_requests[0].find("service=fake"), std::string::npos);
   EXPECT_NE(s.token_requests[0].find("scope=repository%3Ans%2Fapp%3Apull"), std::string::npos);
   EXPECT_NE(s.token_requests[0].find("account=bob"), std::string::npos);
-  EXPECT_NE(s.token_requests[0].find("auth=" + basic_authorization("bob", "pw")), std::string::npos);
+  EXPECT_NE(s.token_requests[0].find("auth=" + basic_authorization("bob", "pw")),
+            std::string::npos);
 
   s.revoke();  // the cached token now draws a 401: the client must fetch another
   auto again = client->resolve(ref_of(s.reg.host() + "/ns/app:v1"), amd64());
@@ -241,6 +261,23 @@ TEST(RegistryClient, IdentityTokenUsesOAuth2RefreshGrant) {
   EXPECT_NE(reqs[0].body.find("grant_type=refresh_token"), std::string::npos);
   EXPECT_NE(reqs[0].body.find("refresh_token=refresh-me"), std::string::npos);
   EXPECT_NE(reqs[0].body.find("scope=repository%3Ans%2Fapp%3Apull"), std::string::npos);
+}
+
+TEST(RegistryClient, ConnectionsAreReused) {
+  FakeRegistry reg;
+  reg.add_image("ns/app", "v1", {"l0", "l1", "l2", "l3"});
+  auto client = make_client();
+  auto r = client->resolve(ref_of(reg.host() + "/ns/app:v1"), amd64());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  for (const Layer& layer : r->layers) {
+    auto tar = client->open_layer(r->reference, layer);
+    ASSERT_TRUE(tar.ok());
+    ASSERT_TRUE(testing::read_stream(**tar).ok());
+  }
+  // The https probe that found a plain-HTTP server, then one kept-alive connection
+  // for the probe, manifest, config and four layers.
+  EXPECT_EQ(reg.server().requests().size(), 7u);
+  EXPECT_EQ(reg.server().connections(), 2u);
 }
 
 TEST(RegistryClient, ParallelLayerDownloads) {

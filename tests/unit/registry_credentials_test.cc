@@ -35,12 +35,15 @@ class Credentials : public ::testing::Test {
     std::ofstream(path) << text;
     ::chmod(path.c_str(), mode);
   }
-  void write_config(const std::string& json) { write(env_.docker_config_dir + "/config.json", json); }
+  void write_config(const std::string& json) {
+    write(env_.docker_config_dir + "/config.json", json);
+  }
   // A docker-credential-NAME that answers `body` (and logs its stdin) with `status`.
   void helper(const std::string& name, const std::string& body, int status = 0) {
     write(dir_ + "/bin/docker-credential-" + name,
           "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread -r server\necho \"$server\" >> " + dir_ +
-              "/" + name + ".calls\nprintf '%s' '" + body + "'\nexit " + std::to_string(status) + "\n",
+              "/" + name + ".calls\nprintf '%s' '" + body + "'\nexit " + std::to_string(status) +
+              "\n",
           0755);
   }
   std::string calls(const std::string& name) {
@@ -48,7 +51,8 @@ class Credentials : public ::testing::Test {
     std::string all((std::istreambuf_iterator<char>(in)), {});
     return all;
   }
-  Result<std::optional<Credential>> lookup(const std::string& domain, const std::string& repo = "a/b") {
+  Result<std::optional<Credential>> lookup(const std::string& domain,
+                                           const std::string& repo = "a/b") {
     return lookup_credentials(domain, repo, env_);
   }
 
@@ -57,7 +61,9 @@ class Credentials : public ::testing::Test {
   CredentialEnv env_;
 };
 
-std::string auth(const std::string& user_pass) { return base64_encode(user_pass); }
+std::string auth(const std::string& user_pass) {
+  return base64_encode(user_pass);
+}
 
 TEST_F(Credentials, NoFilesMeansNoCredentials) {
   auto c = lookup("registry.example.com");
@@ -98,8 +104,9 @@ TEST_F(Credentials, IdentityToken) {
 }
 
 TEST_F(Credentials, MostSpecificRepositoryKeyWins) {
-  write(dir_ + "/auth.json", R"({"auths":{"r.io":{"auth":")" + auth("host:1") + R"("},"r.io/team":{"auth":")" +
-                                 auth("team:2") + R"("},"r.io/team/app":{"auth":")" + auth("app:3") +
+  write(dir_ + "/auth.json", R"({"auths":{"r.io":{"auth":")" + auth("host:1") +
+                                 R"("},"r.io/team":{"auth":")" + auth("team:2") +
+                                 R"("},"r.io/team/app":{"auth":")" + auth("app:3") +
                                  R"("},"r.io/teammate":{"auth":")" + auth("mate:4") + R"("}}})");
   env_.registry_auth_file = dir_ + "/auth.json";
   EXPECT_EQ((*lookup("r.io", "team/app"))->username, "app");
@@ -113,7 +120,8 @@ TEST_F(Credentials, FilesInOrder) {
   env_.registry_auth_file = dir_ + "/auth.json";
   env_.xdg_runtime_dir = dir_ + "/run";
   ASSERT_TRUE(make_dirs(dir_ + "/run/containers").ok());
-  write(dir_ + "/run/containers/auth.json", R"({"auths":{"r.io":{"auth":")" + auth("xdg:1") + R"("}}})");
+  write(dir_ + "/run/containers/auth.json",
+        R"({"auths":{"r.io":{"auth":")" + auth("xdg:1") + R"("}}})");
   EXPECT_EQ((*lookup("r.io"))->username, "xdg");
   write(dir_ + "/auth.json", R"({"auths":{"r.io":{"auth":")" + auth("regauth:1") + R"("}}})");
   EXPECT_EQ((*lookup("r.io"))->username, "regauth");
@@ -126,7 +134,8 @@ TEST_F(Credentials, FilesInOrder) {
 
 TEST_F(Credentials, CredHelperAndCredsStore) {
   helper("test", R"({"ServerURL":"r.io","Username":"helped","Secret":"s3cret"})");
-  write_config(R"({"credHelpers":{"r.io":"test"},"auths":{"r.io":{"auth":")" + auth("file:1") + R"("}}})");
+  write_config(R"({"credHelpers":{"r.io":"test"},"auths":{"r.io":{"auth":")" + auth("file:1") +
+               R"("}}})");
   auto c = lookup("r.io");
   ASSERT_TRUE(c.ok() && *c) << (c.ok() ? "none" : c.error().message());
   EXPECT_EQ((*c)->username, "helped");
@@ -151,7 +160,8 @@ TEST_F(Credentials, HelperFailures) {
   write_config(R"({"credHelpers":{"r.io":"broken"}})");
   auto broken = lookup("r.io");
   ASSERT_FALSE(broken.ok());
-  EXPECT_NE(broken.error().message().find("docker-credential-broken get failed"), std::string::npos);
+  EXPECT_NE(broken.error().message().find("docker-credential-broken get failed"),
+            std::string::npos);
   EXPECT_NE(broken.error().message().find("exit status 5"), std::string::npos);
   EXPECT_EQ(broken.error().message().find("hunter2"), std::string::npos);
 

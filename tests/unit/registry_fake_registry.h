@@ -71,13 +71,15 @@ class FakeRegistry {
   oci::Digest add_blob(const std::string& repo, std::string data) {
     oci::Digest d = oci::Digest::of(data);
     std::lock_guard lock(mu_);
-    paths_["/v2/" + repo + "/blobs/" + d.str()] = {"application/octet-stream", std::move(data)};
+    paths_["/v2/" + repo + "/blobs/" + d.str()] = {
+        "application/octet-stream", std::make_shared<const std::string>(std::move(data))};
     return d;
   }
   void add_manifest(const std::string& repo, const std::string& ref, std::string type,
                     std::string body) {
     std::lock_guard lock(mu_);
-    paths_["/v2/" + repo + "/manifests/" + ref] = {std::move(type), std::move(body)};
+    paths_["/v2/" + repo + "/manifests/" + ref] = {
+        std::move(type), std::make_shared<const std::string>(std::move(body))};
   }
 
   // An image whose layers are `tars`, stored gzip, zstd, raw, gzip, ...
@@ -87,7 +89,9 @@ class FakeRegistry {
     nlohmann::json layers = nlohmann::json::array();
     nlohmann::json diff_ids = nlohmann::json::array();
     for (size_t i = 0; i < tars.size(); ++i) {
-      std::string blob = i % 3 == 0 ? gzip_bytes(tars[i]) : i % 3 == 1 ? zstd_bytes(tars[i]) : tars[i];
+      std::string blob = i % 3 == 0   ? gzip_bytes(tars[i])
+                         : i % 3 == 1 ? zstd_bytes(tars[i])
+                                      : tars[i];
       std::string_view type = i % 3 == 0   ? oci::kOciLayerGzip
                               : i % 3 == 1 ? oci::kOciLayerZstd
                                            : oci::kOciLayerTar;
@@ -98,14 +102,17 @@ class FakeRegistry {
       img.layer_digests.push_back(d);
       diff_ids.push_back(img.diff_ids.back().str());
     }
-    nlohmann::json config = {{"architecture", arch}, {"os", "linux"},
+    nlohmann::json config = {{"architecture", arch},
+                             {"os", "linux"},
                              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
                              {"config", {{"Cmd", {"/bin/sh"}}}}};
     std::string config_bytes = config.dump();
     oci::Digest cd = add_blob(repo, config_bytes);
     nlohmann::json manifest = {
-        {"schemaVersion", 2}, {"mediaType", oci::kOciManifest},
-        {"config", {{"mediaType", oci::kOciConfig}, {"digest", cd.str()}, {"size", config_bytes.size()}}},
+        {"schemaVersion", 2},
+        {"mediaType", oci::kOciManifest},
+        {"config",
+         {{"mediaType", oci::kOciConfig}, {"digest", cd.str()}, {"size", config_bytes.size()}}},
         {"layers", layers}};
     img.manifest = manifest.dump();
     img.digest = oci::Digest::of(img.manifest);
@@ -126,7 +133,7 @@ class FakeRegistry {
       if (auto answer = hook(r)) return *answer;
     }
     if (r.target == "/v2/") return json_response(200, "{}");
-    std::pair<std::string, std::string> found;
+    std::pair<std::string, std::shared_ptr<const std::string>> found;
     {
       std::lock_guard lock(mu_);
       auto it = paths_.find(r.target);
@@ -135,28 +142,31 @@ class FakeRegistry {
       }
       found = it->second;
     }
-    FakeResponse resp = json_response(200, found.second, found.first);
+    FakeResponse resp = json_response(200, "", found.first);
+    resp.shared = found.second;
+    size_t size = found.second->size();
     std::string range = r.header("range");
     if (range_ && range.rfind("bytes=", 0) == 0) {
-      size_t start = std::stoul(range.substr(6));
+      size_t start = std::min<size_t>(std::stoul(range.substr(6)), size);
       resp.status = 206;
       resp.headers.emplace_back("Content-Range", "bytes " + std::to_string(start) + "-" +
-                                                     std::to_string(found.second.size() - 1) + "/" +
-                                                     std::to_string(found.second.size()));
-      resp.body = found.second.substr(start);
+                                                     std::to_string(size - 1) + "/" +
+                                                     std::to_string(size));
+      resp.offset = start;
     }
     return resp;
   }
 
   std::mutex mu_;
-  std::map<std::string, std::pair<std::string, std::string>> paths_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const std::string>>> paths_;
   Hook hook_;
   std::atomic<bool> range_{true};
   FakeServer server_;  // last: stops before the maps above go away
 };
 
 // Options for fast tests: short backoff and stall timeout, fixed credentials.
-inline registry::ClientOptions fast_options(std::optional<registry::Credential> cred = std::nullopt) {
+inline registry::ClientOptions fast_options(
+    std::optional<registry::Credential> cred = std::nullopt) {
   registry::ClientOptions o;
   o.retry.max_retries = 4;
   o.retry.initial_backoff = std::chrono::milliseconds(10);
@@ -168,6 +178,8 @@ inline registry::ClientOptions fast_options(std::optional<registry::Credential> 
   return o;
 }
 
-inline Result<std::string> read_stream(io::Reader& r) { return io::read_all(r, 1u << 30); }
+inline Result<std::string> read_stream(io::Reader& r) {
+  return io::read_all(r, 1u << 30);
+}
 
 }  // namespace vmimage::testing

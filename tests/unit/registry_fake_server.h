@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,9 +14,11 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -37,6 +40,9 @@ struct FakeResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Large bodies are shared, not copied: `shared` from byte `offset` replaces `body`.
+  std::shared_ptr<const std::string> shared;
+  size_t offset = 0;
   std::optional<size_t> cut_after;    // close the connection after this many body bytes
   std::optional<size_t> stall_after;  // send nothing more after this many, until the server stops
 };
@@ -94,6 +100,11 @@ class FakeServer {
   int port() const { return port_; }
   std::string host() const { return address_ + ":" + std::to_string(port_); }
 
+  size_t connections() const {
+    std::lock_guard lock(mu_);
+    return workers_.size();
+  }
+
   std::vector<FakeRequest> requests() const {
     std::lock_guard lock(mu_);
     return log_;
@@ -113,6 +124,8 @@ class FakeServer {
         if (stopping_) return;
         continue;
       }
+      int one = 1;  // headers and body go out in separate sends: no Nagle delay
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::lock_guard lock(mu_);
       connections_.push_back(fd);
       workers_.emplace_back([this, fd] { serve(fd); });
@@ -153,7 +166,8 @@ class FakeServer {
       }
       pos = next + 2;
     }
-    size_t length = std::stoul(req.header("content-length").empty() ? "0" : req.header("content-length"));
+    size_t length =
+        std::stoul(req.header("content-length").empty() ? "0" : req.header("content-length"));
     while (pending.size() < length) {
       char buf[8192];
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -189,7 +203,8 @@ class FakeServer {
     }
     if (!pending.empty()) {
       // Not HTTP (e.g. a TLS hello): answer like a plain server would, then close.
-      const char kBad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      const char kBad[] =
+          "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       send_all(fd, kBad, sizeof kBad - 1);
     }
     std::lock_guard lock(mu_);
@@ -199,21 +214,23 @@ class FakeServer {
   }
 
   bool send_response(int fd, const FakeRequest& req, const FakeResponse& resp) {
+    std::string_view body = resp.body;
+    if (resp.shared) body = std::string_view(*resp.shared).substr(resp.offset);
     std::string head = "HTTP/1.1 " + std::to_string(resp.status) + " X\r\n";
     for (const auto& [k, v] : resp.headers) head += k + ": " + v + "\r\n";
-    head += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n";
+    head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     if (!send_all(fd, head.data(), head.size())) return false;
     if (req.method == "HEAD") return true;
-    size_t limit = resp.body.size();
+    size_t limit = body.size();
     if (resp.cut_after) limit = std::min(limit, *resp.cut_after);
     if (resp.stall_after) limit = std::min(limit, *resp.stall_after);
-    if (!send_all(fd, resp.body.data(), limit)) return false;
-    if (resp.stall_after && limit < resp.body.size()) {
+    if (!send_all(fd, body.data(), limit)) return false;
+    if (resp.stall_after && limit < body.size()) {
       std::unique_lock lock(mu_);
       stop_cv_.wait(lock, [this] { return stopping_.load(); });
       return false;
     }
-    return limit == resp.body.size();
+    return limit == body.size();
   }
 
   Handler handler_;

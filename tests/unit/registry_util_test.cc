@@ -29,7 +29,8 @@ TEST(RegistryUrl, Origin) {
 TEST(RegistryUrl, RedactsSecrets) {
   const std::pair<std::string, std::string> cases[] = {
       {"https://cdn.example/blob?X-Amz-Signature=abc123&X-Amz-Credential=AKIA/x&expires=5",
-       "https://cdn.example/blob?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&expires=REDACTED"},
+       "https://cdn.example/"
+       "blob?X-Amz-Signature=REDACTED&X-Amz-Credential=REDACTED&expires=REDACTED"},
       {"https://user:hunter2@host/v2/", "https://REDACTED@host/v2/"},
       {"https://host/v2/x/blobs/sha256:aa", "https://host/v2/x/blobs/sha256:aa"},
       {"https://host/b?sig=zzz#frag", "https://host/b?sig=REDACTED"},
@@ -176,9 +177,10 @@ TEST(RegistryAuth, Base64AndBasic) {
 }
 
 TEST(RegistryErrors, Summary) {
-  EXPECT_EQ(registry_error_summary(
-                R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]})"),
-            "MANIFEST_UNKNOWN: manifest unknown");
+  EXPECT_EQ(
+      registry_error_summary(
+          R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{}}]})"),
+      "MANIFEST_UNKNOWN: manifest unknown");
   EXPECT_EQ(registry_error_summary("<html>"), "");
   EXPECT_EQ(registry_error_summary(R"({"errors":[]})"), "");
 }

@@ -66,8 +66,8 @@ class ChallengeLexer {
 
 Error challenge_error(std::string_view value, std::string_view problem) {
   // Challenges carry no secrets; quoting the header helps diagnose odd registries.
-  return Error(ErrorKind::kPullImage, "malformed WWW-Authenticate header \"" +
-                                          std::string(value) + "\": " + std::string(problem));
+  return Error(ErrorKind::kPullImage, "malformed WWW-Authenticate header \"" + std::string(value) +
+                                          "\": " + std::string(problem));
 }
 
 // Reads "name=value" pairs into `c` until the next challenge starts.

@@ -28,15 +28,20 @@ std::optional<uint64_t> content_range_start(std::string_view value) {
 
 }  // namespace
 
-BlobStream::BlobStream(Session& session, std::string repository, oci::Digest digest,
-                       uint64_t size, BlobStreamOptions options)
-    : session_(session), digest_(std::move(digest)), size_(size), options_(options),
+BlobStream::BlobStream(Session& session, std::string repository, oci::Digest digest, uint64_t size,
+                       BlobStreamOptions options)
+    : session_(session),
+      digest_(std::move(digest)),
+      size_(size),
+      options_(options),
       retry_(session.config().retry) {
   spec_.path = "/v2/" + repository + "/blobs/" + digest_.str();
   spec_.repository = std::move(repository);
 }
 
-Status BlobStream::open() { return connect(); }
+Status BlobStream::open() {
+  return connect();
+}
 
 Status BlobStream::connect() {
   spec_.headers.clear();

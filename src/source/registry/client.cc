@@ -138,8 +138,8 @@ Result<Document> Client::Impl::fetch_manifest(Session& s, const oci::Reference& 
   }
   if (r.status != 200) {
     std::string summary = registry_error_summary(r.body);
-    return Error(kKind, what + ": " + status_text(r.status) +
-                            (summary.empty() ? "" : " (" + summary + ")"));
+    return Error(
+        kKind, what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
   }
   Document doc;
   doc.digest = oci::Digest::of(r.body);
@@ -199,8 +199,8 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
     if (have.os.empty() || have.architecture.empty()) {
       out.platform = want;  // an image that does not say: take it as asked
     } else if (!oci::platform_matches(want, have)) {
-      return Error(kKind, ref.str() + " is an image for " + have.str() + " only, not " +
-                              want.str());
+      return Error(kKind,
+                   ref.str() + " is an image for " + have.str() + " only, not " + want.str());
     } else {
       out.platform = have;
     }
@@ -216,8 +216,8 @@ Result<std::unique_ptr<BlobStream>> Client::Impl::open_stream(const oci::Referen
   o.max_resumes = options.max_resumes;
   o.progress = progress;
   o.layer_index = index;
-  auto stream = std::make_unique<BlobStream>(s, repo.path, blob.digest,
-                                             static_cast<uint64_t>(blob.size), o);
+  auto stream =
+      std::make_unique<BlobStream>(s, repo.path, blob.digest, static_cast<uint64_t>(blob.size), o);
   VMI_CHECK(stream->open());
   return stream;
 }

@@ -47,7 +47,7 @@ struct Layer {
 
 struct ResolvedImage {
   oci::Reference reference;
-  oci::Digest digest;                      // the image manifest's digest: the image's identity
+  oci::Digest digest;                       // the image manifest's digest: the image's identity
   std::optional<oci::Digest> index_digest;  // the index it was chosen from, if any
   std::string manifest_media_type;
   std::string manifest_bytes;

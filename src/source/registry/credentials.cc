@@ -93,7 +93,8 @@ Result<std::optional<Credential>> decode_auth_entry(const Json& entry, const std
     c.username = decoded->substr(0, colon);
     c.password = decoded->substr(colon + 1);
   }
-  if (c.username.empty() && c.password.empty() && c.identity_token.empty()) return std::optional<Credential>();
+  if (c.username.empty() && c.password.empty() && c.identity_token.empty())
+    return std::optional<Credential>();
   return std::optional<Credential>(std::move(c));
 }
 
@@ -170,7 +171,8 @@ Result<std::optional<Credential>> lookup_in_auth_file(const std::string& path,
   }
   VMI_TRY(std::string store, f.optional_string("credsStore"));
   if (!store.empty()) {
-    VMI_TRY(auto found, run_credential_helper(store, helper_server_url(domain), env.helper_timeout));
+    VMI_TRY(auto found,
+            run_credential_helper(store, helper_server_url(domain), env.helper_timeout));
     if (found) return found;
   }
   VMI_TRY(const Json* auths, f.object("auths", /*optional=*/true));
@@ -280,11 +282,12 @@ Result<std::optional<Credential>> run_credential_helper(const std::string& helpe
   std::string program = "docker-credential-" + helper;
   VMI_TRY(HelperRun run, spawn_helper(program, server_url, timeout));
   if (run.timed_out) {
-    return Error(kKind, program + " did not answer within " +
-                            std::to_string(timeout.count() / 1000) + " s");
+    return Error(
+        kKind, program + " did not answer within " + std::to_string(timeout.count() / 1000) + " s");
   }
   if (run.exit_status != 0) {
-    if (run.output.find("credentials not found") != std::string::npos) return std::optional<Credential>();
+    if (run.output.find("credentials not found") != std::string::npos)
+      return std::optional<Credential>();
     if (run.exit_status == 127) {
       return Error(ErrorKind::kToolNotFound, "credential helper " + program + " not found on PATH");
     }

@@ -22,7 +22,7 @@ struct Credential {
 };
 
 struct CredentialEnv {
-  std::string docker_config_dir;  // $DOCKER_CONFIG, else $HOME/.docker
+  std::string docker_config_dir;   // $DOCKER_CONFIG, else $HOME/.docker
   std::string registry_auth_file;  // $REGISTRY_AUTH_FILE
   std::string xdg_runtime_dir;     // $XDG_RUNTIME_DIR
   std::chrono::milliseconds helper_timeout{30000};

@@ -40,8 +40,8 @@ std::string lower(std::string_view s) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
@@ -51,18 +51,30 @@ std::string_view trim(std::string_view s) {
 
 std::string status_text(int status) {
   switch (status) {
-    case 400: return "400 Bad Request";
-    case 401: return "401 Unauthorized";
-    case 403: return "403 Forbidden";
-    case 404: return "404 Not Found";
-    case 405: return "405 Method Not Allowed";
-    case 416: return "416 Range Not Satisfiable";
-    case 429: return "429 Too Many Requests";
-    case 500: return "500 Internal Server Error";
-    case 502: return "502 Bad Gateway";
-    case 503: return "503 Service Unavailable";
-    case 504: return "504 Gateway Timeout";
-    default: return "HTTP status " + std::to_string(status);
+    case 400:
+      return "400 Bad Request";
+    case 401:
+      return "401 Unauthorized";
+    case 403:
+      return "403 Forbidden";
+    case 404:
+      return "404 Not Found";
+    case 405:
+      return "405 Method Not Allowed";
+    case 416:
+      return "416 Range Not Satisfiable";
+    case 429:
+      return "429 Too Many Requests";
+    case 500:
+      return "500 Internal Server Error";
+    case 502:
+      return "502 Bad Gateway";
+    case 503:
+      return "503 Service Unavailable";
+    case 504:
+      return "504 Gateway Timeout";
+    default:
+      return "HTTP status " + std::to_string(status);
   }
 }
 
@@ -121,7 +133,8 @@ void HttpTransfer::configure() {
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by the caller
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kCurlBufferSize);
   if (!options_.ca_file.empty()) {
@@ -133,7 +146,8 @@ void HttpTransfer::configure() {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  for (const std::string& h : request_.headers) header_list_ = curl_slist_append(header_list_, h.c_str());
+  for (const std::string& h : request_.headers)
+    header_list_ = curl_slist_append(header_list_, h.c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list_);
   if (request_.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -259,7 +273,8 @@ size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self
     // A new response (after 1xx): start over.
     t->headers_.clear();
     size_t sp = line.find(' ');
-    t->status_ = sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
+    t->status_ =
+        sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
   } else if (line.empty()) {
     if (t->status_ >= 200) t->headers_done_ = true;
   } else {

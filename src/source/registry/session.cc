@@ -75,7 +75,9 @@ Result<std::string> read_body(HttpTransfer& transfer, size_t limit) {
 
 Session::Session(HttpPool& pool, SessionConfig config) : pool_(pool), config_(std::move(config)) {}
 
-std::string Session::url_for(const std::string& path) const { return base_url_ + path; }
+std::string Session::url_for(const std::string& path) const {
+  return base_url_ + path;
+}
 
 bool Session::plain_http_allowed(const std::string& host_port) const {
   return is_loopback(host_port) || host_listed(host_port, config_.insecure_registries);
@@ -138,7 +140,8 @@ Status Session::ensure_probed(RetryState& retry) {
       return std::move(*sent.error).context("contacting registry " + config_.api_host);
     }
     int status = sent.transfer->status();
-    if (is_retryable_status(status) && retry.next(capped_retry_after(*sent.transfer, retry.policy()))) {
+    if (is_retryable_status(status) &&
+        retry.next(capped_retry_after(*sent.transfer, retry.policy()))) {
       continue;
     }
     if (status == 401) {
@@ -191,8 +194,8 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
     if (sent.error) {
       if (sent.failure != Failure::kTransient) return std::move(*sent.error);
       if (retry.next()) continue;
-      return std::move(*sent.error).context("giving up after " +
-                                            std::to_string(retry.failures() + 1) + " attempts");
+      return std::move(*sent.error)
+          .context("giving up after " + std::to_string(retry.failures() + 1) + " attempts");
     }
     HttpTransfer& t = *sent.transfer;
     if (t.status() == 401 && !reauthenticated) {
@@ -286,7 +289,8 @@ Result<HttpRequest> Session::token_request(const Challenge& challenge, const std
   std::string realm = challenge.param("realm");
   UrlParts parts;
   if (realm.empty() || !split_url(realm, parts)) {
-    return Error(kKind, "registry " + config_.api_host + ": Bearer challenge without a valid realm");
+    return Error(kKind,
+                 "registry " + config_.api_host + ": Bearer challenge without a valid realm");
   }
   if (parts.scheme == "http" && !plain_http_allowed(parts.host + ":" + parts.port)) {
     return Error(kKind, "refusing to request a token over plain HTTP from " + redact_url(realm));
@@ -298,8 +302,9 @@ Result<HttpRequest> Session::token_request(const Challenge& challenge, const std
     request.method = "POST";
     request.url = realm;
     request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-    request.body = "grant_type=refresh_token&client_id=vmimage&service=" + service + "&scope=" +
-                   url_encode(scope) + "&refresh_token=" + url_encode(cred->identity_token);
+    request.body = "grant_type=refresh_token&client_id=vmimage&service=" + service +
+                   "&scope=" + url_encode(scope) +
+                   "&refresh_token=" + url_encode(cred->identity_token);
     return request;
   }
   request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + service +
