@@ -30,5 +30,6 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+void add_upper_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

@@ -10,6 +10,7 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_upper_command,
 };
 
 int report(const Error& error) {
