@@ -113,7 +113,7 @@ Result<uint64_t> ExtentTreeBuilder::finish(ext2_inode_large& inode) {
   std::memset(root, 0, sizeof inode.i_block);
   if (level_.empty() && pending_.size() <= kExtentsInInode) {
     set_header(root, static_cast<uint16_t>(pending_.size()), kExtentsInInode, 0);
-    std::memcpy(root + 12, pending_.data(), pending_.size() * 12);
+    if (!pending_.empty()) std::memcpy(root + 12, pending_.data(), pending_.size() * 12);
     return tree_blocks_;
   }
   while (!pending_.empty()) VMI_CHECK(flush_leaf(std::min<size_t>(pending_.size(), kExtentsPerBlock)));

@@ -14,7 +14,7 @@ namespace {
 constexpr uint16_t kExtraIsize = sizeof(ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;  // 32
 // ext4 keeps 34-bit seconds: a signed 32-bit field plus two epoch bits.
 constexpr int64_t kMinTime = -(int64_t{1} << 31);
-constexpr int64_t kMaxTime = (int64_t{1} << 34) + (int64_t{1} << 31) - 1;
+constexpr int64_t kMaxTime = (int64_t{3} << 32) + (int64_t{1} << 31) - 1;
 
 uint16_t type_bits(tree::FileType type) {
   switch (type) {

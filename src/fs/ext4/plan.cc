@@ -16,6 +16,8 @@ namespace vmimage::ext4 {
 namespace {
 
 constexpr uint64_t kAlignBlocks = 256;  // automatic sizes are whole MiB
+// libext2fs makes no journal for smaller filesystems (as mke2fs).
+constexpr uint64_t kMinJournalFsBlocks = 2048;
 
 // Breadth-first from the root with children by name: the same order as
 // tree::reachable_inodes, also recording where each inode was first found.
@@ -113,6 +115,7 @@ uint64_t blocks_wanted(uint64_t content, uint64_t blocks, const Ext4Options& opt
 }
 
 Result<bool> fits(uint64_t content, uint64_t blocks, uint64_t inodes, const Ext4Options& options) {
+  if (options.journal && blocks < kMinJournalFsBlocks) return false;
   VMI_TRY(Capacity cap, probe_capacity(blocks, inodes));
   return cap.free_blocks >= blocks_wanted(content, cap.blocks, options) && cap.inodes >= inodes;
 }
@@ -120,7 +123,7 @@ Result<bool> fits(uint64_t content, uint64_t blocks, uint64_t inodes, const Ext4
 // The smallest block count that fits, searching upward from a lower bound.
 Result<uint64_t> minimum_blocks(uint64_t content, uint64_t inodes, const Ext4Options& options) {
   uint64_t blocks = content + inodes * kInodeSize / kBlockSize + 64;
-  if (options.journal) blocks = std::max<uint64_t>(blocks, 2048);  // mke2fs's journal minimum
+  if (options.journal) blocks = std::max<uint64_t>(blocks, kMinJournalFsBlocks);
   for (int attempt = 0; attempt < 64 && blocks <= kMaxBlocks; ++attempt) {
     VMI_TRY(Capacity cap, probe_capacity(blocks, inodes));
     uint64_t want = blocks_wanted(content, cap.blocks, options);
