@@ -30,6 +30,7 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_upper_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

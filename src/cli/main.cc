@@ -10,6 +10,7 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_mkfs_command,
     add_upper_command,
 };
 
@@ -34,6 +35,7 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
 int main(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (-q, --json, ...) may also follow the subcommand
   CliContext ctx;
   app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
   app.add_flag("--json", ctx.global.json, "Machine-readable output");
