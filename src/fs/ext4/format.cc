@@ -35,19 +35,27 @@ ext2_super_block make_param(uint64_t blocks, uint64_t inodes, bool csum_seed) {
   return param;
 }
 
-Result<FsHandle> initialize(const std::string& path, uint64_t blocks, uint64_t inodes,
-                            bool csum_seed) {
+errcode_t initialize_raw(const std::string& path, uint64_t blocks, uint64_t inodes, bool csum_seed,
+                         FsHandle& out) {
   init_ext2_error_table();
-  if (blocks == 0 || blocks > kMaxBlocks) {
-    return Error(ErrorKind::kCreateExt4, "unsupported ext4 size of " + std::to_string(blocks) +
-                                             " blocks");
-  }
+  if (blocks == 0 || blocks > kMaxBlocks) return EXT2_ET_INVALID_ARGUMENT;
   ext2_super_block param = make_param(blocks, inodes, csum_seed);
   ext2_filsys fs = nullptr;
   errcode_t code =
       ext2fs_initialize(path.c_str(), EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
-  if (code != 0) return ext2_error(code, "formatting ext4 on " + path);
-  return FsHandle(fs);
+  if (code == 0) out = FsHandle(fs);
+  return code;
+}
+
+Result<FsHandle> initialize(const std::string& path, uint64_t blocks, uint64_t inodes,
+                            bool csum_seed) {
+  FsHandle fs;
+  errcode_t code = initialize_raw(path, blocks, inodes, csum_seed, fs);
+  if (code != 0) {
+    return ext2_error(code, "formatting ext4 (" + std::to_string(blocks) + " blocks, " +
+                                std::to_string(inodes) + " inodes) on " + path);
+  }
+  return fs;
 }
 
 // Superblock fields mke2fs sets beyond ext2fs_initialize's defaults; none may
@@ -107,7 +115,13 @@ Result<FsHandle> format_fs(const std::string& path, const FormatParams& params) 
 Result<Capacity> probe_capacity(uint64_t blocks, uint64_t inodes) {
   // Formatting onto /dev/null computes the layout in memory; nothing is flushed
   // because the handle is freed, never closed.
-  VMI_TRY(FsHandle fs, initialize("/dev/null", blocks, inodes, false));
+  FsHandle fs;
+  errcode_t code = initialize_raw("/dev/null", blocks, inodes, false, fs);
+  if (code == EXT2_ET_TOOSMALL) return Capacity{};  // no room even for the metadata
+  if (code != 0) {
+    return ext2_error(code, "computing an ext4 layout of " + std::to_string(blocks) + " blocks and " +
+                                std::to_string(inodes) + " inodes");
+  }
   VMI_CHECK(ext2_check(ext2fs_allocate_tables(fs.get()), "allocating ext4 group tables"));
   Capacity c;
   c.blocks = ext2fs_blocks_count(fs->super);

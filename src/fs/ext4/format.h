@@ -39,7 +39,8 @@ struct FormatParams {
 // marked in use. The root directory and everything else is up to the caller.
 Result<FsHandle> format_fs(const std::string& path, const FormatParams& params);
 
-// What format_fs would produce, computed without writing anything.
+// What format_fs would produce, computed without writing anything (all zero
+// when the size cannot even hold the filesystem's own metadata).
 struct Capacity {
   uint64_t blocks = 0;       // blocks_count after trimming
   uint64_t free_blocks = 0;  // blocks left after the filesystem's own metadata

@@ -114,26 +114,46 @@ uint64_t blocks_wanted(uint64_t content, uint64_t blocks, const Ext4Options& opt
   return content + journal + 2 * flex_groups;
 }
 
-Result<bool> fits(uint64_t content, uint64_t blocks, uint64_t inodes, const Ext4Options& options) {
-  if (options.journal && blocks < kMinJournalFsBlocks) return false;
+// 0 when the geometry holds the content, else roughly how many blocks to add.
+Result<uint64_t> shortfall(uint64_t content, uint64_t blocks, uint64_t inodes,
+                           const Ext4Options& options) {
+  if (options.journal && blocks < kMinJournalFsBlocks) return kMinJournalFsBlocks - blocks;
   VMI_TRY(Capacity cap, probe_capacity(blocks, inodes));
-  return cap.free_blocks >= blocks_wanted(content, cap.blocks, options) && cap.inodes >= inodes;
+  uint64_t want = blocks_wanted(content, cap.blocks, options);
+  if (cap.free_blocks >= want && cap.inodes >= inodes) return 0;
+  uint64_t short_by = want > cap.free_blocks ? want - cap.free_blocks : 0;
+  // A trimmed last group comes back only when it grows past its metadata.
+  short_by += blocks - cap.blocks;
+  if (cap.inodes < inodes) short_by += (inodes - cap.inodes) * kInodeSize / kBlockSize + blocks / 8;
+  return std::max<uint64_t>(short_by, 1);
 }
 
-// The smallest block count that fits, searching upward from a lower bound.
+Result<bool> fits(uint64_t content, uint64_t blocks, uint64_t inodes, const Ext4Options& options) {
+  VMI_TRY(uint64_t short_by, shortfall(content, blocks, inodes, options));
+  return short_by == 0;
+}
+
+// The smallest block count that fits: grow from a lower bound until one fits,
+// then bisect between the last size that did not and the first that did.
 Result<uint64_t> minimum_blocks(uint64_t content, uint64_t inodes, const Ext4Options& options) {
+  uint64_t too_small = 0;
   uint64_t blocks = content + inodes * kInodeSize / kBlockSize + 64;
-  if (options.journal) blocks = std::max<uint64_t>(blocks, kMinJournalFsBlocks);
-  for (int attempt = 0; attempt < 64 && blocks <= kMaxBlocks; ++attempt) {
-    VMI_TRY(Capacity cap, probe_capacity(blocks, inodes));
-    uint64_t want = blocks_wanted(content, cap.blocks, options);
-    if (cap.free_blocks >= want && cap.inodes >= inodes) return blocks;
-    uint64_t short_by = want > cap.free_blocks ? want - cap.free_blocks : 0;
-    blocks += std::max<uint64_t>(short_by + short_by / 64, 16) + (blocks - cap.blocks);
-    if (cap.inodes < inodes) blocks += blocks / 8;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == 64 || blocks > kMaxBlocks) {
+      return Error(ErrorKind::kCreateExt4, "no ext4 geometry fits " + std::to_string(content) +
+                                               " blocks and " + std::to_string(inodes) + " inodes");
+    }
+    VMI_TRY(uint64_t short_by, shortfall(content, blocks, inodes, options));
+    if (short_by == 0) break;
+    too_small = blocks;
+    blocks += std::max<uint64_t>(short_by + short_by / 64, 16);
   }
-  return Error(ErrorKind::kCreateExt4, "no ext4 geometry fits " + std::to_string(content) +
-                                           " blocks and " + std::to_string(inodes) + " inodes");
+  while (blocks - too_small > 1) {
+    uint64_t mid = too_small + (blocks - too_small) / 2;
+    VMI_TRY(bool ok, fits(content, mid, inodes, options));
+    (ok ? blocks : too_small) = mid;
+  }
+  return blocks;
 }
 
 }  // namespace
@@ -211,11 +231,7 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan, const E
   } else {
     g.blocks = options.size_bytes / kBlockSize;
     g.file_size = options.size_bytes;
-    bool ok = g.blocks >= g.min_blocks;
-    if (!ok && g.blocks > 0) {
-      VMI_TRY(ok, fits(content, g.blocks, inodes, options));
-    }
-    if (!ok) {
+    if (g.blocks < g.min_blocks) {
       return Error(ErrorKind::kCreateExt4,
                    "ext4 size " + std::to_string(options.size_bytes) + " bytes (" +
                        format_size(options.size_bytes) + ") is too small for this content: at least " +
