@@ -2,6 +2,7 @@
 #include "builder/convert_layer_ext4.h"
 
 #include "builder/convert_layer.h"
+#include "fs/ext4/identity.h"
 #include "io/sha256.h"
 #include "tree/data_sink.h"
 #include "util/file.h"
@@ -18,6 +19,19 @@ class BorrowedReader : public io::Reader {
  private:
   io::Reader& inner_;
 };
+
+// Without a given UUID: one derived from the layer's DiffID (its content), the
+// resulting tree (which the lower context can change) and the options, so
+// equal inputs give byte-identical images without hashing the data again.
+std::array<uint8_t, 16> derive_uuid(const std::string& diff_id, const tree::Tree& layer,
+                                    const Ext4ConvertOptions& options) {
+  std::string settings = (options.mtime ? std::to_string(*options.mtime) : "keep") + "/" +
+                         std::to_string(options.size_bytes) + "/" +
+                         std::to_string(options.extra_free_bytes) + "/" + options.label;
+  return ext4::as_uuid(ext4::derive16(
+      "vmimage mkfs ext4 uuid v1",
+      {diff_id, ext4::tree_metadata_digest(layer, tree::reachable_inodes(layer)), settings}));
+}
 
 }  // namespace
 
@@ -39,10 +53,10 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
   ext4.size_bytes = options.size_bytes;
   ext4.extra_free_bytes = options.extra_free_bytes;
   ext4.label = options.label;
-  ext4.uuid = options.uuid;
   Ext4ConvertResult result;
-  VMI_TRY(result.image, ext4::write_ext4(layer.tree, sources, out_path, ext4));
   result.diff_id = hashing.digest();
+  ext4.uuid = options.uuid ? *options.uuid : derive_uuid(result.diff_id, layer.tree, options);
+  VMI_TRY(result.image, ext4::write_ext4(layer.tree, sources, out_path, ext4));
   result.tree = std::move(layer.tree);
   result.context_used = layer.context_used;
   result.layer = layer.stats;

@@ -18,21 +18,20 @@ constexpr int64_t kUnsupported = -2;  // EINVAL: the source cannot report holes
 }  // namespace
 
 Result<FileDataReader> FileDataReader::open(const tree::DataSources& sources,
-                                            const tree::FileData& data, std::string what) {
+                                            const tree::FileData& data) {
   if (data.body.length + data.tail.length != data.size) {
-    return Error(ErrorKind::kInternal, what + ": file data extents cover " +
+    return Error(ErrorKind::kInternal, "file data extents cover " +
                                            std::to_string(data.body.length + data.tail.length) +
                                            " bytes, not its size " + std::to_string(data.size));
   }
   FileDataReader r;
   r.sources_ = &sources;
   r.size_ = data.size;
-  r.what_ = std::move(what);
   uint64_t start = 0;
   for (const tree::Extent& e : {data.body, data.tail}) {
     if (e.length == 0) continue;
     if (e.source >= sources.size()) {
-      return Error(ErrorKind::kInternal, r.what_ + ": file data refers to unknown source " +
+      return Error(ErrorKind::kInternal, "file data refers to unknown source " +
                                              std::to_string(e.source));
     }
     r.segments_[r.segment_count_++] = Segment{start, e};
@@ -53,7 +52,7 @@ Result<int64_t> FileDataReader::seek(const Segment& seg, uint64_t pos, int whenc
   if (r >= 0) return static_cast<int64_t>(r);
   if (errno == ENXIO) return kNone;
   if (errno == EINVAL) return kUnsupported;
-  return sys_error(ErrorKind::kIo, "seeking in " + sources_->name(seg.extent.source) + " for " + what_);
+  return sys_error(ErrorKind::kIo, "seeking in " + sources_->name(seg.extent.source));
 }
 
 Result<uint64_t> FileDataReader::next_data(uint64_t pos) const {
@@ -84,8 +83,9 @@ Status FileDataReader::read(uint64_t pos, std::span<std::byte> buf) const {
     const Segment& seg = segment_at(pos);
     uint64_t in_seg = pos - seg.start;
     size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), seg.extent.length - in_seg));
-    VMI_CHECK(pread_exact(sources_->fd(seg.extent.source), buf.first(n), seg.extent.offset + in_seg,
-                          sources_->name(seg.extent.source) + " (data of " + what_ + ")"));
+    Status read = pread_exact(sources_->fd(seg.extent.source), buf.first(n), seg.extent.offset + in_seg,
+                              sources_->name(seg.extent.source));
+    if (!read) return read;
     buf = buf.subspan(n);
     pos += n;
   }

@@ -15,9 +15,8 @@ namespace vmimage::ext4 {
 
 class FileDataReader {
  public:
-  // `what` names the file in errors (its path in the tree).
-  static Result<FileDataReader> open(const tree::DataSources& sources, const tree::FileData& data,
-                                     std::string what);
+  // Errors name the source files; callers add which tree file was read.
+  static Result<FileDataReader> open(const tree::DataSources& sources, const tree::FileData& data);
 
   uint64_t size() const { return size_; }
   // The first offset >= pos that may hold non-zero bytes, or size() when only
@@ -41,7 +40,6 @@ class FileDataReader {
   Segment segments_[2];
   int segment_count_ = 0;
   uint64_t size_ = 0;
-  std::string what_;
 };
 
 }  // namespace vmimage::ext4

@@ -32,7 +32,7 @@ void hash_u64(io::Sha256& hash, uint64_t v) {
 ImageWriter::ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
                          const TreePlan& plan, const Ext4Options& options)
     : fs_(fs), tree_(tree), sources_(sources), plan_(plan), options_(options), alloc_(fs),
-      buffer_(kChunkBytes) {}
+      hash_content_(!options.uuid.has_value()), buffer_(kChunkBytes) {}
 
 Status ImageWriter::write_all() {
   for (size_t i = 0; i < plan_.order.size(); ++i) {
@@ -44,42 +44,49 @@ Status ImageWriter::write_all() {
 }
 
 Status ImageWriter::write_node(tree::InodeId id) {
+  Status written = write_inode_and_data(id);
+  // The path is built only for the message: most inodes never need it.
+  if (!written) return std::move(written).error().context(path_of(tree_, plan_, id));
+  return {};
+}
+
+Status ImageWriter::write_inode_and_data(tree::InodeId id) {
   const tree::Inode& node = tree_.inode(id);
   ext2_ino_t ino = plan_.ino[id];
-  std::string what = path_of(tree_, plan_, id);
   if (id != tree_.root()) ext2fs_inode_alloc_stats2(fs_, ino, +1, node.is_dir() ? 1 : 0);
   ext2_inode_large inode = make_inode(node, plan_.links[id]);
   // On disk before any block: extent and directory block checksums read the
   // inode's generation back.
-  VMI_CHECK(write_inode(fs_, ino, inode, what));
+  VMI_CHECK(write_inode(fs_, ino, inode));
   switch (node.type) {
     case tree::FileType::kRegular:
       ++stats_.files;
-      VMI_CHECK(write_regular(ino, inode, node, what));
+      VMI_CHECK(write_regular(ino, inode, node));
       break;
     case tree::FileType::kDirectory:
       ++stats_.directories;
-      VMI_CHECK(write_directory(ino, inode, id, what));
+      VMI_CHECK(write_directory(ino, inode, id));
       break;
     case tree::FileType::kSymlink:
       ++stats_.symlinks;
       if (node.symlink_target.size() > kMaxFastSymlink) {
-        VMI_CHECK(write_symlink_block(ino, inode, node.symlink_target, what));
+        VMI_CHECK(write_symlink_block(ino, inode, node.symlink_target));
       }
       break;
     default:
       ++stats_.special;
       break;
   }
-  return write_xattrs(fs_, ino, node.xattrs, what);
+  return write_xattrs(fs_, ino, node.xattrs);
 }
 
-Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node,
-                                  const std::string& what) {
-  VMI_TRY(FileDataReader reader, FileDataReader::open(sources_, node.data, what));
+Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node) {
+  VMI_TRY(FileDataReader reader, FileDataReader::open(sources_, node.data));
   ExtentTreeBuilder extents(fs_, ino, alloc_);
-  hash_u64(content_hash_, ino);
-  hash_u64(content_hash_, reader.size());
+  if (hash_content_) {
+    hash_u64(content_hash_, ino);
+    hash_u64(content_hash_, reader.size());
+  }
   uint64_t blocks = 0;
   uint64_t pos = 0;
   while (true) {
@@ -108,8 +115,8 @@ Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode, const
   }
   stats_.data_blocks += blocks;
   VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), reader.size()),
-                       "setting the size of " + what));
-  return finish_blocks(ino, inode, extents, blocks, what);
+                       "setting the file size"));
+  return finish_blocks(ino, inode, extents, blocks);
 }
 
 Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,
@@ -119,8 +126,10 @@ Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uin
     VMI_CHECK(ext2_check(io_channel_write_blk64(fs_->io, run.start, static_cast<int>(run.count), data),
                          "writing file data"));
     VMI_CHECK(extents.add(lblk, run.start, run.count));
-    hash_u64(content_hash_, lblk);
-    content_hash_.update(std::string_view(reinterpret_cast<const char*>(data), run.count * kBlockSize));
+    if (hash_content_) {
+      hash_u64(content_hash_, lblk);
+      content_hash_.update(std::string_view(reinterpret_cast<const char*>(data), run.count * kBlockSize));
+    }
     lblk += run.count;
     data += run.count * kBlockSize;
     count -= run.count;
@@ -140,8 +149,7 @@ Status ImageWriter::allocate_runs(uint64_t count, ExtentTreeBuilder& extents, Fi
   return {};
 }
 
-Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id,
-                                    const std::string& what) {
+Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id) {
   VMI_TRY(DirLayout layout, DirLayout::plan(ino, plan_.ino[plan_.parent[id]],
                                             dir_entries(tree_, plan_, id), plan_.hash_seed));
   if (layout.indexed()) inode.i_flags |= EXT2_INDEX_FL;
@@ -151,28 +159,34 @@ Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tre
     for (uint64_t i = 0; i < run.count; ++i) {
       layout.render(lblk + i, block);
       VMI_CHECK(ext2_check(ext2fs_write_dir_block4(fs_, run.start + i, block.data(), 0, ino),
-                           "writing a directory block of " + what));
+                           "writing a directory block"));
     }
     return {};
   }));
   VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), layout.block_count() * kBlockSize),
-                       "setting the size of " + what));
-  return finish_blocks(ino, inode, extents, layout.block_count(), what);
+                       "setting the directory size"));
+  return finish_blocks(ino, inode, extents, layout.block_count());
 }
 
 Status ImageWriter::write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode,
-                                        const std::string& target, const std::string& what) {
+                                        const std::string& target) {
   ExtentTreeBuilder extents(fs_, ino, alloc_);
   std::array<unsigned char, kBlockSize> block{};
   std::memcpy(block.data(), target.data(), target.size());
   VMI_CHECK(allocate_runs(1, extents, [&](uint64_t, BlockRun run) -> Status {
     return ext2_check(io_channel_write_blk64(fs_->io, run.start, 1, block.data()),
-                      "writing the target of symlink " + what);
+                      "writing the symlink target");
   }));
-  return finish_blocks(ino, inode, extents, 1, what);
+  return finish_blocks(ino, inode, extents, 1);
 }
 
 Status ImageWriter::write_lost_found() {
+  Status written = write_lost_found_dir();
+  if (!written) return std::move(written).error().context("/lost+found");
+  return {};
+}
+
+Status ImageWriter::write_lost_found_dir() {
   ext2_ino_t ino = plan_.lost_found_ino;
   ext2fs_inode_alloc_stats2(fs_, ino, +1, 1);
   tree::Inode node;
@@ -180,7 +194,7 @@ Status ImageWriter::write_lost_found() {
   node.mode = 0700;
   node.mtime_sec = options_.timestamp;
   ext2_inode_large inode = make_inode(node, 2);
-  VMI_CHECK(write_inode(fs_, ino, inode, "/lost+found"));
+  VMI_CHECK(write_inode(fs_, ino, inode));
   VMI_TRY(DirLayout layout, DirLayout::plan(ino, EXT2_ROOT_INO, {}, plan_.hash_seed));
   ExtentTreeBuilder extents(fs_, ino, alloc_);
   std::array<unsigned char, kBlockSize> block;
@@ -197,17 +211,17 @@ Status ImageWriter::write_lost_found() {
     return {};
   }));
   VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), kLostFoundBlocks * kBlockSize),
-                       "setting the size of /lost+found"));
+                       "setting the directory size"));
   ++stats_.directories;
-  return finish_blocks(ino, inode, extents, kLostFoundBlocks, "/lost+found");
+  return finish_blocks(ino, inode, extents, kLostFoundBlocks);
 }
 
 Status ImageWriter::finish_blocks(ext2_ino_t ino, ext2_inode_large& inode, ExtentTreeBuilder& extents,
-                                  uint64_t blocks, const std::string& what) {
+                                  uint64_t blocks) {
   VMI_TRY(uint64_t tree_blocks, extents.finish(inode));
   VMI_CHECK(ext2_check(ext2fs_iblk_set(fs_, EXT2_INODE(&inode), blocks + tree_blocks),
-                       "setting the block count of " + what));
-  return write_inode(fs_, ino, inode, what);
+                       "setting the block count"));
+  return write_inode(fs_, ino, inode);
 }
 
 }  // namespace vmimage::ext4

@@ -28,26 +28,27 @@ class ImageWriter {
 
   // Writes every inode of the plan (and lost+found when planned).
   Status write_all();
-  // SHA-256 of all file data written, block by block (raw bytes).
+  // SHA-256 of all file data written, block by block (raw bytes); only
+  // computed when the options give no UUID (it feeds the derived one).
   std::string content_digest() { return finish_raw(content_hash_); }
   const Ext4Stats& stats() const { return stats_; }
 
  private:
+  // Errors name the inode's path.
   Status write_node(tree::InodeId id);
-  Status write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node,
-                       const std::string& what);
+  Status write_inode_and_data(tree::InodeId id);
+  Status write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node);
   Status write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,
                         ExtentTreeBuilder& extents);
-  Status write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id,
-                         const std::string& what);
-  Status write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode, const std::string& target,
-                             const std::string& what);
+  Status write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id);
+  Status write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode, const std::string& target);
   Status write_lost_found();
+  Status write_lost_found_dir();
   // Allocates `count` blocks and passes each contiguous run to `fill`.
   template <typename Fill>
   Status allocate_runs(uint64_t count, ExtentTreeBuilder& extents, Fill fill);
   Status finish_blocks(ext2_ino_t ino, ext2_inode_large& inode, ExtentTreeBuilder& extents,
-                       uint64_t blocks, const std::string& what);
+                       uint64_t blocks);
 
   ext2_filsys fs_;
   const tree::Tree& tree_;
@@ -55,6 +56,7 @@ class ImageWriter {
   const TreePlan& plan_;
   const Ext4Options& options_;
   BlockAllocator alloc_;
+  bool hash_content_;
   io::Sha256 content_hash_;
   std::vector<unsigned char> buffer_;  // file data staging, kChunkBytes
   Ext4Stats stats_;

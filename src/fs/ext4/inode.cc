@@ -116,34 +116,42 @@ uint8_t dirent_file_type(tree::FileType type) {
   return EXT2_FT_UNKNOWN;
 }
 
-Status write_inode(ext2_filsys fs, ext2_ino_t ino, ext2_inode_large& inode, const std::string& what) {
+Status write_inode(ext2_filsys fs, ext2_ino_t ino, ext2_inode_large& inode) {
   errcode_t code = ext2fs_write_inode_full(fs, ino, reinterpret_cast<ext2_inode*>(&inode),
                                            sizeof inode);
-  return ext2_check(code, "writing the inode of " + what);
+  return ext2_check(code, "writing the inode");
 }
 
-Status write_xattrs(ext2_filsys fs, ext2_ino_t ino, const std::vector<tree::Xattr>& xattrs,
-                    const std::string& what) {
+namespace {
+
+// Sets every xattr; on failure `failed` names the one that did not fit.
+errcode_t set_all(ext2_xattr_handle* handle, const std::vector<tree::Xattr>& xattrs,
+                  const tree::Xattr*& failed) {
+  errcode_t code = ext2fs_xattrs_read(handle);
+  for (size_t i = 0; code == 0 && i < xattrs.size(); ++i) {
+    failed = &xattrs[i];
+    code = ext2fs_xattr_set(handle, xattrs[i].name.c_str(), xattrs[i].value.data(),
+                            xattrs[i].value.size());
+  }
+  if (code != 0) return code;
+  failed = nullptr;
+  return ext2fs_xattrs_write(handle);
+}
+
+}  // namespace
+
+Status write_xattrs(ext2_filsys fs, ext2_ino_t ino, const std::vector<tree::Xattr>& xattrs) {
   if (xattrs.empty()) return {};
   ext2_xattr_handle* handle = nullptr;
-  VMI_CHECK(ext2_check(ext2fs_xattrs_open(fs, ino, &handle), "opening the xattrs of " + what));
-  errcode_t code = ext2fs_xattrs_read(handle);
-  std::string failed = "reading the xattrs of " + what;
-  for (size_t i = 0; code == 0 && i < xattrs.size(); ++i) {
-    const tree::Xattr& x = xattrs[i];
-    code = ext2fs_xattr_set(handle, x.name.c_str(), x.value.data(), x.value.size());
-    failed = "setting xattr " + x.name + " (" + std::to_string(x.value.size()) + " bytes) on " + what;
-  }
-  if (code == 0) {
-    code = ext2fs_xattrs_write(handle);
-    failed = "writing the xattrs of " + what;
-  }
+  VMI_CHECK(ext2_check(ext2fs_xattrs_open(fs, ino, &handle), "opening the xattrs"));
+  const tree::Xattr* failed = nullptr;
+  errcode_t code = set_all(handle, xattrs, failed);
   errcode_t close_code = ext2fs_xattrs_close(&handle);
-  if (code == 0 && close_code != 0) {
-    code = close_code;
-    failed = "writing the xattrs of " + what;
-  }
-  return ext2_check(code, failed);
+  if (code == 0) code = close_code;
+  if (code == 0) return {};
+  if (failed == nullptr) return ext2_error(code, "writing the xattrs");
+  return ext2_error(code, "setting xattr " + failed->name + " (" +
+                              std::to_string(failed->value.size()) + " bytes)");
 }
 
 bool xattrs_need_block(const std::vector<tree::Xattr>& xattrs) {

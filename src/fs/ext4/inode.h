@@ -28,13 +28,12 @@ void set_times(ext2_inode_large& inode, int64_t sec, uint32_t nsec);
 // The file-type code directory entries use for `type` (EXT2_FT_*).
 uint8_t dirent_file_type(tree::FileType type);
 
-Status write_inode(ext2_filsys fs, ext2_ino_t ino, ext2_inode_large& inode, const std::string& what);
+Status write_inode(ext2_filsys fs, ext2_ino_t ino, ext2_inode_large& inode);
 
 // Stores the xattrs (in the inode when they fit, else in one xattr block).
 // POSIX ACLs ("system.posix_acl_*") arrive in the kernel's xattr format and
 // are converted to ext4's on-disk ACL format by libext2fs.
-Status write_xattrs(ext2_filsys fs, ext2_ino_t ino, const std::vector<tree::Xattr>& xattrs,
-                    const std::string& what);
+Status write_xattrs(ext2_filsys fs, ext2_ino_t ino, const std::vector<tree::Xattr>& xattrs);
 
 // Whether `xattrs` need an xattr block (upper bound used for sizing).
 bool xattrs_need_block(const std::vector<tree::Xattr>& xattrs);

@@ -60,9 +60,8 @@ Status check_inode(const tree::Tree& tree, const TreePlan& plan, tree::InodeId i
 
 // Data blocks and extents a file needs at most: blocks touched by data
 // regions of its sources, in maximal runs split at the 32768-block limit.
-Result<uint64_t> file_blocks(const tree::DataSources& sources, const tree::Inode& node,
-                             const std::string& what) {
-  VMI_TRY(FileDataReader reader, FileDataReader::open(sources, node.data, what));
+Result<uint64_t> file_blocks(const tree::DataSources& sources, const tree::Inode& node) {
+  VMI_TRY(FileDataReader reader, FileDataReader::open(sources, node.data));
   auto extents_of = [](uint64_t run) { return (run + kMaxExtentLen - 1) / kMaxExtentLen; };
   uint64_t blocks = 0, extents = 0, run_len = 0, run_end = 0;
   uint64_t pos = 0;
@@ -91,12 +90,14 @@ Result<uint64_t> inode_blocks(const tree::Tree& tree, const tree::DataSources& s
   const tree::Inode& node = tree.inode(id);
   uint64_t blocks = xattrs_need_block(node.xattrs) ? 1 : 0;
   if (node.type == tree::FileType::kRegular) {
-    VMI_TRY(uint64_t data, file_blocks(sources, node, path_of(tree, plan, id)));
-    blocks += data;
+    Result<uint64_t> data = file_blocks(sources, node);
+    if (!data) return std::move(data).error().context(path_of(tree, plan, id));
+    blocks += *data;
   } else if (node.is_dir()) {
-    VMI_TRY(DirLayout layout, DirLayout::plan(plan.ino[id], plan.ino[plan.parent[id]],
-                                              dir_entries(tree, plan, id), plan.hash_seed));
-    blocks += layout.block_count();
+    Result<DirLayout> layout = DirLayout::plan(plan.ino[id], plan.ino[plan.parent[id]],
+                                               dir_entries(tree, plan, id), plan.hash_seed);
+    if (!layout) return std::move(layout).error().context(path_of(tree, plan, id));
+    blocks += layout->block_count();
   } else if (node.type == tree::FileType::kSymlink && node.symlink_target.size() > kMaxFastSymlink) {
     blocks += 1;
   }

@@ -62,7 +62,7 @@ Status add_journal(ext2_filsys fs, int64_t timestamp) {
   VMI_CHECK(ext2_check(ext2fs_read_inode_full(fs, ino, EXT2_INODE(&inode), sizeof inode),
                        "reading the journal inode"));
   set_times(inode, timestamp, 0);
-  return write_inode(fs, ino, inode, "the journal");
+  return write_inode(fs, ino, inode);
 }
 
 std::vector<uint64_t> superblock_offsets(ext2_filsys fs) {
