@@ -47,7 +47,8 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
   tree::SpoolSink sink(spool.get(), source, spool_name);
 
   io::HashingReader hashing(std::make_unique<BorrowedReader>(tar_stream), input_name);
-  VMI_TRY(StreamedLayer layer, stream_layer(hashing, input_name, sink, options.mtime, lower_context));
+  VMI_TRY(StreamedLayer layer,
+          stream_layer(hashing, input_name, sink, options.mtime, lower_context));
 
   ext4::Ext4Options ext4;
   ext4.size_bytes = options.size_bytes;

@@ -60,13 +60,13 @@ void add_upper_command(CLI::App& app, CliContext& ctx) {
   auto* create = upper->add_subcommand(
       "create", "Create a sparse, empty ext4 with upper/ and work/ directories");
   create->add_option("OUTPUT", args->output, "Image file to create")->required();
-  create->add_option("--size", args->size, "Disk size, e.g. 10G or 1T (K/M/G/T suffixes)")->required();
+  create->add_option("--size", args->size, "Disk size, e.g. 10G or 1T (K/M/G/T suffixes)")
+      ->required();
   create->add_option("--uuid", args->uuid,
                      "Volume UUID, or \"random\" (default: derived from size and label)");
   create->add_option("--label", args->label, "Volume label (at most 16 bytes)");
-  create->callback([&ctx, args] {
-    ctx.run = [&ctx, args]() { return run_upper_create(*args, ctx.global); };
-  });
+  create->callback(
+      [&ctx, args] { ctx.run = [&ctx, args]() { return run_upper_create(*args, ctx.global); }; });
 }
 
 }  // namespace vmimage::cli

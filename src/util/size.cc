@@ -35,7 +35,8 @@ Result<uint64_t> parse_size(std::string_view text) {
   uint64_t value = 0;
   for (size_t i = 0; i < digits; ++i) {
     uint64_t digit = static_cast<uint64_t>(text[i] - '0');
-    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) return bad_size(text, "too large");
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10)
+      return bad_size(text, "too large");
     value = value * 10 + digit;
   }
   int shift = unit_shift(text.substr(digits));

@@ -18,8 +18,12 @@ namespace {
 
 constexpr std::array<uint32_t, 4> kSeed{0x11111111, 0x22222222, 0x33333333, 0x44444444};
 
-uint32_t get16(const unsigned char* p) { return p[0] | (p[1] << 8); }
-uint32_t get32(const unsigned char* p) { return get16(p) | (get16(p + 2) << 16); }
+uint32_t get16(const unsigned char* p) {
+  return p[0] | (p[1] << 8);
+}
+uint32_t get32(const unsigned char* p) {
+  return get16(p) | (get16(p + 2) << 16);
+}
 
 struct Parsed {
   std::string name;
@@ -36,7 +40,9 @@ std::vector<Parsed> parse_leaf(const unsigned char* b) {
     EXPECT_GE(len, 8u);
     EXPECT_EQ(len % 4, 0u);
     if (len < 8) break;
-    if (get32(b + off) != 0) out.push_back({std::string(reinterpret_cast<const char*>(b + off + 8), b[off + 6]), get32(b + off), b[off + 7]});
+    if (get32(b + off) != 0)
+      out.push_back({std::string(reinterpret_cast<const char*>(b + off + 8), b[off + 6]),
+                     get32(b + off), b[off + 7]});
     off += len;
   }
   EXPECT_EQ(off, 4084u);
@@ -110,7 +116,8 @@ void check_htree(const DirLayout& d, size_t n, size_t levels) {
   std::vector<std::pair<uint32_t, uint32_t>> leaves;
   auto read_index = [&](const unsigned char* p, uint32_t low, auto& out) {
     uint32_t count = get16(p + 2);
-    for (uint32_t i = 0; i < count; ++i) out.emplace_back(i == 0 ? low : get32(p + 8 * i), get32(p + 8 * i + 4));
+    for (uint32_t i = 0; i < count; ++i)
+      out.emplace_back(i == 0 ? low : get32(p + 8 * i), get32(p + 8 * i + 4));
   };
   std::vector<std::pair<uint32_t, uint32_t>> top;
   read_index(root + 32, 0, top);
@@ -226,8 +233,9 @@ TEST(Ext4Identity, UuidFormatAndParse) {
   EXPECT_EQ(*parse_uuid(text), u);
   EXPECT_NE(derive16("test", {"a"}), derive16("test", {"b"}));
   EXPECT_NE(derive16("test", {"ab", ""}), derive16("test", {"a", "b"}));
-  for (const char* bad : {"", "12345678-9abc-def0-0123-456789abcde", "12345678-9abc-def0-0123-456789abcdeg",
-                          "123456789abc-def0-0123-456789abcdef0", "12345678-9abc-def0-0123_456789abcdef"}) {
+  for (const char* bad :
+       {"", "12345678-9abc-def0-0123-456789abcde", "12345678-9abc-def0-0123-456789abcdeg",
+        "123456789abc-def0-0123-456789abcdef0", "12345678-9abc-def0-0123_456789abcdef"}) {
     EXPECT_FALSE(parse_uuid(bad).ok()) << bad;
   }
 }

@@ -110,7 +110,9 @@ class TreeBuilder {
     return add(path, std::move(n));
   }
   // Another name for an existing inode.
-  void link(const std::string& path, tree::InodeId id) { parent_of(path).children[leaf(path)] = id; }
+  void link(const std::string& path, tree::InodeId id) {
+    parent_of(path).children[leaf(path)] = id;
+  }
   tree::Inode& at(tree::InodeId id) { return tree.inode(id); }
 
  private:
@@ -149,7 +151,8 @@ class Mount {
         const std::string& options)
       : dir_(dir) {
     std::filesystem::create_directories(dir);
-    ok_ = run("mount -t " + type + " -o " + options + " '" + source + "' '" + dir + "'", &error_) == 0;
+    ok_ = run("mount -t " + type + " -o " + options + " '" + source + "' '" + dir + "'", &error_) ==
+          0;
   }
   ~Mount() { unmount(); }
   Mount(const Mount&) = delete;
@@ -169,11 +172,13 @@ class Mount {
   std::string error_;
 };
 
-inline bool running_as_root() { return ::geteuid() == 0; }
+inline bool running_as_root() {
+  return ::geteuid() == 0;
+}
 
 // 512-byte blocks a file occupies on disk (st_blocks).
 inline uint64_t disk_blocks(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return UINT64_MAX;
   return static_cast<uint64_t>(st.st_blocks);
 }
@@ -196,7 +201,8 @@ inline std::string compare_content(const tree::DataSources& sources, const tree:
   for (uint64_t w = 0; w < data.size; w += kWindow) {
     uint64_t n = std::min(kWindow, data.size - w);
     bool tree_data = false;
-    for (const auto& [e, start] : {std::pair{data.body, uint64_t{0}}, std::pair{data.tail, data.body.length}}) {
+    for (const auto& [e, start] :
+         {std::pair{data.body, uint64_t{0}}, std::pair{data.tail, data.body.length}}) {
       uint64_t lo = std::max(w, start), hi = std::min(w + n, start + e.length);
       if (lo < hi) {
         uint64_t src = e.offset + (lo - start);
@@ -204,18 +210,22 @@ inline std::string compare_content(const tree::DataSources& sources, const tree:
       }
     }
     if (!tree_data && next_data(fd.get(), w, w + n) >= w + n) continue;
-    for (const auto& [e, start] : {std::pair{data.body, uint64_t{0}}, std::pair{data.tail, data.body.length}}) {
+    for (const auto& [e, start] :
+         {std::pair{data.body, uint64_t{0}}, std::pair{data.tail, data.body.length}}) {
       uint64_t lo = std::max(w, start), hi = std::min(w + n, start + e.length);
       if (lo < hi && !pread_exact(sources.fd(e.source), std::span(want).subspan(lo - w, hi - lo),
                                   e.offset + (lo - start), "tree")) {
         return "tree data unreadable";
       }
     }
-    if (::pread(fd.get(), got.data(), n, static_cast<off_t>(w)) != static_cast<ssize_t>(n)) return "short read";
-    if (std::memcmp(want.data(), got.data(), n) != 0) return "bytes differ in [" + std::to_string(w) + ", +1MiB)";
+    if (::pread(fd.get(), got.data(), n, static_cast<off_t>(w)) != static_cast<ssize_t>(n))
+      return "short read";
+    if (std::memcmp(want.data(), got.data(), n) != 0)
+      return "bytes differ in [" + std::to_string(w) + ", +1MiB)";
   }
   char extra;
-  if (::pread(fd.get(), &extra, 1, static_cast<off_t>(data.size)) != 0) return "longer than the tree file";
+  if (::pread(fd.get(), &extra, 1, static_cast<off_t>(data.size)) != 0)
+    return "longer than the tree file";
   return "";
 }
 
@@ -247,13 +257,20 @@ inline std::set<std::string> disk_names(const std::string& path) {
 
 inline mode_t type_bits(tree::FileType type) {
   switch (type) {
-    case tree::FileType::kRegular: return S_IFREG;
-    case tree::FileType::kDirectory: return S_IFDIR;
-    case tree::FileType::kSymlink: return S_IFLNK;
-    case tree::FileType::kCharDevice: return S_IFCHR;
-    case tree::FileType::kBlockDevice: return S_IFBLK;
-    case tree::FileType::kFifo: return S_IFIFO;
-    case tree::FileType::kSocket: return S_IFSOCK;
+    case tree::FileType::kRegular:
+      return S_IFREG;
+    case tree::FileType::kDirectory:
+      return S_IFDIR;
+    case tree::FileType::kSymlink:
+      return S_IFLNK;
+    case tree::FileType::kCharDevice:
+      return S_IFCHR;
+    case tree::FileType::kBlockDevice:
+      return S_IFBLK;
+    case tree::FileType::kFifo:
+      return S_IFIFO;
+    case tree::FileType::kSocket:
+      return S_IFSOCK;
   }
   return 0;
 }
@@ -269,17 +286,19 @@ struct Comparison {
   template <typename A, typename B>
   void expect(const std::string& path, const char* what, const A& want, const B& got) {
     if (!(want == got)) {
-      diffs.push_back(path + ": " + what + " want " + std::to_string(want) + " got " + std::to_string(got));
+      diffs.push_back(path + ": " + what + " want " + std::to_string(want) + " got " +
+                      std::to_string(got));
     }
   }
   void expect_str(const std::string& path, const char* what, const std::string& want,
                   const std::string& got) {
-    if (want != got) diffs.push_back(path + ": " + what + " want \"" + want + "\" got \"" + got + "\"");
+    if (want != got)
+      diffs.push_back(path + ": " + what + " want \"" + want + "\" got \"" + got + "\"");
   }
 
   void node(const std::string& path, tree::InodeId id) {
     const tree::Inode& n = tree.inode(id);
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) {
       diffs.push_back(path + ": missing");
       return;
@@ -288,7 +307,8 @@ struct Comparison {
       expect(path, "hardlink st_ino", seen[id], st.st_ino);
       return;
     }
-    if (owner.contains(st.st_ino)) diffs.push_back(path + ": shares an inode with another tree inode");
+    if (owner.contains(st.st_ino))
+      diffs.push_back(path + ": shares an inode with another tree inode");
     seen[id] = st.st_ino;
     owner[st.st_ino] = id;
     expect(path, "type", type_bits(n.type), st.st_mode & S_IFMT);
@@ -311,7 +331,8 @@ struct Comparison {
     } else if (n.type == tree::FileType::kSymlink) {
       std::string target(8192, '\0');
       ssize_t len = ::readlink(path.c_str(), target.data(), target.size());
-      expect_str(path, "target", n.symlink_target, target.substr(0, len < 0 ? 0 : static_cast<size_t>(len)));
+      expect_str(path, "target", n.symlink_target,
+                 target.substr(0, len < 0 ? 0 : static_cast<size_t>(len)));
     } else if (n.type == tree::FileType::kCharDevice || n.type == tree::FileType::kBlockDevice) {
       expect(path, "major", n.rdev_major, major(st.st_rdev));
       expect(path, "minor", n.rdev_minor, minor(st.st_rdev));
@@ -337,13 +358,14 @@ struct Comparison {
 // names, types, modes, owners, mtimes (ns), sizes, devices, symlink targets,
 // xattrs, file contents, hardlink groups and link counts. `extra_root_names`
 // are names allowed in the mounted root only (e.g. lost+found).
-inline std::vector<std::string> compare_tree(const tree::Tree& tree, const tree::DataSources& sources,
-                                             const std::string& root,
-                                             const std::vector<std::string>& extra_root_names = {}) {
+inline std::vector<std::string> compare_tree(
+    const tree::Tree& tree, const tree::DataSources& sources, const std::string& root,
+    const std::vector<std::string>& extra_root_names = {}) {
   Comparison c{tree, sources};
   for (const std::string& name : extra_root_names) {
-    struct stat st{};
-    if (::lstat((root + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) c.links[tree.root()] += 1;
+    struct stat st {};
+    if (::lstat((root + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      c.links[tree.root()] += 1;
   }
   c.walk(root, tree.root(), extra_root_names);
   return c.diffs;

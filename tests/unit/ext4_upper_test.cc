@@ -15,9 +15,9 @@ namespace vmimage::ext4 {
 namespace {
 
 using testing::Mount;
+using testing::run;
 using testing::TempDir;
 using testing::TreeBuilder;
-using testing::run;
 
 constexpr uint64_t kTiB = uint64_t{1} << 40;
 
@@ -91,7 +91,8 @@ TEST_F(Ext4UpperTest, OverlayOverExt4LowerAcceptsChanges) {
     {
       Mount ov("overlay", merged, "overlay", opts);
       ASSERT_TRUE(ov.ok()) << ov.error();
-      std::string script = "set -e; cd '" + merged + "';"
+      std::string script = "set -e; cd '" + merged +
+                           "';"
                            " echo new > created; echo changed >> edit; rm remove;"
                            " mv keep kept; mv dir renamed; rm -r emptied; mkdir -p a/b;"
                            " head -c 5000000 /dev/urandom > a/b/big; sync";
@@ -111,7 +112,7 @@ TEST_F(Ext4UpperTest, OverlayOverExt4LowerAcceptsChanges) {
     EXPECT_EQ(std::filesystem::file_size(merged + "/a/b/big"), 5000000u);
     EXPECT_EQ(read_file(tmp / "lower/remove"), "gone soon\n");
     // The deletion is a whiteout (0:0 character device) in the upper.
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::lstat((tmp / "up/upper/remove").c_str(), &st), 0);
     EXPECT_TRUE(S_ISCHR(st.st_mode));
     EXPECT_EQ(st.st_rdev, 0u);

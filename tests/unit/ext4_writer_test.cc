@@ -12,11 +12,11 @@
 namespace vmimage::ext4 {
 namespace {
 
+using testing::compare_tree;
 using testing::Mount;
+using testing::run;
 using testing::TempDir;
 using testing::TreeBuilder;
-using testing::compare_tree;
-using testing::run;
 
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
@@ -25,6 +25,16 @@ std::string random_bytes(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   for (char& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+// A POSIX ACL in the kernel's xattr format (what tar carries): (tag, perm, id).
+std::string posix_acl(const std::vector<std::array<uint32_t, 3>>& entries) {
+  std::string v("\x02\x00\x00\x00", 4);
+  for (const auto& [tag, perm, id] : entries) {
+    for (uint32_t x : {tag & 0xff, tag >> 8, perm & 0xff, perm >> 8}) v += static_cast<char>(x);
+    for (int i = 0; i < 4; ++i) v += static_cast<char>(id >> (8 * i));
+  }
+  return v;
 }
 
 // Every kind of entry and attribute the tree model can hold.
@@ -41,14 +51,16 @@ void build_rich_tree(TreeBuilder& b) {
   b.file("f4097", random_bytes(4097, 3));
   b.file("multi-mib", random_bytes(3 * 1024 * 1024 + 17, 4));
   // Real zero blocks inside data become holes and must still read back as zeros.
-  b.file("zeros-inside", random_bytes(5000, 5) + std::string(3 * 4096, '\0') + random_bytes(100, 6));
+  b.file("zeros-inside",
+         random_bytes(5000, 5) + std::string(3 * 4096, '\0') + random_bytes(100, 6));
   b.file("all-zeros", std::string(64 * 1024, '\0'));
   b.sparse_file("sparse-5g", 5 * kGiB + 123,
                 {{0, "head"}, {kGiB + 4095, random_bytes(10000, 7)}, {5 * kGiB + 100, "tail!"}});
   b.file(std::string(255, 'n'), "longest name");
   // 1500 one-block extents: leaves under an index block (extent tree depth 2).
   std::vector<std::pair<uint64_t, std::string>> pieces;
-  for (uint64_t i = 0; i < 1500; ++i) pieces.emplace_back(i * 8192 + 100, random_bytes(50, 1000 + i));
+  for (uint64_t i = 0; i < 1500; ++i)
+    pieces.emplace_back(i * 8192 + 100, random_bytes(50, 1000 + i));
   b.sparse_file("fragmented", 1500 * 8192, pieces);
   tree::InodeId tool = b.file("bin/tool", random_bytes(7000, 8), 04755);
   b.link("etc/tool-link", tool);
@@ -57,14 +69,25 @@ void build_rich_tree(TreeBuilder& b) {
   b.at(sgid).gid = 4000000000u;
   b.file("etc/secret", "s", 0);
   tree::InodeId ping = b.file("bin/ping", random_bytes(300, 9), 0755);
-  std::string caps("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+  std::string caps(
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
   b.at(ping).set_xattr("security.capability", caps);
   b.at(ping).set_xattr("user.comment", "ping");
   tree::InodeId opaque = b.dir("opaque");
   b.at(opaque).set_xattr("trusted.overlay.opaque", "y");
   b.file("opaque/inside", "i");
+  // ACLs are stored in ext4's own format and must read back unchanged.
+  constexpr uint32_t kAny = 0xffffffff;
+  std::string acl = posix_acl(
+      {{0x01, 6, kAny}, {0x02, 4, 1000}, {0x04, 4, kAny}, {0x10, 4, kAny}, {0x20, 0, kAny}});
+  tree::InodeId acl_file = b.file("acl-file", "acl", 0640);
+  b.at(acl_file).set_xattr("system.posix_acl_access", acl);
+  tree::InodeId acl_dir = b.dir("acl-dir", 0750);
+  b.at(acl_dir).set_xattr("system.posix_acl_access", acl);
+  b.at(acl_dir).set_xattr("system.posix_acl_default", acl);
   tree::InodeId many = b.file("many-xattrs", "m");
-  for (int i = 0; i < 20; ++i) b.at(many).set_xattr("user.attr" + std::to_string(i), random_bytes(40, 100 + i));
+  for (int i = 0; i < 20; ++i)
+    b.at(many).set_xattr("user.attr" + std::to_string(i), random_bytes(40, 100 + i));
   b.symlink("link-short", "one");
   b.symlink("link-dangling", "/does/not/exist");
   b.symlink("link-59", std::string(59, 'a'));
@@ -118,7 +141,7 @@ TEST_F(Ext4WriterTest, RichTreeMountsEqual) {
   Result<Ext4Stats> stats = write("rich.ext4");
   ASSERT_TRUE(stats.ok()) << stats.error().describe();
   EXPECT_TRUE(stats->auto_sized);
-  EXPECT_EQ(stats->files, 3000u + 19u);
+  EXPECT_EQ(stats->files, 3000u + 20u);
   EXPECT_EQ(stats->symlinks, 5u);
   EXPECT_EQ(stats->special, 6u);
   expect_fsck_clean(tmp / "rich.ext4");
@@ -176,7 +199,8 @@ TEST_F(Ext4WriterTest, Deterministic) {
   for (const char* field : {"Filesystem created:", "Last write time:", "Last checked:"}) {
     size_t at = out.find(field);
     ASSERT_NE(at, std::string::npos) << field;
-    EXPECT_NE(out.substr(at, 60).find("Nov 14 22:13:20 2023"), std::string::npos) << out.substr(at, 60);
+    EXPECT_NE(out.substr(at, 60).find("Nov 14 22:13:20 2023"), std::string::npos)
+        << out.substr(at, 60);
   }
   // One byte of one file changes the UUID: it is derived from the contents.
   b.file("bin/extra", "x");
@@ -236,7 +260,8 @@ TEST_F(Ext4WriterTest, AutoSizeAddsModestSlackAndExtraFree) {
   Result<Ext4Stats> automatic = write("auto.ext4");
   ASSERT_TRUE(automatic.ok()) << automatic.error().describe();
   EXPECT_GE(automatic->size_bytes, automatic->min_size_bytes);
-  EXPECT_LE(automatic->size_bytes, automatic->min_size_bytes + automatic->min_size_bytes / 32 + (2u << 20));
+  EXPECT_LE(automatic->size_bytes,
+            automatic->min_size_bytes + automatic->min_size_bytes / 32 + (2u << 20));
   EXPECT_GT(automatic->min_size_bytes, 20u << 20);
   Ext4Options options;
   options.extra_free_bytes = 100u << 20;
@@ -275,8 +300,10 @@ TEST_F(Ext4WriterTest, WritableWithJournalAndLostFound) {
   {
     Mount m(tmp / "rw.ext4", tmp / "rw", "ext4", "loop,rw");
     ASSERT_TRUE(m.ok()) << m.error();
-    EXPECT_EQ(run("set -e; cd '" + tmp / "rw" + "'; head -c 10000000 /dev/urandom > new;"
-                  " mkdir -p x/y; mv big x/y/; rm -rf d0 sparse-5g; sync"), 0);
+    EXPECT_EQ(run("set -e; cd '" + tmp / "rw" +
+                  "'; head -c 10000000 /dev/urandom > new;"
+                  " mkdir -p x/y; mv big x/y/; rm -rf d0 sparse-5g; sync"),
+              0);
   }
   expect_fsck_clean(tmp / "rw.ext4");
 }
@@ -293,6 +320,23 @@ TEST_F(Ext4WriterTest, InvalidTreesAreErrors) {
   stats = write_ext4(empty_link.tree, empty_link.sources, tmp / "l.ext4", {});
   ASSERT_FALSE(stats.ok());
   EXPECT_NE(stats.error().message().find("/l"), std::string::npos) << stats.error().message();
+
+  TreeBuilder big_xattr(tmp.path());
+  tree::InodeId f = big_xattr.file("f", "x");
+  big_xattr.at(f).set_xattr("user.big", std::string(5000, 'v'));
+  stats = write_ext4(big_xattr.tree, big_xattr.sources, tmp / "x.ext4", {});
+  ASSERT_FALSE(stats.ok());
+  EXPECT_NE(stats.error().message().find("/f: setting xattr user.big (5000 bytes)"),
+            std::string::npos)
+      << stats.error().message();
+
+  TreeBuilder links(tmp.path());
+  tree::InodeId target = links.file("t", "x");
+  for (int i = 0; i < 65000; ++i) links.link("l" + std::to_string(i), target);
+  stats = write_ext4(links.tree, links.sources, tmp / "links.ext4", {});
+  ASSERT_FALSE(stats.ok());
+  EXPECT_NE(stats.error().message().find("65001 hard links"), std::string::npos)
+      << stats.error().message();
 
   Ext4Options options;
   options.label = "seventeen-bytes!!";

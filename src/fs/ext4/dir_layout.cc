@@ -10,15 +10,17 @@ namespace vmimage::ext4 {
 namespace {
 
 constexpr size_t kBlock = 4096;
-constexpr size_t kTailSize = 12;                 // ext2_dir_entry_tail
+constexpr size_t kTailSize = 12;                   // ext2_dir_entry_tail
 constexpr size_t kLeafSpace = kBlock - kTailSize;  // room for entries in a leaf
-constexpr size_t kDxTailSize = 8;                // ext2_dx_tail
-constexpr size_t kRootHeader = 12 + 12 + 8;      // ".", "..", dx_root_info
-constexpr size_t kNodeHeader = 8;                // empty dirent spanning the block
+constexpr size_t kDxTailSize = 8;                  // ext2_dx_tail
+constexpr size_t kRootHeader = 12 + 12 + 8;        // ".", "..", dx_root_info
+constexpr size_t kNodeHeader = 8;                  // empty dirent spanning the block
 constexpr uint16_t kRootLimit = (kBlock - kRootHeader - kDxTailSize) / 8;  // 507
 constexpr uint16_t kNodeLimit = (kBlock - kNodeHeader - kDxTailSize) / 8;  // 510
 
-size_t rec_len(size_t name_len) { return (8 + name_len + 3) & ~size_t{3}; }
+size_t rec_len(size_t name_len) {
+  return (8 + name_len + 3) & ~size_t{3};
+}
 
 void put16(unsigned char* p, uint32_t v) {
   p[0] = static_cast<unsigned char>(v);
@@ -162,9 +164,8 @@ void DirLayout::render_root(std::span<unsigned char, 4096> out) const {
   p[29] = 8;
   p[30] = nodes_ > 0 ? 1 : 0;
   size_t count = nodes_ > 0 ? nodes_ : leaf_starts_.size();
-  put_dx_entries(p + kRootHeader, kRootLimit, count, 1, [&](size_t i) {
-    return leaf_hash(nodes_ > 0 ? i * kNodeLimit : i);
-  });
+  put_dx_entries(p + kRootHeader, kRootLimit, count, 1,
+                 [&](size_t i) { return leaf_hash(nodes_ > 0 ? i * kNodeLimit : i); });
 }
 
 void DirLayout::render_node(size_t node, std::span<unsigned char, 4096> out) const {

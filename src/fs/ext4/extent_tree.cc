@@ -93,9 +93,10 @@ Status ExtentTreeBuilder::write_node(uint64_t blk, uint16_t depth, const void* e
   set_header(buf.data(), static_cast<uint16_t>(count), kExtentsPerBlock, depth);
   std::memcpy(buf.data() + sizeof(ext3_extent_header), entries, count * 12);
   auto* eh = reinterpret_cast<ext3_extent_header*>(buf.data());
-  VMI_CHECK(ext2_check(ext2fs_extent_block_csum_set(fs_, ino_, eh), "checksumming an extent block"));
-  VMI_CHECK(ext2_check(io_channel_write_blk64(fs_->io, blk, 1, buf.data()),
-                       "writing an extent block"));
+  VMI_CHECK(
+      ext2_check(ext2fs_extent_block_csum_set(fs_, ino_, eh), "checksumming an extent block"));
+  VMI_CHECK(
+      ext2_check(io_channel_write_blk64(fs_->io, blk, 1, buf.data()), "writing an extent block"));
   ++tree_blocks_;
   return {};
 }
@@ -116,7 +117,8 @@ Result<uint64_t> ExtentTreeBuilder::finish(ext2_inode_large& inode) {
     if (!pending_.empty()) std::memcpy(root + 12, pending_.data(), pending_.size() * 12);
     return tree_blocks_;
   }
-  while (!pending_.empty()) VMI_CHECK(flush_leaf(std::min<size_t>(pending_.size(), kExtentsPerBlock)));
+  while (!pending_.empty())
+    VMI_CHECK(flush_leaf(std::min<size_t>(pending_.size(), kExtentsPerBlock)));
   uint16_t depth = 1;
   while (level_.size() > kExtentsInInode) {
     std::vector<ext3_extent_idx> upper;

@@ -60,7 +60,7 @@ class ExtentTreeBuilder {
   ext2_filsys fs_;
   ext2_ino_t ino_;
   BlockAllocator& alloc_;
-  std::vector<ext3_extent> pending_;  // leaf entries not yet written
+  std::vector<ext3_extent> pending_;    // leaf entries not yet written
   std::vector<ext3_extent_idx> level_;  // one index entry per written node
   uint64_t tree_blocks_ = 0;
 };

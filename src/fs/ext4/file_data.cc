@@ -31,8 +31,8 @@ Result<FileDataReader> FileDataReader::open(const tree::DataSources& sources,
   for (const tree::Extent& e : {data.body, data.tail}) {
     if (e.length == 0) continue;
     if (e.source >= sources.size()) {
-      return Error(ErrorKind::kInternal, "file data refers to unknown source " +
-                                             std::to_string(e.source));
+      return Error(ErrorKind::kInternal,
+                   "file data refers to unknown source " + std::to_string(e.source));
     }
     r.segments_[r.segment_count_++] = Segment{start, e};
     start += e.length;
@@ -83,8 +83,8 @@ Status FileDataReader::read(uint64_t pos, std::span<std::byte> buf) const {
     const Segment& seg = segment_at(pos);
     uint64_t in_seg = pos - seg.start;
     size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), seg.extent.length - in_seg));
-    Status read = pread_exact(sources_->fd(seg.extent.source), buf.first(n), seg.extent.offset + in_seg,
-                              sources_->name(seg.extent.source));
+    Status read = pread_exact(sources_->fd(seg.extent.source), buf.first(n),
+                              seg.extent.offset + in_seg, sources_->name(seg.extent.source));
     if (!read) return read;
     buf = buf.subspan(n);
     pos += n;

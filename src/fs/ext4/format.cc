@@ -41,8 +41,7 @@ errcode_t initialize_raw(const std::string& path, uint64_t blocks, uint64_t inod
   if (blocks == 0 || blocks > kMaxBlocks) return EXT2_ET_INVALID_ARGUMENT;
   ext2_super_block param = make_param(blocks, inodes, csum_seed);
   ext2_filsys fs = nullptr;
-  errcode_t code =
-      ext2fs_initialize(path.c_str(), EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
+  errcode_t code = ext2fs_initialize(path.c_str(), EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
   if (code == 0) out = FsHandle(fs);
   return code;
 }
@@ -68,7 +67,8 @@ void set_identity(ext2_filsys fs, const FormatParams& p) {
   // The signed variant on every host, so images do not depend on char signedness.
   sb->s_flags = (sb->s_flags & ~EXT2_FLAGS_UNSIGNED_HASH) | EXT2_FLAGS_SIGNED_HASH;
   std::memset(sb->s_volume_name, 0, sizeof sb->s_volume_name);
-  std::memcpy(sb->s_volume_name, p.label.data(), std::min(p.label.size(), sizeof sb->s_volume_name));
+  std::memcpy(sb->s_volume_name, p.label.data(),
+              std::min(p.label.size(), sizeof sb->s_volume_name));
   sb->s_max_mnt_count = static_cast<uint16_t>(-1);  // no periodic fsck
   sb->s_checkinterval = 0;
   sb->s_default_mount_opts = EXT2_DEFM_XATTR_USER | EXT2_DEFM_ACL;
@@ -119,8 +119,8 @@ Result<Capacity> probe_capacity(uint64_t blocks, uint64_t inodes) {
   errcode_t code = initialize_raw("/dev/null", blocks, inodes, false, fs);
   if (code == EXT2_ET_TOOSMALL) return Capacity{};  // no room even for the metadata
   if (code != 0) {
-    return ext2_error(code, "computing an ext4 layout of " + std::to_string(blocks) + " blocks and " +
-                                std::to_string(inodes) + " inodes");
+    return ext2_error(code, "computing an ext4 layout of " + std::to_string(blocks) +
+                                " blocks and " + std::to_string(inodes) + " inodes");
   }
   VMI_CHECK(ext2_check(ext2fs_allocate_tables(fs.get()), "allocating ext4 group tables"));
   Capacity c;

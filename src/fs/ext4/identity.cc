@@ -143,7 +143,8 @@ Status set_superblock_write_time(int fd, const std::vector<uint64_t>& offsets, i
     auto bytes = std::as_writable_bytes(std::span(&sb, 1));
     VMI_CHECK(pread_exact(fd, bytes, offset, what));
     if (sb.s_magic != EXT2_SUPER_MAGIC) {
-      return Error(ErrorKind::kCreateExt4, what + ": no superblock at offset " + std::to_string(offset));
+      return Error(ErrorKind::kCreateExt4,
+                   what + ": no superblock at offset " + std::to_string(offset));
     }
     sb.s_wtime = static_cast<uint32_t>(t);
     sb.s_wtime_hi = static_cast<uint8_t>(t >> 32);

@@ -31,8 +31,14 @@ void hash_u64(io::Sha256& hash, uint64_t v) {
 
 ImageWriter::ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
                          const TreePlan& plan, const Ext4Options& options)
-    : fs_(fs), tree_(tree), sources_(sources), plan_(plan), options_(options), alloc_(fs),
-      hash_content_(!options.uuid.has_value()), buffer_(kChunkBytes) {}
+    : fs_(fs),
+      tree_(tree),
+      sources_(sources),
+      plan_(plan),
+      options_(options),
+      alloc_(fs),
+      hash_content_(!options.uuid.has_value()),
+      buffer_(kChunkBytes) {}
 
 Status ImageWriter::write_all() {
   for (size_t i = 0; i < plan_.order.size(); ++i) {
@@ -80,7 +86,8 @@ Status ImageWriter::write_inode_and_data(tree::InodeId id) {
   return write_xattrs(fs_, ino, node.xattrs);
 }
 
-Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node) {
+Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode,
+                                  const tree::Inode& node) {
   VMI_TRY(FileDataReader reader, FileDataReader::open(sources_, node.data));
   ExtentTreeBuilder extents(fs_, ino, alloc_);
   if (hash_content_) {
@@ -123,12 +130,14 @@ Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uin
                                    ExtentTreeBuilder& extents) {
   while (count > 0) {
     VMI_TRY(BlockRun run, alloc_.allocate(count));
-    VMI_CHECK(ext2_check(io_channel_write_blk64(fs_->io, run.start, static_cast<int>(run.count), data),
-                         "writing file data"));
+    VMI_CHECK(
+        ext2_check(io_channel_write_blk64(fs_->io, run.start, static_cast<int>(run.count), data),
+                   "writing file data"));
     VMI_CHECK(extents.add(lblk, run.start, run.count));
     if (hash_content_) {
       hash_u64(content_hash_, lblk);
-      content_hash_.update(std::string_view(reinterpret_cast<const char*>(data), run.count * kBlockSize));
+      content_hash_.update(
+          std::string_view(reinterpret_cast<const char*>(data), run.count * kBlockSize));
     }
     lblk += run.count;
     data += run.count * kBlockSize;
@@ -155,16 +164,18 @@ Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tre
   if (layout.indexed()) inode.i_flags |= EXT2_INDEX_FL;
   ExtentTreeBuilder extents(fs_, ino, alloc_);
   std::array<unsigned char, kBlockSize> block;
-  VMI_CHECK(allocate_runs(layout.block_count(), extents, [&](uint64_t lblk, BlockRun run) -> Status {
-    for (uint64_t i = 0; i < run.count; ++i) {
-      layout.render(lblk + i, block);
-      VMI_CHECK(ext2_check(ext2fs_write_dir_block4(fs_, run.start + i, block.data(), 0, ino),
-                           "writing a directory block"));
-    }
-    return {};
-  }));
-  VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), layout.block_count() * kBlockSize),
-                       "setting the directory size"));
+  VMI_CHECK(
+      allocate_runs(layout.block_count(), extents, [&](uint64_t lblk, BlockRun run) -> Status {
+        for (uint64_t i = 0; i < run.count; ++i) {
+          layout.render(lblk + i, block);
+          VMI_CHECK(ext2_check(ext2fs_write_dir_block4(fs_, run.start + i, block.data(), 0, ino),
+                               "writing a directory block"));
+        }
+        return {};
+      }));
+  VMI_CHECK(
+      ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), layout.block_count() * kBlockSize),
+                 "setting the directory size"));
   return finish_blocks(ino, inode, extents, layout.block_count());
 }
 
@@ -210,14 +221,15 @@ Status ImageWriter::write_lost_found_dir() {
     }
     return {};
   }));
-  VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), kLostFoundBlocks * kBlockSize),
-                       "setting the directory size"));
+  VMI_CHECK(
+      ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), kLostFoundBlocks * kBlockSize),
+                 "setting the directory size"));
   ++stats_.directories;
   return finish_blocks(ino, inode, extents, kLostFoundBlocks);
 }
 
-Status ImageWriter::finish_blocks(ext2_ino_t ino, ext2_inode_large& inode, ExtentTreeBuilder& extents,
-                                  uint64_t blocks) {
+Status ImageWriter::finish_blocks(ext2_ino_t ino, ext2_inode_large& inode,
+                                  ExtentTreeBuilder& extents, uint64_t blocks) {
   VMI_TRY(uint64_t tree_blocks, extents.finish(inode));
   VMI_CHECK(ext2_check(ext2fs_iblk_set(fs_, EXT2_INODE(&inode), blocks + tree_blocks),
                        "setting the block count"));

@@ -18,13 +18,20 @@ constexpr int64_t kMaxTime = (int64_t{3} << 32) + (int64_t{1} << 31) - 1;
 
 uint16_t type_bits(tree::FileType type) {
   switch (type) {
-    case tree::FileType::kRegular: return LINUX_S_IFREG;
-    case tree::FileType::kDirectory: return LINUX_S_IFDIR;
-    case tree::FileType::kSymlink: return LINUX_S_IFLNK;
-    case tree::FileType::kCharDevice: return LINUX_S_IFCHR;
-    case tree::FileType::kBlockDevice: return LINUX_S_IFBLK;
-    case tree::FileType::kFifo: return LINUX_S_IFIFO;
-    case tree::FileType::kSocket: return LINUX_S_IFSOCK;
+    case tree::FileType::kRegular:
+      return LINUX_S_IFREG;
+    case tree::FileType::kDirectory:
+      return LINUX_S_IFDIR;
+    case tree::FileType::kSymlink:
+      return LINUX_S_IFLNK;
+    case tree::FileType::kCharDevice:
+      return LINUX_S_IFCHR;
+    case tree::FileType::kBlockDevice:
+      return LINUX_S_IFBLK;
+    case tree::FileType::kFifo:
+      return LINUX_S_IFIFO;
+    case tree::FileType::kSocket:
+      return LINUX_S_IFSOCK;
   }
   return 0;
 }
@@ -42,9 +49,9 @@ void set_device(ext2_inode_large& inode, uint32_t major, uint32_t minor) {
 // Bytes an xattr entry takes in ext4: a 16-byte header, the name without its
 // namespace prefix, and the value, each padded to 4 bytes.
 size_t xattr_entry_size(const tree::Xattr& x) {
-  static constexpr std::string_view kPrefixes[] = {"user.", "trusted.", "security.",
-                                                   "system.posix_acl_access",
-                                                   "system.posix_acl_default", "system."};
+  static constexpr std::string_view kPrefixes[] = {
+      "user.",  "trusted.", "security.", "system.posix_acl_access", "system.posix_acl_default",
+      "system."};
   size_t name_len = x.name.size();
   for (std::string_view p : kPrefixes) {
     if (std::string_view(x.name).starts_with(p)) {
@@ -61,7 +68,8 @@ void set_times(ext2_inode_large& inode, int64_t sec, uint32_t nsec) {
   sec = std::clamp(sec, kMinTime, kMaxTime);
   nsec = std::min<uint32_t>(nsec, 999999999);
   uint32_t lo = static_cast<uint32_t>(sec);
-  uint32_t epoch = static_cast<uint32_t>(((sec - static_cast<int32_t>(lo)) >> 32) & EXT4_EPOCH_MASK);
+  uint32_t epoch =
+      static_cast<uint32_t>(((sec - static_cast<int32_t>(lo)) >> 32) & EXT4_EPOCH_MASK);
   uint32_t extra = (nsec << EXT4_EPOCH_BITS) | epoch;
   inode.i_atime = inode.i_ctime = inode.i_mtime = inode.i_crtime = lo;
   inode.i_atime_extra = inode.i_ctime_extra = inode.i_mtime_extra = inode.i_crtime_extra = extra;
@@ -105,20 +113,27 @@ ext2_inode_large make_inode(const tree::Inode& node, uint32_t links) {
 
 uint8_t dirent_file_type(tree::FileType type) {
   switch (type) {
-    case tree::FileType::kRegular: return EXT2_FT_REG_FILE;
-    case tree::FileType::kDirectory: return EXT2_FT_DIR;
-    case tree::FileType::kSymlink: return EXT2_FT_SYMLINK;
-    case tree::FileType::kCharDevice: return EXT2_FT_CHRDEV;
-    case tree::FileType::kBlockDevice: return EXT2_FT_BLKDEV;
-    case tree::FileType::kFifo: return EXT2_FT_FIFO;
-    case tree::FileType::kSocket: return EXT2_FT_SOCK;
+    case tree::FileType::kRegular:
+      return EXT2_FT_REG_FILE;
+    case tree::FileType::kDirectory:
+      return EXT2_FT_DIR;
+    case tree::FileType::kSymlink:
+      return EXT2_FT_SYMLINK;
+    case tree::FileType::kCharDevice:
+      return EXT2_FT_CHRDEV;
+    case tree::FileType::kBlockDevice:
+      return EXT2_FT_BLKDEV;
+    case tree::FileType::kFifo:
+      return EXT2_FT_FIFO;
+    case tree::FileType::kSocket:
+      return EXT2_FT_SOCK;
   }
   return EXT2_FT_UNKNOWN;
 }
 
 Status write_inode(ext2_filsys fs, ext2_ino_t ino, ext2_inode_large& inode) {
-  errcode_t code = ext2fs_write_inode_full(fs, ino, reinterpret_cast<ext2_inode*>(&inode),
-                                           sizeof inode);
+  errcode_t code =
+      ext2fs_write_inode_full(fs, ino, reinterpret_cast<ext2_inode*>(&inode), sizeof inode);
   return ext2_check(code, "writing the inode");
 }
 

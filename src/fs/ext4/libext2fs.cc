@@ -30,7 +30,9 @@ FsHandle::~FsHandle() {
   if (fs_ != nullptr) ext2fs_free(fs_);
 }
 
-ext2_filsys FsHandle::release() { return std::exchange(fs_, nullptr); }
+ext2_filsys FsHandle::release() {
+  return std::exchange(fs_, nullptr);
+}
 
 Status FsHandle::close() {
   // No sync here: the caller fsyncs the finished file once (AtomicFile).

@@ -48,12 +48,13 @@ Status check_inode(const tree::Tree& tree, const TreePlan& plan, tree::InodeId i
   }
   if (node.type == tree::FileType::kSymlink &&
       (node.symlink_target.empty() || node.symlink_target.size() > kMaxSymlink)) {
-    return Error(ErrorKind::kCreateExt4, "symlink " + path_of(tree, plan, id) + " has a target of " +
-                                             std::to_string(node.symlink_target.size()) +
-                                             " bytes; ext4 takes 1 to 4095");
+    return Error(ErrorKind::kCreateExt4,
+                 "symlink " + path_of(tree, plan, id) + " has a target of " +
+                     std::to_string(node.symlink_target.size()) + " bytes; ext4 takes 1 to 4095");
   }
   if (node.type == tree::FileType::kRegular && node.data.size > (uint64_t{1} << 44) - kBlockSize) {
-    return Error(ErrorKind::kCreateExt4, path_of(tree, plan, id) + " is larger than ext4's 16 TiB limit");
+    return Error(ErrorKind::kCreateExt4,
+                 path_of(tree, plan, id) + " is larger than ext4's 16 TiB limit");
   }
   return {};
 }
@@ -98,13 +99,16 @@ Result<uint64_t> inode_blocks(const tree::Tree& tree, const tree::DataSources& s
                                                dir_entries(tree, plan, id), plan.hash_seed);
     if (!layout) return std::move(layout).error().context(path_of(tree, plan, id));
     blocks += layout->block_count();
-  } else if (node.type == tree::FileType::kSymlink && node.symlink_target.size() > kMaxFastSymlink) {
+  } else if (node.type == tree::FileType::kSymlink &&
+             node.symlink_target.size() > kMaxFastSymlink) {
     blocks += 1;
   }
   return blocks;
 }
 
-uint64_t round_up(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
+uint64_t round_up(uint64_t v, uint64_t to) {
+  return (v + to - 1) / to * to;
+}
 
 // Blocks that must be free after formatting: content, journal (with its
 // extent tree) and slack for allocations split by group metadata.
@@ -220,7 +224,8 @@ uint64_t journal_blocks(uint64_t blocks, const Ext4Options& options) {
   return size > 0 ? static_cast<uint64_t>(size) : 0;
 }
 
-Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan, const Ext4Options& options) {
+Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
+                                 const Ext4Options& options) {
   Geometry g;
   uint64_t inodes = plan.last_ino;
   VMI_TRY(g.min_blocks, minimum_blocks(content, inodes, options));
@@ -233,19 +238,20 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan, const E
     g.blocks = options.size_bytes / kBlockSize;
     g.file_size = options.size_bytes;
     if (g.blocks < g.min_blocks) {
-      return Error(ErrorKind::kCreateExt4,
-                   "ext4 size " + std::to_string(options.size_bytes) + " bytes (" +
-                       format_size(options.size_bytes) + ") is too small for this content: at least " +
-                       std::to_string(g.min_blocks * kBlockSize) + " bytes (" +
-                       format_size(g.min_blocks * kBlockSize) + ") needed");
+      return Error(ErrorKind::kCreateExt4, "ext4 size " + std::to_string(options.size_bytes) +
+                                               " bytes (" + format_size(options.size_bytes) +
+                                               ") is too small for this content: at least " +
+                                               std::to_string(g.min_blocks * kBlockSize) +
+                                               " bytes (" + format_size(g.min_blocks * kBlockSize) +
+                                               ") needed");
     }
   }
   // Space beyond the content gets inodes at mke2fs's ratio, so a writable disk
   // can hold new files; a minimal image keeps just what its tree uses.
   g.inodes = inodes;
   if (g.blocks > g.min_blocks) {
-    uint64_t more = std::min<uint64_t>(inodes + (g.blocks - g.min_blocks) * kBlockSize / kBytesPerInode,
-                                       UINT32_MAX - 1);
+    uint64_t more = std::min<uint64_t>(
+        inodes + (g.blocks - g.min_blocks) * kBlockSize / kBytesPerInode, UINT32_MAX - 1);
     VMI_TRY(bool ok, fits(content, g.blocks, more, options));
     if (ok) g.inodes = more;
   }

@@ -17,15 +17,15 @@
 namespace vmimage::ext4 {
 
 struct TreePlan {
-  std::vector<tree::InodeId> order;  // reachable inodes, breadth-first, each once
-  std::vector<uint32_t> ino;         // ext4 inode number by InodeId (0: unreachable)
-  std::vector<uint32_t> links;       // link counts by InodeId
-  std::vector<tree::InodeId> parent;       // where each inode was first reached
-  std::vector<const std::string*> name;    // its name there (nullptr for the root)
-  bool lost_found = false;  // the writer adds /lost+found (the tree has none)
+  std::vector<tree::InodeId> order;      // reachable inodes, breadth-first, each once
+  std::vector<uint32_t> ino;             // ext4 inode number by InodeId (0: unreachable)
+  std::vector<uint32_t> links;           // link counts by InodeId
+  std::vector<tree::InodeId> parent;     // where each inode was first reached
+  std::vector<const std::string*> name;  // its name there (nullptr for the root)
+  bool lost_found = false;               // the writer adds /lost+found (the tree has none)
   uint32_t lost_found_ino = 0;
-  uint32_t last_ino = 0;             // inode numbers 1..last_ino are all used
-  std::string metadata_digest;       // tree_metadata_digest(), raw bytes
+  uint32_t last_ino = 0;        // inode numbers 1..last_ino are all used
+  std::string metadata_digest;  // tree_metadata_digest(), raw bytes
   std::array<uint32_t, 4> hash_seed{};
 };
 
@@ -55,7 +55,8 @@ struct Geometry {
 
 // Picks the size (options.size_bytes, or automatic) and inode count; fails
 // with the size needed when options.size_bytes is too small.
-Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan, const Ext4Options& options);
+Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
+                                 const Ext4Options& options);
 
 // Journal blocks for a filesystem of `blocks` (0 without a journal).
 uint64_t journal_blocks(uint64_t blocks, const Ext4Options& options);

@@ -46,17 +46,19 @@ FormatParams format_params(const TreePlan& plan, const Geometry& geo, const Ext4
 // Everything besides the tree that shapes the image goes into its UUID.
 std::string options_digest(const Geometry& geo, const Ext4Options& options) {
   return std::to_string(geo.blocks) + "/" + std::to_string(geo.inodes) + "/" +
-         std::to_string(geo.file_size) + "/" + options.label + "/" + std::to_string(options.timestamp) +
-         "/" + (options.journal ? "j" : "-") + (options.lost_and_found ? "l" : "-");
+         std::to_string(geo.file_size) + "/" + options.label + "/" +
+         std::to_string(options.timestamp) + "/" + (options.journal ? "j" : "-") +
+         (options.lost_and_found ? "l" : "-");
 }
 
 Status add_journal(ext2_filsys fs, int64_t timestamp) {
   ext2fs_journal_params params;
   VMI_CHECK(ext2_check(ext2fs_get_journal_params(&params, fs), "sizing the ext4 journal"));
   // LAZYINIT: the journal's blocks were never written, so they already read as zeros.
-  VMI_CHECK(ext2_check(ext2fs_add_journal_inode3(fs, &params, ~blk64_t{0},
-                                                 EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK),
-                       "creating the ext4 journal"));
+  VMI_CHECK(
+      ext2_check(ext2fs_add_journal_inode3(fs, &params, ~blk64_t{0},
+                                           EXT2_MKJOURNAL_LAZYINIT | EXT2_MKJOURNAL_NO_MNT_CHECK),
+                 "creating the ext4 journal"));
   ext2_inode_large inode;
   ext2_ino_t ino = fs->super->s_journal_inum;
   VMI_CHECK(ext2_check(ext2fs_read_inode_full(fs, ino, EXT2_INODE(&inode), sizeof inode),
@@ -68,7 +70,8 @@ Status add_journal(ext2_filsys fs, int64_t timestamp) {
 std::vector<uint64_t> superblock_offsets(ext2_filsys fs) {
   std::vector<uint64_t> offsets{SUPERBLOCK_OFFSET};
   for (dgrp_t g = 1; g < fs->group_desc_count; ++g) {
-    if (ext2fs_bg_has_super(fs, g)) offsets.push_back(ext2fs_group_first_block2(fs, g) * kBlockSize);
+    if (ext2fs_bg_has_super(fs, g))
+      offsets.push_back(ext2fs_group_first_block2(fs, g) * kBlockSize);
   }
   return offsets;
 }
