@@ -12,6 +12,7 @@
 #include "fs/ext4/extent_tree.h"
 #include "fs/ext4/identity.h"
 #include "fs/ext4/inode.h"
+#include "fs/ext4/plan.h"
 
 namespace vmimage::ext4 {
 namespace {
@@ -173,6 +174,15 @@ TEST(Ext4ExtentTree, BlocksOutsideTheInode) {
   EXPECT_EQ(extent_tree_blocks(5), 1u);
   EXPECT_EQ(extent_tree_blocks(340 * 4), 4u);
   EXPECT_EQ(extent_tree_blocks(340 * 4 + 1), 6u);  // 5 leaves + 1 index block
+}
+
+TEST(Ext4Journal, DefaultSizeShrinksToFit) {
+  constexpr uint64_t kGiBBlocks = 262144;
+  EXPECT_EQ(journal_blocks(kGiBBlocks, kGiBBlocks), 8192u);  // mke2fs: 32 MiB for 1 GiB
+  EXPECT_EQ(journal_blocks(256 * kGiBBlocks, 256 * kGiBBlocks), 262144u);
+  EXPECT_EQ(journal_blocks(kGiBBlocks, 5000), 4096u);  // halved beside the content
+  EXPECT_EQ(journal_blocks(kGiBBlocks, 100), kMinJournalBlocks);
+  EXPECT_EQ(journal_blocks(2048, 1500), kMinJournalBlocks);
 }
 
 TEST(Ext4Inode, TimesUseEpochBitsAndNanoseconds) {

@@ -60,6 +60,7 @@ TEST_F(Ext4UpperTest, OneTebibyteIsFastSparseAndClean) {
   ASSERT_EQ(run("dumpe2fs -h '" + tmp / "upper.ext4" + "'", &out), 0);
   EXPECT_NE(out.find("has_journal"), std::string::npos);
   EXPECT_NE(out.find("metadata_csum"), std::string::npos);
+  EXPECT_EQ(out.find("metadata_csum_seed"), std::string::npos);
   ASSERT_EQ(run("debugfs -R 'ls -l /' '" + tmp / "upper.ext4" + "'", &out), 0);
   for (const char* name : {"upper", "work", "lost+found"}) {
     EXPECT_NE(out.find(name), std::string::npos) << out;

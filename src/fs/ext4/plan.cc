@@ -110,11 +110,12 @@ uint64_t round_up(uint64_t v, uint64_t to) {
   return (v + to - 1) / to * to;
 }
 
-// Blocks that must be free after formatting: content, journal (with its
-// extent tree) and slack for allocations split by group metadata.
+// Blocks that must be free after formatting: content, the smallest journal
+// (the writer makes it as large as mke2fs would when there is room, see
+// journal_blocks) and slack for allocations split by group metadata. Using
+// the smallest keeps "fits" monotonic in the size: mke2fs's journal sizes jump.
 uint64_t blocks_wanted(uint64_t content, uint64_t blocks, const Ext4Options& options) {
-  uint64_t journal = journal_blocks(blocks, options);
-  if (journal > 0) journal += 2 + extent_tree_blocks(journal / kMaxExtentLen + 8);
+  uint64_t journal = options.journal ? kMinJournalBlocks + 2 : 0;
   uint64_t flex_groups = blocks / (16 * 32768) + 1;
   return content + journal + 2 * flex_groups;
 }
@@ -218,10 +219,15 @@ Result<uint64_t> content_blocks(const tree::Tree& tree, const tree::DataSources&
   return total + 16 + total / 256;  // margin for estimates and split allocations
 }
 
-uint64_t journal_blocks(uint64_t blocks, const Ext4Options& options) {
-  if (!options.journal) return 0;
-  int size = ext2fs_default_journal_size(blocks);
-  return size > 0 ? static_cast<uint64_t>(size) : 0;
+uint64_t journal_blocks(uint64_t blocks, uint64_t free_blocks) {
+  int preferred = ext2fs_default_journal_size(blocks);
+  uint64_t size = preferred > 0 ? static_cast<uint64_t>(preferred) : kMinJournalBlocks;
+  // Halve until it fits beside the content, its extent tree and some slack.
+  while (size > kMinJournalBlocks &&
+         size + extent_tree_blocks(size / kMaxExtentLen + 8) + 64 > free_blocks) {
+    size /= 2;
+  }
+  return std::max<uint64_t>(size, kMinJournalBlocks);
 }
 
 Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
@@ -247,11 +253,11 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
     }
   }
   // Space beyond the content gets inodes at mke2fs's ratio, so a writable disk
-  // can hold new files; a minimal image keeps just what its tree uses.
+  // can hold new files; a minimal image keeps little more than its tree uses.
   g.inodes = inodes;
-  if (g.blocks > g.min_blocks) {
+  if (g.blocks > content) {
     uint64_t more = std::min<uint64_t>(
-        inodes + (g.blocks - g.min_blocks) * kBlockSize / kBytesPerInode, UINT32_MAX - 1);
+        inodes + (g.blocks - content) * kBlockSize / kBytesPerInode, UINT32_MAX - 1);
     VMI_TRY(bool ok, fits(content, g.blocks, more, options));
     if (ok) g.inodes = more;
   }

@@ -58,7 +58,10 @@ struct Geometry {
 Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
                                  const Ext4Options& options);
 
-// Journal blocks for a filesystem of `blocks` (0 without a journal).
-uint64_t journal_blocks(uint64_t blocks, const Ext4Options& options);
+// The journal for a filesystem of `blocks` with `free_blocks` left after the
+// content: mke2fs's default size for that filesystem, halved while it does
+// not fit, never below kMinJournalBlocks (which sizing always reserves).
+constexpr uint64_t kMinJournalBlocks = 1024;
+uint64_t journal_blocks(uint64_t blocks, uint64_t free_blocks);
 
 }  // namespace vmimage::ext4

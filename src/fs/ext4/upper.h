@@ -20,8 +20,9 @@ constexpr const char* kWorkDir = "work";
 struct UpperOptions {
   uint64_t size_bytes = 0;  // required
   std::string label;
-  // By default derived from the size, label and timestamp: pass one per disk
-  // when several uppers may be attached to the same machine.
+  // By default derived from the size, label and timestamp (so equal options
+  // give equal bytes): pass one per disk when several uppers may be attached
+  // to the same machine.
   std::optional<std::array<uint8_t, 16>> uuid;
   int64_t timestamp = 0;
 };

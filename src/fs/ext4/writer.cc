@@ -52,8 +52,9 @@ std::string options_digest(const Geometry& geo, const Ext4Options& options) {
 }
 
 Status add_journal(ext2_filsys fs, int64_t timestamp) {
-  ext2fs_journal_params params;
-  VMI_CHECK(ext2_check(ext2fs_get_journal_params(&params, fs), "sizing the ext4 journal"));
+  ext2fs_journal_params params{};
+  params.num_journal_blocks = static_cast<blk_t>(
+      journal_blocks(ext2fs_blocks_count(fs->super), ext2fs_free_blocks_count(fs->super)));
   // LAZYINIT: the journal's blocks were never written, so they already read as zeros.
   VMI_CHECK(
       ext2_check(ext2fs_add_journal_inode3(fs, &params, ~blk64_t{0},
