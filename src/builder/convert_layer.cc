@@ -31,7 +31,9 @@ void hash_string(io::Sha256& h, std::string_view s) {
   h.update(s);
 }
 
-void hash_number(io::Sha256& h, int64_t n) { hash_string(h, std::to_string(n)); }
+void hash_number(io::Sha256& h, int64_t n) {
+  hash_string(h, std::to_string(n));
+}
 
 // A canonical digest of the tree's metadata and shape (not file contents).
 std::string tree_metadata_digest(const tree::Tree& t) {
@@ -41,9 +43,9 @@ std::string tree_metadata_digest(const tree::Tree& t) {
   io::Sha256 h;
   for (tree::InodeId id : order) {
     const tree::Inode& n = t.inode(id);
-    for (int64_t v : {int64_t(n.type), int64_t(n.mode), int64_t(n.uid), int64_t(n.gid),
-                      n.mtime_sec, int64_t(n.mtime_nsec), int64_t(n.rdev_major),
-                      int64_t(n.rdev_minor), int64_t(n.data.size)}) {
+    for (int64_t v : {int64_t(n.type), int64_t(n.mode), int64_t(n.uid), int64_t(n.gid), n.mtime_sec,
+                      int64_t(n.mtime_nsec), int64_t(n.rdev_major), int64_t(n.rdev_minor),
+                      int64_t(n.data.size)}) {
       hash_number(h, v);
     }
     hash_string(h, n.symlink_target);

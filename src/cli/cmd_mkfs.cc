@@ -39,8 +39,10 @@ Result<builder::ConvertOptions> convert_options(const MkfsArgs& args) {
     const char* end = args.mtime.data() + args.mtime.size();
     auto [ptr, ec] = std::from_chars(args.mtime.data(), end, value);
     if (ec != std::errc() || ptr != end) {
-      return Error(ErrorKind::kUsage, "--mtime takes \"keep\" or whole seconds since the epoch, "
-                                      "not \"" + args.mtime + "\"");
+      return Error(ErrorKind::kUsage,
+                   "--mtime takes \"keep\" or whole seconds since the epoch, "
+                   "not \"" +
+                       args.mtime + "\"");
     }
     opts.mtime = value;
   }
@@ -65,12 +67,17 @@ std::string megabytes(uint64_t bytes) {
 void print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool json) {
   const tree::LayerStats& l = r.stats.layer;
   if (json) {
-    nlohmann::json j = {{"output", args.output},       {"diff_id", r.diff_id},
+    nlohmann::json j = {{"output", args.output},
+                        {"diff_id", r.diff_id},
                         {"uuid", builder::format_uuid(r.uuid)},
-                        {"entries", l.entries},        {"files", l.files},
-                        {"file_bytes", l.file_bytes},  {"hardlinks", l.hardlinks},
-                        {"whiteouts", l.whiteouts},    {"whiteouts_dropped", l.whiteouts_dropped},
-                        {"opaque_dirs", l.opaque_dirs}, {"tar_bytes", r.stats.tar_bytes},
+                        {"entries", l.entries},
+                        {"files", l.files},
+                        {"file_bytes", l.file_bytes},
+                        {"hardlinks", l.hardlinks},
+                        {"whiteouts", l.whiteouts},
+                        {"whiteouts_dropped", l.whiteouts_dropped},
+                        {"opaque_dirs", l.opaque_dirs},
+                        {"tar_bytes", r.stats.tar_bytes},
                         {"image_bytes", r.stats.image.image_bytes},
                         {"context_used", r.context_used}};
     std::printf("%s\n", j.dump().c_str());
@@ -139,6 +146,18 @@ void print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& 
               format_size(img.min_size_bytes).c_str(), r.diff_id.c_str());
 }
 
+Result<int> run_ext4(const MkfsArgs& args, const GlobalOptions& global, io::Reader& input,
+                     const std::string& name, const tree::Tree* lower,
+                     const builder::Ext4ConvertOptions& opts) {
+  VMI_TRY(builder::Ext4ConvertResult result,
+          builder::convert_layer_ext4(input, name, args.output, opts, lower));
+  if (!global.quiet) {
+    print_warnings(result.warnings, result.layer, lower != nullptr, name);
+    print_ext4_summary(args, result, global.json);
+  }
+  return 0;
+}
+
 Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   if (args.type != "erofs" && args.type != "ext4") {
     return Error(ErrorKind::kLayerFs, "unsupported filesystem type \"" + args.type +
@@ -146,6 +165,14 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   }
   if (args.type == "erofs" && (!args.size.empty() || !args.free.empty())) {
     return Error(ErrorKind::kUsage, "--size and --free apply to --type ext4 only");
+  }
+  // Options first: a usage error must not wait for the lowers or the input.
+  builder::Ext4ConvertOptions ext4_opts;
+  builder::ConvertOptions opts;
+  if (args.type == "ext4") {
+    VMI_TRY(ext4_opts, ext4_options(args));
+  } else {
+    VMI_TRY(opts, convert_options(args));
   }
   std::optional<tree::Tree> lower;
   if (!args.lowers.empty()) {
@@ -155,20 +182,10 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   VMI_TRY(auto raw, open_input(args.input));
   VMI_TRY(io::Decompressed input, io::open_decompressed(std::move(raw), name));
   if (args.type == "ext4") {
-    VMI_TRY(builder::Ext4ConvertOptions opts, ext4_options(args));
-    VMI_TRY(builder::Ext4ConvertResult result,
-            builder::convert_layer_ext4(*input.reader, name, args.output, opts,
-                                        lower ? &*lower : nullptr));
-    if (!global.quiet) {
-      print_warnings(result.warnings, result.layer, lower.has_value(), name);
-      print_ext4_summary(args, result, global.json);
-    }
-    return 0;
+    return run_ext4(args, global, *input.reader, name, lower ? &*lower : nullptr, ext4_opts);
   }
-  VMI_TRY(builder::ConvertOptions opts, convert_options(args));
-  VMI_TRY(builder::ConvertResult result,
-          builder::convert_layer(*input.reader, name, args.output, opts,
-                                 lower ? &*lower : nullptr));
+  VMI_TRY(builder::ConvertResult result, builder::convert_layer(*input.reader, name, args.output,
+                                                                opts, lower ? &*lower : nullptr));
   if (!global.quiet) {
     print_warnings(result.warnings, result.stats.layer, lower.has_value(), name);
     print_summary(args, result, global.json);

@@ -7,14 +7,22 @@ namespace vmimage::tar {
 
 std::string_view entry_type_name(EntryType type) {
   switch (type) {
-    case EntryType::kRegular: return "regular file";
-    case EntryType::kDirectory: return "directory";
-    case EntryType::kSymlink: return "symlink";
-    case EntryType::kHardlink: return "hardlink";
-    case EntryType::kCharDevice: return "character device";
-    case EntryType::kBlockDevice: return "block device";
-    case EntryType::kFifo: return "fifo";
-    case EntryType::kSocket: return "socket";
+    case EntryType::kRegular:
+      return "regular file";
+    case EntryType::kDirectory:
+      return "directory";
+    case EntryType::kSymlink:
+      return "symlink";
+    case EntryType::kHardlink:
+      return "hardlink";
+    case EntryType::kCharDevice:
+      return "character device";
+    case EntryType::kBlockDevice:
+      return "block device";
+    case EntryType::kFifo:
+      return "fifo";
+    case EntryType::kSocket:
+      return "socket";
   }
   return "unknown";
 }

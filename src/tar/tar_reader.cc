@@ -25,23 +25,31 @@ std::string libarchive_message(archive* ar) {
 Result<EntryType> entry_type_of(archive_entry* ae) {
   if (archive_entry_hardlink(ae) != nullptr) return EntryType::kHardlink;
   switch (archive_entry_filetype(ae)) {
-    case AE_IFREG: return EntryType::kRegular;
-    case AE_IFDIR: return EntryType::kDirectory;
-    case AE_IFLNK: return EntryType::kSymlink;
-    case AE_IFCHR: return EntryType::kCharDevice;
-    case AE_IFBLK: return EntryType::kBlockDevice;
-    case AE_IFIFO: return EntryType::kFifo;
-    case AE_IFSOCK: return EntryType::kSocket;
-    default: break;
+    case AE_IFREG:
+      return EntryType::kRegular;
+    case AE_IFDIR:
+      return EntryType::kDirectory;
+    case AE_IFLNK:
+      return EntryType::kSymlink;
+    case AE_IFCHR:
+      return EntryType::kCharDevice;
+    case AE_IFBLK:
+      return EntryType::kBlockDevice;
+    case AE_IFIFO:
+      return EntryType::kFifo;
+    case AE_IFSOCK:
+      return EntryType::kSocket;
+    default:
+      break;
   }
-  return Error(ErrorKind::kTarball, "unsupported entry type (mode " +
-                                        std::to_string(archive_entry_mode(ae)) + ")");
+  return Error(ErrorKind::kTarball,
+               "unsupported entry type (mode " + std::to_string(archive_entry_mode(ae)) + ")");
 }
 
 Result<uint32_t> id_of(int64_t value, const char* what) {
   if (value < 0 || value > int64_t{UINT32_MAX}) {
-    return Error(ErrorKind::kTarball, std::string(what) + " " + std::to_string(value) +
-                                          " does not fit in 32 bits");
+    return Error(ErrorKind::kTarball,
+                 std::string(what) + " " + std::to_string(value) + " does not fit in 32 bits");
   }
   return static_cast<uint32_t>(value);
 }
@@ -104,7 +112,8 @@ ssize_t TarReader::read_callback(archive* ar, void* self_ptr, const void** out) 
 
 Result<const Entry*> TarReader::next() {
   if (ended_) return static_cast<const Entry*>(nullptr);
-  std::string previous = have_entry_ ? "after entry " + quote_path(entry_.path) : "of the first entry";
+  std::string previous =
+      have_entry_ ? "after entry " + quote_path(entry_.path) : "of the first entry";
   have_entry_ = false;
   archive_entry* ae = nullptr;
   int r = archive_read_next_header(ar_, &ae);
@@ -117,7 +126,8 @@ Result<const Entry*> TarReader::next() {
   }
   // ARCHIVE_RETRY means a damaged header libarchive would resynchronise past;
   // silently dropping entries is worse than failing.
-  if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return archive_failure("reading the header " + previous);
+  if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+    return archive_failure("reading the header " + previous);
   VMI_CHECK(fill_entry(ae));
   if (r == ARCHIVE_WARN) note_warning();
   have_entry_ = true;
@@ -148,27 +158,34 @@ Status TarReader::fill_entry(archive_entry* ae) {
     entry_.mtime_sec = archive_entry_mtime(ae);
     entry_.mtime_nsec = static_cast<uint32_t>(archive_entry_mtime_nsec(ae));
   }
-  if (*type == EntryType::kCharDevice || *type == EntryType::kBlockDevice) {
+  VMI_CHECK(fill_type_fields(ae));
+  entry_.xattrs = xattrs_of(ae);
+  entry_.path = std::move(*path);
+  return {};
+}
+
+// Device numbers, link targets and size: what only some entry types have.
+Status TarReader::fill_type_fields(archive_entry* ae) {
+  EntryType type = entry_.type;
+  if (type == EntryType::kCharDevice || type == EntryType::kBlockDevice) {
     entry_.rdev_major = static_cast<uint32_t>(archive_entry_rdevmajor(ae));
     entry_.rdev_minor = static_cast<uint32_t>(archive_entry_rdevminor(ae));
   }
-  if (*type == EntryType::kSymlink) {
+  if (type == EntryType::kSymlink) {
     const char* target = archive_entry_symlink(ae);
     entry_.symlink_target = target != nullptr ? target : "";
     if (entry_.symlink_target.empty()) return entry_error("symlink has an empty target");
   }
-  if (*type == EntryType::kHardlink) {
+  if (type == EntryType::kHardlink) {
     Result<std::string> target = normalize_path(archive_entry_hardlink(ae));
     if (!target) return entry_error("hardlink target: " + target.error().message());
     entry_.hardlink_target = std::move(*target);
   }
-  if (*type == EntryType::kRegular && archive_entry_size_is_set(ae)) {
+  if (type == EntryType::kRegular && archive_entry_size_is_set(ae)) {
     int64_t size = archive_entry_size(ae);
     if (size < 0) return entry_error("negative size " + std::to_string(size));
     entry_.size = static_cast<uint64_t>(size);
   }
-  entry_.xattrs = xattrs_of(ae);
-  entry_.path = std::move(*path);
   return {};
 }
 
@@ -196,9 +213,8 @@ Result<std::optional<DataBlock>> TarReader::read_block() {
 
 Error TarReader::entry_error(std::string_view what) const {
   return Error(ErrorKind::kTarball, name_ + ": entry " + quote_path(entry_.path) +
-                                        " (header at byte " +
-                                        std::to_string(entry_.header_offset) + "): " +
-                                        std::string(what));
+                                        " (header at byte " + std::to_string(entry_.header_offset) +
+                                        "): " + std::string(what));
 }
 
 Error TarReader::archive_failure(std::string_view doing) const {

@@ -46,6 +46,7 @@ class TarReader final : public DataReader {
   TarReader(io::Reader& input, std::string name);
   static ssize_t read_callback(archive* ar, void* self, const void** out);
   Status fill_entry(archive_entry* ae);
+  Status fill_type_fields(archive_entry* ae);
   Error entry_error(std::string_view what) const;
   Error archive_failure(std::string_view doing) const;
   void note_warning();

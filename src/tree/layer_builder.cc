@@ -165,8 +165,8 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
     if (slash == std::string::npos) slash = path.size();
     std::string name = path.substr(pos, slash - pos);
     if (starts_with(name, kWhiteoutPrefix)) {
-      return Error(ErrorKind::kTarball, "whiteout name " + tar::quote_path(name) +
-                                            " used as a directory");
+      return Error(ErrorKind::kTarball,
+                   "whiteout name " + tar::quote_path(name) + " used as a directory");
     }
     auto& children = tree_.inode(cur).children;
     auto it = children.find(name);
@@ -201,59 +201,75 @@ InodeId LayerBuilder::make_implicit_dir(const std::string& path) {
 
 Status LayerBuilder::add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                               tar::DataReader& data) {
+  if (entry.type == tar::EntryType::kHardlink) return add_hardlink(entry, parent, name);
   auto& children = tree_.inode(parent).children;
   auto existing = children.find(name);
-  if (entry.type == tar::EntryType::kHardlink) {
-    InodeId target = tree_.lookup(entry.hardlink_target);
-    if (target == kNoInode) {
-      return entry_error(entry, "hardlink target " + tar::quote_path(entry.hardlink_target) +
-                                    " does not exist earlier in this layer");
-    }
-    if (tree_.inode(target).is_dir()) {
-      return entry_error(entry, "hardlink target " + tar::quote_path(entry.hardlink_target) +
-                                    " is a directory");
-    }
-    ++stats_.hardlinks;
-    tree_.inode(parent).children[name] = target;
-    return {};
-  }
-  if (entry.type == tar::EntryType::kDirectory && existing != children.end() &&
-      tree_.inode(existing->second).is_dir()) {
-    set_entry_metadata(entry, tree_.inode(existing->second));
-    implicit_from_lower_.erase(existing->second);
-    return {};
-  }
   if (entry.type == tar::EntryType::kDirectory && existing != children.end()) {
+    if (tree_.inode(existing->second).is_dir()) {
+      set_entry_metadata(entry, tree_.inode(existing->second));
+      implicit_from_lower_.erase(existing->second);
+      return {};
+    }
     recreated_.insert(entry.path);  // a directory where this layer had a non-directory
   }
+  VMI_TRY(Inode node, make_node(entry, data));
+  InodeId id = tree_.add(std::move(node));
+  tree_.inode(parent).children[name] = id;  // `children` may be stale after add()
+  return {};
+}
+
+Status LayerBuilder::add_hardlink(const tar::Entry& entry, InodeId parent,
+                                  const std::string& name) {
+  InodeId target = tree_.lookup(entry.hardlink_target);
+  if (target == kNoInode) {
+    return entry_error(entry, "hardlink target " + tar::quote_path(entry.hardlink_target) +
+                                  " does not exist earlier in this layer");
+  }
+  if (tree_.inode(target).is_dir()) {
+    return entry_error(
+        entry, "hardlink target " + tar::quote_path(entry.hardlink_target) + " is a directory");
+  }
+  ++stats_.hardlinks;
+  tree_.inode(parent).children[name] = target;
+  return {};
+}
+
+Result<Inode> LayerBuilder::make_node(const tar::Entry& entry, tar::DataReader& data) {
   Inode node;
   set_entry_metadata(entry, node);
   switch (entry.type) {
     case tar::EntryType::kRegular: {
       node.type = FileType::kRegular;
-      Result<FileData> file = copy_data(entry, data);
-      if (!file) return std::move(file).error();
-      node.data = *file;
+      VMI_TRY(node.data, copy_data(entry, data));
       break;
     }
-    case tar::EntryType::kDirectory: node.type = FileType::kDirectory; break;
+    case tar::EntryType::kDirectory:
+      node.type = FileType::kDirectory;
+      break;
     case tar::EntryType::kSymlink:
       node.type = FileType::kSymlink;
       node.symlink_target = entry.symlink_target;
       break;
-    case tar::EntryType::kCharDevice: node.type = FileType::kCharDevice; break;
-    case tar::EntryType::kBlockDevice: node.type = FileType::kBlockDevice; break;
-    case tar::EntryType::kFifo: node.type = FileType::kFifo; break;
-    case tar::EntryType::kSocket: node.type = FileType::kSocket; break;
-    case tar::EntryType::kHardlink: break;  // handled above
+    case tar::EntryType::kCharDevice:
+      node.type = FileType::kCharDevice;
+      break;
+    case tar::EntryType::kBlockDevice:
+      node.type = FileType::kBlockDevice;
+      break;
+    case tar::EntryType::kFifo:
+      node.type = FileType::kFifo;
+      break;
+    case tar::EntryType::kSocket:
+      node.type = FileType::kSocket;
+      break;
+    case tar::EntryType::kHardlink:
+      return Error(ErrorKind::kInternal, "make_node called for a hardlink");
   }
   if (node.type == FileType::kCharDevice || node.type == FileType::kBlockDevice) {
     node.rdev_major = entry.rdev_major;
     node.rdev_minor = entry.rdev_minor;
   }
-  InodeId id = tree_.add(std::move(node));
-  tree_.inode(parent).children[name] = id;  // `children` may be stale after add()
-  return {};
+  return node;
 }
 
 Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReader& data) {

@@ -22,15 +22,15 @@ struct LayerOptions {
 };
 
 struct LayerStats {
-  uint64_t entries = 0;            // tar entries seen (whiteout markers included)
-  uint64_t files = 0;              // regular file entries
-  uint64_t file_bytes = 0;         // their logical sizes
+  uint64_t entries = 0;     // tar entries seen (whiteout markers included)
+  uint64_t files = 0;       // regular file entries
+  uint64_t file_bytes = 0;  // their logical sizes
   uint64_t hardlinks = 0;
   uint64_t whiteouts = 0;          // stored as 0:0 character devices
   uint64_t whiteouts_dropped = 0;  // hid nothing (see LayerBuilder)
   uint64_t opaque_dirs = 0;
-  uint64_t aufs_skipped = 0;       // `.wh..wh.*` aufs metadata entries other than opq
-  bool root_opaque = false;        // the layer has `./.wh..wh..opq`
+  uint64_t aufs_skipped = 0;  // `.wh..wh.*` aufs metadata entries other than opq
+  bool root_opaque = false;   // the layer has `./.wh..wh..opq`
 };
 
 // Applies tar entries in archive order. Semantics (the integration tests hold
@@ -65,8 +65,7 @@ class LayerBuilder {
  public:
   // `sink` receives regular files' bytes; `lower` (nullable) is the merged tree of
   // the layers below, as apply_layer builds it; it must outlive the builder.
-  explicit LayerBuilder(FileDataSink& sink, LayerOptions options = {},
-                        const Tree* lower = nullptr);
+  explicit LayerBuilder(FileDataSink& sink, LayerOptions options = {}, const Tree* lower = nullptr);
 
   // Applies one entry; a regular file's bytes are pulled from `data` into the sink.
   Status add(const tar::Entry& entry, tar::DataReader& data);
@@ -91,6 +90,8 @@ class LayerBuilder {
   Status add_whiteout(const tar::Entry& entry, const std::string& dir, const std::string& name);
   Status add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                   tar::DataReader& data);
+  Status add_hardlink(const tar::Entry& entry, InodeId parent, const std::string& name);
+  Result<Inode> make_node(const tar::Entry& entry, tar::DataReader& data);
   Result<FileData> copy_data(const tar::Entry& entry, tar::DataReader& data);
   void expand_root_opaque();
   bool in_aufs_dir(const std::string& dir) const;
@@ -104,11 +105,11 @@ class LayerBuilder {
   LayerOptions options_;
   const Tree* lower_;
   Tree tree_;
-  std::map<std::string, Whiteout> whiteouts_;          // full path of the hidden name
-  std::set<std::string> opaque_markers_;               // dirs with `.wh..wh..opq`
-  std::optional<Whiteout> root_opaque_;                // `./.wh..wh..opq` (its mtime)
-  std::set<std::string> recreated_;                    // dirs that replaced a non-dir of this layer
-  std::map<InodeId, std::string> implicit_from_lower_; // dirs that copied lower metadata
+  std::map<std::string, Whiteout> whiteouts_;  // full path of the hidden name
+  std::set<std::string> opaque_markers_;       // dirs with `.wh..wh..opq`
+  std::optional<Whiteout> root_opaque_;        // `./.wh..wh..opq` (its mtime)
+  std::set<std::string> recreated_;            // dirs that replaced a non-dir of this layer
+  std::map<InodeId, std::string> implicit_from_lower_;  // dirs that copied lower metadata
   bool context_used_ = false;
   LayerStats stats_;
 };

@@ -9,6 +9,10 @@
       writes to stdout a tar with one dense SIZE-byte file ("big/dense": 1 MiB
       blocks, each starting with its index; generated on the fly, nothing is held
       in memory or on disk).
+  make_layers.py many FILES MBYTES
+      writes to stdout a realistic layer: FILES files (most small, a few large,
+      text-like and binary content) spread over nested directories, about MBYTES
+      MB in total. For benchmarks.
   make_layers.py check-big FILE SIZE
       checks a file holds what stream-big wrote: its size, and the first, last
       and some middle blocks byte for byte.
@@ -105,6 +109,7 @@ def layer_types(path):
     t.file("times/frac", b"t", pax={"mtime": "1700000001.5"})
     t.file("times/future", b"t", mtime=4102444800)
     t.file("times/epoch", b"t", mtime=0)
+    t.file("times/before-epoch", b"t", mtime=-86400)
     t.dir("times", 0o755, pax={"mtime": "1650000000.000000001"})
     xattrs = {"SCHILY.xattr.user.a": "1", "SCHILY.xattr.user.empty": "",
               "SCHILY.xattr.user.long": "v" * 300, "SCHILY.xattr.trusted.marker": "t",
@@ -299,6 +304,10 @@ def stack_main(d):
     t.symlink("sym", "etc/passwd")
     t.file("keep-dir/with/children", b"c")
     t.file("x-lower/file", b"x")
+    t.dir("wd", 0o700, uid=7, mtime=T0 + 3)
+    t.dir("wd/sub", 0o750, uid=8, mtime=T0 + 4)
+    t.file("wd/old", b"old")
+    t.file("wd/sub/old2", b"old2")
     t.close()
 
     t = Layer(os.path.join(d, "2.tar"))
@@ -318,6 +327,9 @@ def stack_main(d):
     t.file("var/cache/big", b"real entry beats the whiteout")
     t.whiteout("x-lower/.wh.file")
     t.file("x-lower/file", b"also beats it, other order")
+    t.file("wd/new", b"whiteout of wd plus a wd of this layer")
+    t.whiteout(".wh.wd")
+    t.file("wd/sub/fresh", b"wd/sub is new too: fresh metadata")
     t.close()
 
     t = Layer(os.path.join(d, "3.tar"))
@@ -457,6 +469,37 @@ def check_big(path, size):
     return 0
 
 
+def many(files, mbytes):
+    """A layer shaped like a distribution image: mostly small files."""
+    rng = random.Random(2024)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+             for _ in range(500)]
+    text = b" ".join(rng.choice(words) for _ in range(400000))  # ~2.4 MB of "text"
+    binary = rng.randbytes(4 << 20)
+    weights = [rng.choice((1, 1, 1, 1, 1, 1, 1, 8, 8, 8, 64, 400)) for _ in range(files)]
+    unit = mbytes * 1_000_000 / sum(weights)
+    tf = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT)
+    made = set()
+    for i in range(files):
+        d = "usr/lib/pkg%03d/sub%02d" % (i // 1000, (i // 100) % 10)
+        if d not in made:
+            made.add(d)
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, T0
+            tf.addfile(ti)
+        size = int(weights[i] * unit * rng.uniform(0.5, 1.5))
+        pool = binary if i % 10 == 0 else text
+        if size < len(pool):
+            start = rng.randrange(0, len(pool) - size)
+            body = pool[start:start + size]
+        else:
+            body = (pool * (size // len(pool) + 1))[:size]
+        ti = tarfile.TarInfo("%s/file%06d%s" % (d, i, ".so" if i % 10 == 0 else ".txt"))
+        ti.size, ti.mode, ti.mtime = len(body), 0o644, T0
+        tf.addfile(ti, io.BytesIO(body))
+    tf.close()
+
+
 def make_all(out):
     single = os.path.join(out, "single")
     os.makedirs(single, exist_ok=True)
@@ -491,12 +534,17 @@ def main():
     b = sub.add_parser("stream-big")
     b.add_argument("size")
     b.add_argument("--sha256-out")
+    m = sub.add_parser("many")
+    m.add_argument("files", type=int)
+    m.add_argument("mbytes", type=int)
     c = sub.add_parser("check-big")
     c.add_argument("file")
     c.add_argument("size")
     args = ap.parse_args()
     if args.cmd == "all":
         make_all(args.out)
+    elif args.cmd == "many":
+        many(args.files, args.mbytes)
     elif args.cmd == "stream-big":
         stream_big(parse_size(args.size), args.sha256_out)
     else:

@@ -30,7 +30,10 @@ class TempDir {
     char tmpl[] = "/tmp/vmimage-erofs.XXXXXX";
     path_ = ::mkdtemp(tmpl);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
   const std::string& path() const { return path_; }
 
  private:

@@ -470,6 +470,28 @@ TEST_F(ErofsWriterTest, FinishRejectsWhatEROFSCannotHold) {
   EXPECT_NE(s.error().message().find("/a/b"), std::string::npos) << s.error().message();
 }
 
+// Copying two sparse 9 TiB files would need more than 2^32 blocks: the plan
+// fails before a byte is copied.
+TEST_F(ErofsWriterTest, FinishFailsPast16TiB) {
+  UniqueFd src = open_rw(path("sparse-source"));
+  ASSERT_EQ(::ftruncate(src.get(), 9ll << 40), 0);
+  UniqueFd fd = open_rw(path("a.img"));
+  auto w = writer(fd.get());
+  uint32_t id = w->sources().add(src.get(), "sparse-source");
+  TreeMaker m(*w);
+  for (const char* name : {"a", "b"}) {
+    tree::Inode f;
+    f.data.size = 9ull << 40;
+    f.data.body = tree::Extent{id, 0, 9ull << 40};
+    f.data.tail = tree::Extent{id, 0, 0};
+    m.tree.inode(m.tree.root()).children[name] = m.tree.add(std::move(f));
+  }
+  Status s = w->finish(m.tree);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("16 TiB"), std::string::npos) << s.error().message();
+  EXPECT_EQ(w->stats().copied_bytes, 0u);
+}
+
 TEST_F(ErofsWriterTest, CreateValidatesOptionsAndFinishRunsOnce) {
   UniqueFd fd = open_rw(path("a.img"));
   Options o;
@@ -480,6 +502,10 @@ TEST_F(ErofsWriterTest, CreateValidatesOptionsAndFinishRunsOnce) {
   o.block_size = 4096;
   o.volume_label = std::string(16, 'l');
   EXPECT_FALSE(ImageWriter::create(fd.get(), "a", dir_.path(), o).ok());
+  UniqueFd ro(::open(path("a.img").c_str(), O_RDONLY | O_CLOEXEC));
+  EXPECT_FALSE(ImageWriter::create(ro.get(), "a", dir_.path()).ok());
+  UniqueFd append(::open(path("a.img").c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  EXPECT_FALSE(ImageWriter::create(append.get(), "a", dir_.path()).ok());
   auto w = writer(fd.get());
   TreeMaker m(*w);
   ASSERT_TRUE(w->finish(m.tree).ok());

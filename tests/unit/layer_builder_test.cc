@@ -31,8 +31,8 @@ std::string build_error(const LayerInput& in, const Tree* lower = nullptr) {
 TEST(LayerBuilder, MissingParentsAndRootAreImplicit) {
   LayerInput in;
   in.file("a/b/c", "x", 0600);
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "a d 0755 0:0 0", "a/b d 0755 0:0 0",
-                          "a/b/c f 0600 0:0 0 'x'"}));
+  EXPECT_EQ(build(in),
+            (V{"/ d 0755 0:0 0", "a d 0755 0:0 0", "a/b d 0755 0:0 0", "a/b/c f 0600 0:0 0 'x'"}));
 }
 
 TEST(LayerBuilder, RootEntrySetsRootMetadata) {
@@ -57,16 +57,15 @@ TEST(LayerBuilder, AllTypes) {
   in.add(chr).add(blk).add(testing::entry("fifo", tar::EntryType::kFifo));
   in.add(testing::symlink_entry("dangling", "/no/where"));
   in.add(testing::entry("sock", tar::EntryType::kSocket, 0755));
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "dangling l 0777 0:0 0 ->/no/where",
-                          "dev d 0755 0:0 0", "dev/null c 0666 0:0 0 1:3",
-                          "dev/sda b 0660 0:0 0 8:0", "fifo p 0644 0:0 0",
-                          "sock s 0755 0:0 0"}));
+  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "dangling l 0777 0:0 0 ->/no/where", "dev d 0755 0:0 0",
+                          "dev/null c 0666 0:0 0 1:3", "dev/sda b 0660 0:0 0 8:0",
+                          "fifo p 0644 0:0 0", "sock s 0755 0:0 0"}));
 }
 
 TEST(LayerBuilder, LaterEntryWins) {
   LayerInput in;
   in.file("x", "old").file("x", "new");
-  in.dir("d").file("d/child", "c").file("d", "now a file");  // file replaces a subtree
+  in.dir("d").file("d/child", "c").file("d", "now a file");     // file replaces a subtree
   in.file("f", "was a file").dir("f", 0700).file("f/in", "i");  // dir replaces a file
   // The re-created directory is opaque: the file entry had deleted what the lower
   // layers had at "f".
@@ -107,9 +106,9 @@ TEST(LayerBuilder, WhiteoutsBecomeZeroZeroCharDevices) {
 TEST(LayerBuilder, OpaqueMarkerSetsTheXattr) {
   LayerInput in;
   in.file("keep/x", "x").whiteout("keep/.wh..wh..opq").whiteout("new/.wh..wh..opq");
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "keep d 0755 0:0 0 {trusted.overlay.opaque=y}",
-                          "keep/x f 0644 0:0 0 'x'",
-                          "new d 0755 0:0 0 {trusted.overlay.opaque=y}"}));
+  EXPECT_EQ(build(in),
+            (V{"/ d 0755 0:0 0", "keep d 0755 0:0 0 {trusted.overlay.opaque=y}",
+               "keep/x f 0644 0:0 0 'x'", "new d 0755 0:0 0 {trusted.overlay.opaque=y}"}));
 }
 
 TEST(LayerBuilder, RealEntryBeatsWhiteoutInEitherOrder) {
@@ -134,8 +133,7 @@ TEST(LayerBuilder, WhiteoutsInsideOpaqueDirsAreDropped) {
     if (!marker_first) in.whiteout("o/.wh..wh..opq");
     in.whiteout("p/.wh.stays");
     EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "o d 0755 0:0 0 {trusted.overlay.opaque=y}",
-                            "o/deep d 0755 0:0 0", "p d 0755 0:0 0",
-                            "p/stays c 0000 0:0 0 0:0"}))
+                            "o/deep d 0755 0:0 0", "p d 0755 0:0 0", "p/stays c 0000 0:0 0 0:0"}))
         << marker_first;
   }
 }
@@ -166,10 +164,10 @@ TEST(LayerBuilder, HardlinksShareTheInodeAcrossDirectories) {
   LayerInput in;
   in.file("bin/tool", "exe", 0755).add(testing::hardlink_entry("usr/bin/alias", "bin/tool"));
   in.add(testing::hardlink_entry("bin/again", "usr/bin/alias"));
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "bin d 0755 0:0 0",
-                          "bin/again f 0755 0:0 0 'exe' =bin/again",
-                          "bin/tool f 0755 0:0 0 'exe' =bin/again", "usr d 0755 0:0 0",
-                          "usr/bin d 0755 0:0 0", "usr/bin/alias f 0755 0:0 0 'exe' =bin/again"}));
+  EXPECT_EQ(build(in),
+            (V{"/ d 0755 0:0 0", "bin d 0755 0:0 0", "bin/again f 0755 0:0 0 'exe' =bin/again",
+               "bin/tool f 0755 0:0 0 'exe' =bin/again", "usr d 0755 0:0 0", "usr/bin d 0755 0:0 0",
+               "usr/bin/alias f 0755 0:0 0 'exe' =bin/again"}));
 }
 
 TEST(LayerBuilder, HardlinkEntryMetadataIsIgnored) {
@@ -302,10 +300,11 @@ TEST(LayerBuilder, ImplicitDirectoriesUnderDeletedPathsAreNew) {
   in.whiteout("etc/.wh..wh..opq").file("etc/sub/x", "x");
   bool used = false;
   V got = build(in, &lower, &used);
-  EXPECT_EQ(got, (V{"/ d 0711 0:0 0", "etc d 0750 3:0 20 {trusted.overlay.opaque=y} {user.dir=meta}",
-                    "etc/sub d 0755 0:0 0", "etc/sub/x f 0644 0:0 0 'x'",
-                    "var d 0755 0:0 0 {trusted.overlay.opaque=y}", "var/lib d 0755 0:0 0",
-                    "var/lib/fresh f 0644 0:0 0 'f'"}));
+  EXPECT_EQ(got,
+            (V{"/ d 0711 0:0 0", "etc d 0750 3:0 20 {trusted.overlay.opaque=y} {user.dir=meta}",
+               "etc/sub d 0755 0:0 0", "etc/sub/x f 0644 0:0 0 'x'",
+               "var d 0755 0:0 0 {trusted.overlay.opaque=y}", "var/lib d 0755 0:0 0",
+               "var/lib/fresh f 0644 0:0 0 'f'"}));
   EXPECT_TRUE(used);  // etc kept the lower metadata
 }
 
@@ -325,9 +324,9 @@ TEST(LayerBuilder, OpaqueRootWithoutContextMakesTopLevelDirsOpaque) {
   LayerInput in;
   in.whiteout(".wh..wh..opq").file("etc/x", "x").file("top", "t").whiteout("etc/.wh.y");
   in.whiteout(".wh.gone");
-  EXPECT_EQ(build(in), (V{"/ d 0755 0:0 0", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
-                          "etc/x f 0644 0:0 0 'x'", "gone c 0000 0:0 0 0:0",
-                          "top f 0644 0:0 0 't'"}));
+  EXPECT_EQ(build(in),
+            (V{"/ d 0755 0:0 0", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
+               "etc/x f 0644 0:0 0 'x'", "gone c 0000 0:0 0 0:0", "top f 0644 0:0 0 't'"}));
 }
 
 TEST(LayerBuilder, OpaqueRootWithContextWhitesOutTheLowerRoot) {
@@ -337,10 +336,10 @@ TEST(LayerBuilder, OpaqueRootWithContextWhitesOutTheLowerRoot) {
   marker.mtime_sec = 77;
   in.add(marker).file("etc/x", "x").file("newtop", "t");
   bool used = false;
-  EXPECT_EQ(build(in, &lower, &used),
-            (V{"/ d 0711 0:0 10", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}",
-               "etc/x f 0644 0:0 0 'x'", "newtop f 0644 0:0 0 't'", "plain c 0000 0:0 77 0:0",
-               "var c 0000 0:0 77 0:0"}));
+  EXPECT_EQ(
+      build(in, &lower, &used),
+      (V{"/ d 0711 0:0 10", "etc d 0755 0:0 0 {trusted.overlay.opaque=y}", "etc/x f 0644 0:0 0 'x'",
+         "newtop f 0644 0:0 0 't'", "plain c 0000 0:0 77 0:0", "var c 0000 0:0 77 0:0"}));
   EXPECT_TRUE(used);
   // Squashed, the layer leaves exactly its own content.
   MemorySink sink;

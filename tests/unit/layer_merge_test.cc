@@ -34,18 +34,18 @@ LayerInput base() {
 }
 
 TEST(ApplyLayer, BaseLayerAlone) {
-  EXPECT_EQ(stack({base()}), (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/a f 0644 0:0 0 'a'",
-                                "d/h2 f 0644 0:0 0 'shared' =d/h2", "d/sub d 0755 0:0 0",
-                                "d/sub/s f 0644 0:0 0 's'", "f f 0644 0:0 0 'file'",
-                                "h1 f 0644 0:0 0 'shared' =d/h2"}));
+  EXPECT_EQ(stack({base()}),
+            (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/a f 0644 0:0 0 'a'",
+               "d/h2 f 0644 0:0 0 'shared' =d/h2", "d/sub d 0755 0:0 0", "d/sub/s f 0644 0:0 0 's'",
+               "f f 0644 0:0 0 'file'", "h1 f 0644 0:0 0 'shared' =d/h2"}));
 }
 
 TEST(ApplyLayer, DirectoryReplacedByFileAndBack) {
   LayerInput up;
   up.file("d", "d is a file").dir("f", 0700).file("f/inside", "i");
-  EXPECT_EQ(stack({base(), up}), (V{"/ d 0755 0:0 0", "d f 0644 0:0 0 'd is a file'",
-                                    "f d 0700 0:0 0", "f/inside f 0644 0:0 0 'i'",
-                                    "h1 f 0644 0:0 0 'shared'"}));
+  EXPECT_EQ(stack({base(), up}),
+            (V{"/ d 0755 0:0 0", "d f 0644 0:0 0 'd is a file'", "f d 0700 0:0 0",
+               "f/inside f 0644 0:0 0 'i'", "h1 f 0644 0:0 0 'shared'"}));
 }
 
 TEST(ApplyLayer, WhiteoutOfADirectoryRemovesItsSubtree) {
@@ -59,9 +59,9 @@ TEST(ApplyLayer, WhiteoutOfADirectoryRemovesItsSubtree) {
 TEST(ApplyLayer, OpaqueDirectoryWithReAddInTheSameLayer) {
   LayerInput up;
   up.file("d/a", "re-added").whiteout("d/.wh..wh..opq").file("d/new", "n");
-  EXPECT_EQ(stack({base(), up}), (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/a f 0644 0:0 0 're-added'",
-                                    "d/new f 0644 0:0 0 'n'", "f f 0644 0:0 0 'file'",
-                                    "h1 f 0644 0:0 0 'shared'"}));
+  EXPECT_EQ(stack({base(), up}),
+            (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/a f 0644 0:0 0 're-added'",
+               "d/new f 0644 0:0 0 'n'", "f f 0644 0:0 0 'file'", "h1 f 0644 0:0 0 'shared'"}));
 }
 
 TEST(ApplyLayer, WhiteoutAndSameNameDirectoryInOneLayer) {
@@ -118,9 +118,9 @@ TEST(ApplyLayer, ThreeLayers) {
   l2.whiteout(".wh.d").file("d", "file").whiteout(".wh.f");
   LayerInput l3;
   l3.file("d/back", "dir again").file("f", "f again");
-  EXPECT_EQ(stack({base(), l2, l3}), (V{"/ d 0755 0:0 0", "d d 0755 0:0 0",
-                                        "d/back f 0644 0:0 0 'dir again'",
-                                        "f f 0644 0:0 0 'f again'", "h1 f 0644 0:0 0 'shared'"}));
+  EXPECT_EQ(stack({base(), l2, l3}),
+            (V{"/ d 0755 0:0 0", "d d 0755 0:0 0", "d/back f 0644 0:0 0 'dir again'",
+               "f f 0644 0:0 0 'f again'", "h1 f 0644 0:0 0 'shared'"}));
 }
 
 TEST(ApplyLayer, WithoutContextAWhiteoutOfNothingIsHarmless) {

@@ -123,13 +123,20 @@ inline Result<tree::Tree> build_layer(const LayerInput& in, tree::FileDataSink& 
 
 inline const char* type_code(tree::FileType t) {
   switch (t) {
-    case tree::FileType::kRegular: return "f";
-    case tree::FileType::kDirectory: return "d";
-    case tree::FileType::kSymlink: return "l";
-    case tree::FileType::kCharDevice: return "c";
-    case tree::FileType::kBlockDevice: return "b";
-    case tree::FileType::kFifo: return "p";
-    case tree::FileType::kSocket: return "s";
+    case tree::FileType::kRegular:
+      return "f";
+    case tree::FileType::kDirectory:
+      return "d";
+    case tree::FileType::kSymlink:
+      return "l";
+    case tree::FileType::kCharDevice:
+      return "c";
+    case tree::FileType::kBlockDevice:
+      return "b";
+    case tree::FileType::kFifo:
+      return "p";
+    case tree::FileType::kSocket:
+      return "s";
   }
   return "?";
 }
@@ -165,7 +172,8 @@ inline std::vector<std::string> listing(const tree::Tree& t, const MemorySink* s
                   static_cast<long long>(n.mtime_sec));
     std::string line = p + buf;
     if (n.type == tree::FileType::kRegular) {
-      line += sink != nullptr ? " '" + sink->content(n.data) + "'" : " size=" + std::to_string(n.data.size);
+      line += sink != nullptr ? " '" + sink->content(n.data) + "'"
+                              : " size=" + std::to_string(n.data.size);
     }
     if (n.type == tree::FileType::kSymlink) line += " ->" + n.symlink_target;
     if (n.type == tree::FileType::kCharDevice || n.type == tree::FileType::kBlockDevice) {

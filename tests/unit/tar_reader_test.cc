@@ -13,7 +13,7 @@ using testing::TarBuilder;
 
 struct Read {
   Entry entry;
-  std::string data;  // holes as zeros
+  std::string data;                                   // holes as zeros
   std::vector<std::pair<uint64_t, uint64_t>> blocks;  // offset, length
 };
 
@@ -59,13 +59,20 @@ TEST(TarReader, AllTypesAndMetadata) {
     archive_entry_set_gid(e, 4294967295u);
     archive_entry_set_mtime(e, 1700000000, 123456789);
   });
-  t.add("etc/link", AE_IFLNK, "", [](archive_entry* e) { archive_entry_set_symlink(e, "../nowhere"); });
+  t.add("etc/link", AE_IFLNK, "",
+        [](archive_entry* e) { archive_entry_set_symlink(e, "../nowhere"); });
   t.add("etc/hard", AE_IFREG, "", [](archive_entry* e) {
     archive_entry_set_hardlink(e, "./etc/passwd");
     archive_entry_set_size(e, 0);
   });
-  t.add("dev/null", AE_IFCHR, "", [](archive_entry* e) { archive_entry_set_rdevmajor(e, 1); archive_entry_set_rdevminor(e, 3); });
-  t.add("dev/sda", AE_IFBLK, "", [](archive_entry* e) { archive_entry_set_rdevmajor(e, 8); archive_entry_set_rdevminor(e, 0); });
+  t.add("dev/null", AE_IFCHR, "", [](archive_entry* e) {
+    archive_entry_set_rdevmajor(e, 1);
+    archive_entry_set_rdevminor(e, 3);
+  });
+  t.add("dev/sda", AE_IFBLK, "", [](archive_entry* e) {
+    archive_entry_set_rdevmajor(e, 8);
+    archive_entry_set_rdevminor(e, 0);
+  });
   t.add("run/fifo", AE_IFIFO);
   t.dir("tmp/");
   auto entries = read_tar(t.finish());
@@ -95,7 +102,8 @@ TEST(TarReader, AllTypesAndMetadata) {
 }
 
 TEST(TarReader, XattrsKeepBinaryValues) {
-  const std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
+  const std::string cap(
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
   TarBuilder t;  // libarchive writes both SCHILY.xattr.* and LIBARCHIVE.xattr.* (base64)
   t.file("bin/ping", "x", [&](archive_entry* e) {
     archive_entry_xattr_add_entry(e, "security.capability", cap.data(), cap.size());
@@ -128,7 +136,8 @@ TEST(TarReader, LongNamesPaxAndGnu) {
   for (int format : {ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FORMAT_TAR_GNUTAR}) {
     TarBuilder t(format);
     t.file(long_path, "data");
-    t.add("sym", AE_IFLNK, "", [&](archive_entry* e) { archive_entry_set_symlink(e, long_target.c_str()); });
+    t.add("sym", AE_IFLNK, "",
+          [&](archive_entry* e) { archive_entry_set_symlink(e, long_target.c_str()); });
     t.add("hard", AE_IFREG, "", [&](archive_entry* e) {
       archive_entry_set_hardlink(e, long_path.c_str());
       archive_entry_set_size(e, 0);
@@ -149,9 +158,9 @@ TEST(TarReader, NamesAreRawBytes) {
   std::string latin = "caf\xe9-\xff";
   std::string utf8 = "caf\xc3\xa9";
   std::string tar = testing::ustar_header(latin, 0) +
-                    testing::pax_header({{"path", "pax-" + latin}}) + testing::ustar_header("x", 0) +
-                    testing::pax_header({{"path", utf8}}) + testing::ustar_header("y", 0) +
-                    testing::end_of_archive();
+                    testing::pax_header({{"path", "pax-" + latin}}) +
+                    testing::ustar_header("x", 0) + testing::pax_header({{"path", utf8}}) +
+                    testing::ustar_header("y", 0) + testing::end_of_archive();
   auto entries = read_tar(tar);
   ASSERT_TRUE(entries.ok()) << entries.error().describe();
   ASSERT_EQ(entries->size(), 3u);
@@ -178,10 +187,10 @@ TEST(TarReader, PaxSparseFileGivesHoles) {
 }
 
 TEST(TarReader, PaxNanosecondsAndBigIds) {
-  std::string tar = testing::pax_header({{"mtime", "1600000000.000000042"},
-                                         {"uid", "4294967295"},
-                                         {"gid", "123456789"}}) +
-                    testing::ustar_header("f", 0) + testing::end_of_archive();
+  std::string tar =
+      testing::pax_header(
+          {{"mtime", "1600000000.000000042"}, {"uid", "4294967295"}, {"gid", "123456789"}}) +
+      testing::ustar_header("f", 0) + testing::end_of_archive();
   auto entries = read_tar(tar);
   ASSERT_TRUE(entries.ok()) << entries.error().describe();
   EXPECT_EQ((*entries)[0].entry.mtime_sec, 1600000000);
@@ -239,8 +248,8 @@ TEST(TarReader, HeaderClaimingMoreDataThanFollows) {
 TEST(TarReader, BadChecksumIsAnErrorNotASkip) {
   std::string second = testing::ustar_header("second", 0);
   second[0] = 'X';  // checksum no longer matches
-  std::string tar = testing::ustar_header("first", 0) + second +
-                    testing::ustar_header("third", 0) + testing::end_of_archive();
+  std::string tar = testing::ustar_header("first", 0) + second + testing::ustar_header("third", 0) +
+                    testing::end_of_archive();
   std::string msg = error_of(tar);
   EXPECT_NE(msg.find("after entry 'first'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("Damaged"), std::string::npos) << msg;

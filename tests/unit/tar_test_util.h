@@ -91,7 +91,10 @@ inline std::string ustar_header(const std::string& name, uint64_t size, char typ
   std::snprintf(&h[136], 12, "%011o", 0);
   h[156] = typeflag;
   std::memcpy(&h[157], linkname.data(), std::min<size_t>(linkname.size(), 100));
-  std::memcpy(&h[257], "ustar\0" "00", 8);
+  std::memcpy(&h[257],
+              "ustar\0"
+              "00",
+              8);
   std::memset(&h[148], ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h) sum += c;
@@ -117,7 +120,9 @@ inline std::string pax_header(const std::map<std::string, std::string>& records)
   return ustar_header("PaxHeader", body.size(), 'x') + pad512(body);
 }
 
-inline std::string end_of_archive() { return std::string(1024, '\0'); }
+inline std::string end_of_archive() {
+  return std::string(1024, '\0');
+}
 
 // Yields bytes from a string in chunks of at most `chunk`, to exercise buffering.
 class ChunkReader : public io::Reader {

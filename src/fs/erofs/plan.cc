@@ -52,6 +52,7 @@ class Planner {
   Status walk();
   void choose_build_time();
   Status plan_inode(InodePlan& p);
+  Status plan_content(InodePlan& p, const tree::Inode& n, uint32_t head);
   Status plan_regular(InodePlan& p, uint32_t head);
   Status check_extent(const tree::Extent& e, const char* what);
   void assign_nids();
@@ -110,13 +111,19 @@ Status Planner::walk() {
   return {};
 }
 
-// The most common mtime becomes the build time, so most inodes can be compact.
-// Only non-negative times qualify: some kernels read build_time as unsigned.
+// The most common mtime among inodes that could otherwise be compact becomes the
+// build time, so that most inodes are. Only non-negative times qualify: some
+// kernels read build_time as unsigned.
 void Planner::choose_build_time() {
   std::map<std::pair<int64_t, uint32_t>, uint64_t> counts;
   for (const InodePlan& p : plan_.inodes) {
     const tree::Inode& n = tree_.inode(p.id);
-    if (n.mtime_sec >= 0) ++counts[{n.mtime_sec, n.mtime_nsec}];
+    uint64_t size = n.type == FileType::kRegular ? n.data.size : 0;
+    if (n.mtime_sec < 0 || size > UINT32_MAX || n.uid > 0xFFFF || n.gid > 0xFFFF ||
+        nlink_[p.id] > 0xFFFF) {
+      continue;
+    }
+    ++counts[{n.mtime_sec, n.mtime_nsec}];
   }
   uint64_t best = 0;
   for (const auto& [time, count] : counts) {
@@ -130,7 +137,6 @@ void Planner::choose_build_time() {
 
 Status Planner::plan_inode(InodePlan& p) {
   const tree::Inode& n = tree_.inode(p.id);
-  uint32_t bs = in_.block_size;
   p.nlink = nlink_[p.id];
   p.ino = static_cast<uint32_t>(&p - plan_.inodes.data()) + 1;
   if (n.mtime_nsec >= 1000000000u) {
@@ -139,42 +145,47 @@ Status Planner::plan_inode(InodePlan& p) {
   Result<uint32_t> xattrs = xattr_ibody_size(n.xattrs);
   if (!xattrs) return fail(p.id, xattrs.error());
   p.xattr_size = *xattrs;
-  uint64_t size = 0;
-  if (n.type == FileType::kRegular) size = n.data.size;
-  if (n.type == FileType::kSymlink) size = n.symlink_target.size();
+  uint64_t size = n.type == FileType::kRegular   ? n.data.size
+                  : n.type == FileType::kSymlink ? n.symlink_target.size()
+                                                 : 0;
   p.extended = size > UINT32_MAX || n.uid > 0xFFFF || n.gid > 0xFFFF || p.nlink > 0xFFFF ||
                n.mtime_sec != plan_.build_time || n.mtime_nsec != plan_.build_time_nsec;
-  uint32_t head = p.core_size() + p.xattr_size;
+  Status s = plan_content(p, n, p.core_size() + p.xattr_size);
+  if (!s) return fail(p.id, s.error());
+  return {};
+}
+
+// Sizes the content of `p` (whose inode core and xattrs take `head` bytes).
+Status Planner::plan_content(InodePlan& p, const tree::Inode& n, uint32_t head) {
+  uint32_t bs = in_.block_size;
   Layout layout;
   switch (n.type) {
     case FileType::kRegular:
       return plan_regular(p, head);
-    case FileType::kDirectory: {
-      std::vector<DirEntryRef> entries = sorted_dir_entries(tree_, p.id, plan_.parent[p.id]);
-      size = pack_dir(entries, bs).size;
-      layout = choose_layout(size, head, max_inline_tail(bs), bs);
+    case FileType::kDirectory:
+      p.size = pack_dir(sorted_dir_entries(tree_, p.id, plan_.parent[p.id]), bs).size;
+      layout = choose_layout(p.size, head, max_inline_tail(bs), bs);
       break;
-    }
     case FileType::kSymlink:
-      if (size == 0) return fail(p.id, Error(ErrorKind::kLayerFs, "symlink with an empty target"));
-      layout = choose_layout(size, head, bs, bs);  // inline whenever it fits: fast symlinks
+      p.size = n.symlink_target.size();
+      if (p.size == 0) return Error(ErrorKind::kLayerFs, "symlink with an empty target");
+      layout = choose_layout(p.size, head, bs, bs);  // inline whenever it fits: fast symlinks
       break;
     case FileType::kCharDevice:
     case FileType::kBlockDevice: {
       std::optional<uint32_t> dev = encode_dev(n.rdev_major, n.rdev_minor);
       if (!dev) {
-        return fail(p.id, Error(ErrorKind::kLayerFs,
-                                "device number " + std::to_string(n.rdev_major) + ":" +
-                                    std::to_string(n.rdev_minor) + " does not fit EROFS"));
+        return Error(ErrorKind::kLayerFs, "device number " + std::to_string(n.rdev_major) + ":" +
+                                              std::to_string(n.rdev_minor) +
+                                              " does not fit EROFS (12-bit major, 20-bit minor)");
       }
       p.rdev = *dev;
-      break;
+      return {};
     }
     case FileType::kFifo:
     case FileType::kSocket:
-      break;
+      return {};
   }
-  p.size = size;
   p.layout = layout.layout;
   p.blocks = layout.blocks;
   p.inline_len = layout.inline_len;
@@ -201,10 +212,10 @@ Status Planner::plan_regular(InodePlan& p, uint32_t head) {
   uint32_t bs = in_.block_size;
   p.size = d.size;
   if (d.body.length + d.tail.length != d.size) {
-    return fail(p.id, Error(ErrorKind::kInternal, "file data extents do not add up to its size"));
+    return Error(ErrorKind::kInternal, "file data extents do not add up to its size");
   }
-  if (Status s = check_extent(d.body, "body"); !s) return fail(p.id, s.error());
-  if (Status s = check_extent(d.tail, "tail"); !s) return fail(p.id, s.error());
+  VMI_CHECK(check_extent(d.body, "body"));
+  VMI_CHECK(check_extent(d.tail, "tail"));
   uint64_t full = d.size / bs * bs;
   uint64_t tail = d.size - full;
   bool in_place = d.size > 0 && d.body.source == 0 && d.body.offset % bs == 0 &&

@@ -91,48 +91,60 @@ Status ImageReader::read_at(uint64_t offset, std::span<std::byte> out, const cha
   return pread_exact(fd_, out, offset, name_);
 }
 
+namespace {
+
+void parse_extended(const InodeExtended& e, InodeInfo& info) {
+  info.size = e.size;
+  info.raw_blkaddr = e.u;
+  info.ino = e.ino;
+  info.uid = e.uid;
+  info.gid = e.gid;
+  info.nlink = e.nlink;
+  info.mtime_sec = static_cast<int64_t>(e.mtime);
+  info.mtime_nsec = e.mtime_nsec;
+}
+
+// Compact inodes carry no timestamp: they all have the build time.
+void parse_compact(const InodeCompact& c, const SuperInfo& super, InodeInfo& info) {
+  info.size = c.size;
+  info.raw_blkaddr = c.u;
+  info.ino = c.ino;
+  info.uid = c.uid;
+  info.gid = c.gid;
+  info.nlink = c.nlink;
+  info.mtime_sec = super.build_time;
+  info.mtime_nsec = super.build_time_nsec;
+}
+
+}  // namespace
+
 Result<InodeInfo> ImageReader::inode(uint64_t nid) const {
-  uint64_t bs = super_.block_size;
-  if (nid > file_size_ / kInodeSlotSize)
+  if (nid > file_size_ / kInodeSlotSize) {
     return corrupt(name_, "nid " + std::to_string(nid) + " out of range");
+  }
   InodeInfo info;
   info.nid = nid;
-  info.offset = uint64_t{super_.meta_blkaddr} * bs + nid * kInodeSlotSize;
+  info.offset = uint64_t{super_.meta_blkaddr} * super_.block_size + nid * kInodeSlotSize;
   InodeExtended raw{};
-  VMI_CHECK(read_at(info.offset, std::as_writable_bytes(std::span(&raw, 1)).first(32), "inode"));
-  uint16_t format = raw.format;
-  if (format & ~kInodeFormatAllBits) {
+  auto raw_bytes = std::as_writable_bytes(std::span(&raw, 1));
+  VMI_CHECK(read_at(info.offset, raw_bytes.first(sizeof(InodeCompact)), "inode"));
+  if (raw.format & ~kInodeFormatAllBits) {
     return corrupt(name_, "inode " + std::to_string(nid) + " has unsupported format bits");
   }
-  info.extended = format & kInodeVersionExtended;
-  info.layout = static_cast<uint8_t>(format >> 1);
-  uint32_t mode = raw.mode;
+  info.extended = raw.format & kInodeVersionExtended;
+  info.layout = static_cast<uint8_t>(raw.format >> 1);
   if (info.extended) {
-    VMI_CHECK(read_at(info.offset, std::as_writable_bytes(std::span(&raw, 1)), "inode"));
-    info.size = raw.size;
-    info.raw_blkaddr = raw.u;
-    info.ino = raw.ino;
-    info.uid = raw.uid;
-    info.gid = raw.gid;
-    info.nlink = raw.nlink;
-    info.mtime_sec = static_cast<int64_t>(raw.mtime);
-    info.mtime_nsec = raw.mtime_nsec;
+    VMI_CHECK(read_at(info.offset, raw_bytes, "inode"));
+    parse_extended(raw, info);
   } else {
     InodeCompact c;
     std::memcpy(&c, &raw, sizeof c);
-    info.size = c.size;
-    info.raw_blkaddr = c.u;
-    info.ino = c.ino;
-    info.uid = c.uid;
-    info.gid = c.gid;
-    info.nlink = c.nlink;
-    info.mtime_sec = super_.build_time;
-    info.mtime_nsec = super_.build_time_nsec;
+    parse_compact(c, super_, info);
   }
-  std::optional<tree::FileType> type = file_type_from_mode(mode);
+  std::optional<tree::FileType> type = file_type_from_mode(raw.mode);
   if (!type) return corrupt(name_, "inode " + std::to_string(nid) + " has a bogus mode");
   info.type = *type;
-  info.mode = mode & 07777;
+  info.mode = raw.mode & 07777;
   info.xattr_size = xattr_ibody_size_from_icount(raw.xattr_icount);
   if (info.type == tree::FileType::kCharDevice || info.type == tree::FileType::kBlockDevice) {
     decode_dev(info.raw_blkaddr, info.rdev_major, info.rdev_minor);

@@ -3,6 +3,7 @@
 // that still has to move, the metadata area in nid order and the superblock.
 #include "fs/erofs/writer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -336,6 +337,10 @@ Result<std::unique_ptr<ImageWriter>> ImageWriter::create(int out_fd, std::string
     return Error(ErrorKind::kUsage,
                  "EROFS volume label \"" + options.volume_label + "\" is longer than 15 bytes");
   }
+  int flags = ::fcntl(out_fd, F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY || (flags & O_APPEND)) {
+    return Error(ErrorKind::kInternal, out_name + " must be open for positioned writes");
+  }
   if (::ftruncate(out_fd, 0) != 0) return sys_error(ErrorKind::kIo, "truncating " + out_name);
   VMI_TRY(UniqueFd spool, open_scratch_file(scratch_dir));
   return std::unique_ptr<ImageWriter>(
@@ -346,43 +351,34 @@ tree::FileDataSink& ImageWriter::sink() {
   return *sink_;
 }
 
+Result<std::vector<uint64_t>> ImageWriter::source_sizes() const {
+  std::vector<uint64_t> sizes;
+  for (uint32_t i = 0; i < sources_.size(); ++i) {
+    struct stat st;
+    if (::fstat(sources_.fd(i), &st) != 0) {
+      return sys_error(ErrorKind::kIo, "inspecting " + sources_.name(i));
+    }
+    sizes.push_back(static_cast<uint64_t>(st.st_size));
+  }
+  // Streamed bodies may end in a hole the output file does not cover yet.
+  sizes[kOutputSource] = std::max(sizes[kOutputSource], next_block_ * options_.block_size);
+  return sizes;
+}
+
 Status ImageWriter::finish(const tree::Tree& tree) {
   if (finished_) return Error(ErrorKind::kInternal, "ImageWriter::finish() called twice");
   finished_ = true;
   uint32_t bs = options_.block_size;
   PlanInput input{bs, first_data_block_, next_block_, &sources_, {}};
-  for (size_t i = 0; i < sources_.size(); ++i) {
-    struct stat st;
-    if (::fstat(sources_.fd(static_cast<uint32_t>(i)), &st) != 0) {
-      return sys_error(ErrorKind::kIo, "inspecting " + sources_.name(static_cast<uint32_t>(i)));
-    }
-    input.source_sizes.push_back(static_cast<uint64_t>(st.st_size));
-  }
-  input.source_sizes[kOutputSource] = std::max(input.source_sizes[kOutputSource], next_block_ * bs);
+  VMI_TRY(input.source_sizes, source_sizes());
   VMI_TRY(Plan plan, make_plan(tree, input));
   Emitter emitter(tree, plan, sources_, out_fd_, out_name_, bs);
   VMI_CHECK(emitter.run());
-
-  SuperBlock sb = make_superblock(plan, options_);
-  if (options_.uuid) {
-    std::memcpy(sb.uuid, options_.uuid->data(), 16);
-  } else {
-    io::Sha256 h;
-    h.update(emitter.meta_digest());
-    h.update(std::as_bytes(std::span(&sb, 1)));
-    std::array<uint8_t, 16> uuid = uuid_from_digest(h.finish_digest());
-    std::memcpy(sb.uuid, uuid.data(), 16);
-  }
-  std::vector<std::byte> head(first_data_block_ * bs);
-  std::memcpy(head.data() + kSuperOffset, &sb, sizeof sb);
-  sb.checksum = superblock_checksum(std::span(head).subspan(kSuperOffset, checksum_length(bs)));
-  std::memcpy(head.data() + kSuperOffset, &sb, sizeof sb);
-  VMI_CHECK(pwrite_all(out_fd_, head, 0, out_name_));
+  VMI_CHECK(write_superblock(plan, emitter.meta_digest()));
   uint64_t image_bytes = plan.total_blocks * bs;
   if (::ftruncate(out_fd_, static_cast<off_t>(image_bytes)) != 0) {
     return sys_error(ErrorKind::kIo, "sizing " + out_name_);
   }
-
   stats_.inodes = plan.inodes.size();
   for (const InodePlan& p : plan.inodes) {
     ++(p.extended ? stats_.extended_inodes : stats_.compact_inodes);
@@ -395,6 +391,26 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   stats_.total_blocks = plan.total_blocks;
   stats_.image_bytes = image_bytes;
   return {};
+}
+
+// The superblock block(s) go last: the UUID (unless given) hashes the metadata.
+Status ImageWriter::write_superblock(const Plan& plan, const std::string& meta_digest) {
+  uint32_t bs = options_.block_size;
+  SuperBlock sb = make_superblock(plan, options_);
+  if (options_.uuid) {
+    std::memcpy(sb.uuid, options_.uuid->data(), 16);
+  } else {
+    io::Sha256 h;
+    h.update(meta_digest);
+    h.update(std::as_bytes(std::span(&sb, 1)));
+    std::array<uint8_t, 16> uuid = uuid_from_digest(h.finish_digest());
+    std::memcpy(sb.uuid, uuid.data(), 16);
+  }
+  std::vector<std::byte> head(first_data_block_ * bs);
+  std::memcpy(head.data() + kSuperOffset, &sb, sizeof sb);
+  sb.checksum = superblock_checksum(std::span(head).subspan(kSuperOffset, checksum_length(bs)));
+  std::memcpy(head.data() + kSuperOffset, &sb, sizeof sb);
+  return pwrite_all(out_fd_, head, 0, out_name_);
 }
 
 }  // namespace vmimage::erofs

@@ -27,13 +27,16 @@
 //  3. finish(tree) once: every reachable inode is written. Regular files' FileData
 //     may point at any registered source: extents into the output (as made by
 //     sink()) are referenced in place, anything else is copied (copy_file_range,
-//     holes kept). Requirements, checked with errors naming the path: names are
-//     1..255 bytes without '/' or NUL and not "." or ".."; a directory has one name;
+//     holes kept). A streamed file whose spooled tail cannot share a block with its
+//     inode and xattrs is copied to fresh blocks (stats().relocated_files).
+//     Requirements, checked with errors naming the path: names are 1..255 bytes
+//     without '/' or NUL and not "." or ".."; a directory has one name;
 //     body.length + tail.length == size; extents lie inside their sources; xattr
 //     names use the user., trusted., security. or system.posix_acl_{access,default}
-//     prefixes with values < 64 KiB; device numbers fit 12-bit major / 20-bit minor;
-//     symlink targets are non-empty; the image stays below 2^32 blocks (16 TiB at
-//     4 KiB). After an error the output is garbage; the caller discards it.
+//     prefixes, are at most 255 bytes long, and have values < 64 KiB; device
+//     numbers fit 12-bit major / 20-bit minor; symlink targets are non-empty; the
+//     image stays below 2^32 blocks (16 TiB at 4 KiB). After an error the output
+//     is garbage; the caller discards it.
 //  4. The caller commits (AtomicFile::commit) the output; stats() reports sizes.
 //
 // Output is deterministic: the same tree, the same streamed input and options give
@@ -48,6 +51,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tree/data_sink.h"
 #include "tree/tree.h"
@@ -55,6 +59,8 @@
 #include "util/result.h"
 
 namespace vmimage::erofs {
+
+struct Plan;
 
 constexpr uint32_t kOutputSource = 0;
 constexpr uint32_t kSpoolSource = 1;
@@ -103,6 +109,8 @@ class ImageWriter {
   class StreamSink;
   friend class StreamSink;
   ImageWriter(int out_fd, std::string out_name, UniqueFd spool, Options options);
+  Result<std::vector<uint64_t>> source_sizes() const;
+  Status write_superblock(const Plan& plan, const std::string& meta_digest);
 
   int out_fd_;
   std::string out_name_;

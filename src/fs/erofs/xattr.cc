@@ -1,6 +1,7 @@
 // Inline xattr encoding and decoding (entry layout from fs/erofs/erofs_fs.h).
 #include "fs/erofs/xattr.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "fs/erofs/format.h"
@@ -47,9 +48,12 @@ void encode_xattrs(const std::vector<tree::Xattr>& xattrs, std::span<std::byte> 
     XattrName name = *split_xattr_name(x.name);
     XattrEntry e{static_cast<uint8_t>(name.suffix.size()), name.index,
                  static_cast<uint16_t>(x.value.size())};
-    std::memcpy(out.data() + pos, &e, sizeof e);
-    std::memcpy(out.data() + pos + sizeof e, name.suffix.data(), name.suffix.size());
-    std::memcpy(out.data() + pos + sizeof e + name.suffix.size(), x.value.data(), x.value.size());
+    std::byte* at = out.data() + pos;
+    std::memcpy(at, &e, sizeof e);
+    // std::copy: the ACL names have an empty (possibly null) suffix.
+    std::copy(name.suffix.begin(), name.suffix.end(), reinterpret_cast<char*>(at + sizeof e));
+    std::copy(x.value.begin(), x.value.end(),
+              reinterpret_cast<char*>(at + sizeof e + name.suffix.size()));
     pos += entry_size(name.suffix.size(), x.value.size());
   }
 }
