@@ -105,7 +105,7 @@ class ImportHandler : public archive::BlobHandler {
   ImportHandler(Store& store, Lease& lease) : store_(store), lease_(lease) {}
 
   Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
-    auto layer = std::make_shared<builder::StreamedLayer>();
+    auto layer = std::make_shared<builder::PrestreamedLayer>();
     std::string provisional = io::sha256_digest("vmimage-import " + lease_.id() + " " +
                                                 std::to_string(layers_.size()));
     VMI_TRY(BlobWriter writer, lease_.begin_blob(provisional, FsType::kErofs));
@@ -120,12 +120,12 @@ class ImportHandler : public archive::BlobHandler {
     return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};
   }
 
-  std::shared_ptr<builder::StreamedLayer> layer(uint64_t handle) { return layers_.at(handle); }
+  std::shared_ptr<builder::PrestreamedLayer> layer(uint64_t handle) { return layers_.at(handle); }
 
  private:
   Store& store_;
   Lease& lease_;
-  std::vector<std::shared_ptr<builder::StreamedLayer>> layers_;
+  std::vector<std::shared_ptr<builder::PrestreamedLayer>> layers_;
 };
 }  // namespace
 

@@ -83,20 +83,14 @@ std::array<uint8_t, 16> derive_uuid(const std::string& diff_id, const ConvertOpt
   return uuid;
 }
 
-struct Streamed {
-  tree::Tree tree;
-  bool context_used = false;
-  tree::LayerStats stats;
-  std::vector<std::string> warnings;
-};
+}  // namespace
 
-// Every entry of the tar into the builder; file bodies into `sink`.
-Result<Streamed> stream_layer(io::Reader& tar, const std::string& input_name,
-                              tree::FileDataSink& sink, const ConvertOptions& options,
-                              const tree::Tree* lower) {
+Result<StreamedLayer> stream_layer(io::Reader& tar, const std::string& input_name,
+                                   tree::FileDataSink& sink, std::optional<int64_t> mtime,
+                                   const tree::Tree* lower) {
   VMI_TRY(auto reader, tar::TarReader::open(tar, input_name));
   tree::LayerOptions layer_options;
-  layer_options.mtime = options.mtime;
+  layer_options.mtime = mtime;
   layer_options.source_name = input_name;
   tree::LayerBuilder builder(sink, layer_options);
   while (true) {
@@ -104,15 +98,13 @@ Result<Streamed> stream_layer(io::Reader& tar, const std::string& input_name,
     if (entry == nullptr) break;
     VMI_CHECK(builder.add(*entry, *reader));
   }
-  Streamed out;
+  StreamedLayer out;
   VMI_TRY(out.tree, builder.finish(lower));
   out.context_used = builder.context_used();
   out.stats = builder.stats();
   out.warnings = reader->warnings();
   return out;
 }
-
-}  // namespace
 
 Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& input_name,
                                     const std::string& out_path, const ConvertOptions& options,
@@ -125,8 +117,8 @@ Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& i
   VMI_TRY(AtomicFile out, AtomicFile::create(out_path));
   VMI_TRY(auto writer, erofs::ImageWriter::create(out.fd(), out_path, scratch, image_options));
   io::HashingReader hashing(std::make_unique<BorrowedReader>(tar_stream), input_name);
-  VMI_TRY(Streamed layer,
-          stream_layer(hashing, input_name, writer->sink(), options, lower_context));
+  VMI_TRY(StreamedLayer layer,
+          stream_layer(hashing, input_name, writer->sink(), options.mtime, lower_context));
 
   ConvertResult result;
   result.diff_id = hashing.digest();

@@ -43,6 +43,18 @@ struct ConvertResult {
   std::vector<std::string> warnings;  // for humans; the image is still correct
 };
 
+// A layer's tree streamed from a tar (TarReader → LayerBuilder), file bodies
+// into `sink`: the part every image type shares.
+struct StreamedLayer {
+  tree::Tree tree;
+  bool context_used = false;
+  tree::LayerStats stats;
+  std::vector<std::string> warnings;
+};
+Result<StreamedLayer> stream_layer(io::Reader& tar, const std::string& input_name,
+                                   tree::FileDataSink& sink, std::optional<int64_t> mtime,
+                                   const tree::Tree* lower);
+
 // Reads the tar stream to its end (so a verifying reader beneath sees EOF) and
 // writes `out_path` atomically: on any error nothing is left under out_path or a
 // temporary name. `input_name` names the input in messages. `lower_context`

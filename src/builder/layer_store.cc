@@ -25,7 +25,7 @@ struct Slot {
   std::optional<BlobWriter> context_writer;  // locked; the conversion writes here
   std::optional<BlobWriter> diff_writer;     // locked unless another slot holds the key
   std::unique_ptr<LayerConversion> conversion;
-  std::shared_ptr<StreamedLayer> streamed;   // streamed before the keys were known
+  std::shared_ptr<PrestreamedLayer> streamed;   // streamed before the keys were known
   int same_blob_as = -1;                     // an earlier slot streamed from the same blob
 };
 

@@ -30,7 +30,7 @@ using OpenLayer = std::function<Result<std::unique_ptr<io::Reader>>(int index)>;
 
 // A layer already streamed (phase 1) into a store temp file, e.g. while an
 // archive streamed past; store_layers completes and commits it under its key.
-struct StreamedLayer {
+struct PrestreamedLayer {
   std::unique_ptr<LayerConversion> conversion;
   std::optional<BlobWriter> writer;  // holds the image being written
 };
@@ -43,7 +43,7 @@ struct LayerStoreOptions {
 // Returns one blob per layer, base → top. `diff_ids` are the config's.
 // `streamed` (nullable) gives layers already streamed, by index (shared_ptr:
 // one archive blob may serve two positions); the others are opened with `open`.
-using StreamedLookup = std::function<std::shared_ptr<StreamedLayer>(int index)>;
+using StreamedLookup = std::function<std::shared_ptr<PrestreamedLayer>(int index)>;
 Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
                                            const std::vector<std::string>& diff_ids,
                                            const OpenLayer& open, const LayerStoreOptions& options,

@@ -42,6 +42,7 @@ registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
 void add_import_command(CLI::App& app, CliContext& ctx);
+void add_export_command(CLI::App& app, CliContext& ctx);
 // Store commands (cmd_images.cc, cmd_maintenance.cc).
 void add_tag_command(CLI::App& app, CliContext& ctx);
 void add_ls_command(CLI::App& app, CliContext& ctx);
@@ -50,5 +51,6 @@ void add_rm_command(CLI::App& app, CliContext& ctx);
 void add_gc_command(CLI::App& app, CliContext& ctx);
 void add_du_command(CLI::App& app, CliContext& ctx);
 void add_verify_command(CLI::App& app, CliContext& ctx);
+void add_upper_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

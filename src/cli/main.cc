@@ -17,6 +17,8 @@ constexpr AddCommand kCommands[] = {
     add_import_command,
     add_tag_command, add_ls_command, add_inspect_command, add_rm_command,
     add_gc_command,  add_du_command, add_verify_command,
+    add_upper_command,
+    add_export_command,
 };
 
 int report(const Error& error) {
