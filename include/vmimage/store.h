@@ -118,6 +118,9 @@ class BlobWriter {
   // store) in place of this writer's own; commit() then records it under this
   // writer's key. Lets a producer decide the key only once the blob is written.
   Status take_file(BlobWriter& other);
+  // Replaces this writer's file by `path` (a complete file in the store's tmp/
+  // directory, written by a library that creates files by name).
+  Status replace_file(const std::string& path);
 
  private:
   friend class Lease;

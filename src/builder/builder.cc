@@ -6,6 +6,7 @@
 
 #include <mutex>
 
+#include "builder/export.h"
 #include "builder/layer_store.h"
 #include "builder/squash.h"
 #include "fs/erofs/reader.h"
@@ -29,6 +30,7 @@ struct Builder::Impl {
   Result<BuildResult> pull(const oci::Reference& ref);
   Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
                                                const std::vector<LayerRef>& canonical);
+  Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers);
   Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
                           const std::vector<LayerRef>& layers);
   Result<BuildResult> import_image(
@@ -152,7 +154,12 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
                             std::pair{Scope::kLocal, ref.str()},
                             std::pair{Scope::kRegistry, ref.str()}}) {
     Result<StoredImage> found = store.find(scope, tag);
-    if (found.ok()) return std::optional<BuildResult>(found->result);
+    if (found.ok()) {
+      const std::vector<FsType>& types = found->result.lower_fs_types;
+      // Built for another filesystem: build again (its layers are cached).
+      if (!types.empty() && types.front() != options.fs_type) return std::optional<BuildResult>();
+      return std::optional<BuildResult>(found->result);
+    }
     if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();
   }
   return std::optional<BuildResult>();
@@ -192,6 +199,25 @@ Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
   return out;
 }
 
+// The runtime lowers in the requested filesystem: an ext4 blob (same key) is
+// written from each EROFS lower, copying its file data.
+Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
+                                                        const std::vector<LayerRef>& lowers) {
+  if (options.fs_type == FsType::kErofs) return lowers;
+  std::vector<LayerRef> out;
+  for (const LayerRef& lower : lowers) {
+    VMI_TRY(BlobWriter writer, lease.begin_blob(lower.digest, FsType::kExt4));
+    if (!writer.exists()) {
+      std::string scratch = writer.temp_path() + ".ext4";
+      VMI_CHECK(builder::export_ext4({lower.path}, scratch, ext4::Ext4Options{}));
+      VMI_CHECK(writer.replace_file(scratch));
+    }
+    VMI_TRY(LayerRef ref, writer.commit());
+    out.push_back(ref);
+  }
+  return out;
+}
+
 Result<BuildResult> Builder::Impl::record(Scope scope, const std::string& tag,
                                           const ImageLayers& layers, const ImageMeta& meta) {
   VMI_CHECK(store.save(scope, tag, layers, meta));
@@ -224,7 +250,8 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
   auto open = [&](int i) { return c->open_layer(ref, image.layers[i], &progress, i); };
   VMI_TRY(std::vector<LayerRef> canonical,
           builder::store_layers(store, lease, diff_ids, open, layer_options));
-  VMI_TRY(std::vector<LayerRef> runtime, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
 
   ImageMeta meta;
   meta.tag = ref.str();
@@ -267,7 +294,8 @@ Result<BuildResult> Builder::Impl::import_image(
   builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events};
   VMI_TRY(std::vector<LayerRef> canonical,
           builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
-  VMI_TRY(std::vector<LayerRef> runtime, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
 
   ImageMeta meta;
   meta.tag = name;
@@ -287,11 +315,6 @@ Builder& Builder::operator=(Builder&&) noexcept = default;
 Builder::~Builder() = default;
 
 Result<Builder> Builder::create(BuildOptions options) {
-  if (options.fs_type != FsType::kErofs) {
-    return Error(ErrorKind::kLayerFs, "layer filesystem " +
-                                          std::string(fs_type_name(options.fs_type)) +
-                                          " is not supported by this build");
-  }
   VMI_TRY(Store store, Store::open(options.cache_dir));
   auto impl = std::make_unique<Impl>(Impl{std::move(options), std::move(store), nullptr});
   return Builder(std::move(impl));

@@ -25,6 +25,7 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
     std::string ref;
     std::string platform;
     std::string layout = "squashed";
+    std::string fs = "erofs";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -35,6 +36,7 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--ref", args->ref, "Which image of a multi-image archive (NAME:TAG)");
   cmd->add_option("--platform", args->platform, "os/arch[/variant] for multi-platform archives");
   cmd->add_option("--layout", args->layout, "squashed | layered | auto:N");
+  cmd->add_option("--fs", args->fs, "Filesystem of the runtime lowers: erofs | ext4");
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       std::string tag, input = "-";
@@ -49,6 +51,12 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
       options.cache_dir = ctx.global.cache_dir;
       options.platform = args->platform;
       VMI_TRY(options.layout, parse_layout(args->layout));
+      std::optional<FsType> fs = parse_fs_type(args->fs);
+      if (!fs) {
+        return Error(ErrorKind::kLayerFs,
+                     "unknown layer filesystem '" + args->fs + "' (expected erofs or ext4)");
+      }
+      options.fs_type = *fs;
       VMI_TRY(Builder builder, Builder::create(std::move(options)));
       ImportOptions import_options;
       if (!args->ref.empty()) import_options.ref = args->ref;

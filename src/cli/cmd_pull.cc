@@ -106,6 +106,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
     std::string platform;
     bool force = false;
     std::string layout = "squashed";
+    std::string fs = "erofs";
     int jobs = 3;
   };
   auto args = std::make_shared<Args>();
@@ -114,6 +115,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--platform", args->platform, "os/arch[/variant] (default: the host's)");
   cmd->add_flag("--force", args->force, "Pull even when the image is cached");
   cmd->add_option("--layout", args->layout, "squashed | layered | auto:N");
+  cmd->add_option("--fs", args->fs, "Filesystem of the runtime lowers: erofs | ext4");
   cmd->add_option("--jobs", args->jobs, "Layers fetched at once")->check(CLI::Range(1, 64));
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
@@ -122,6 +124,12 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
       options.force_pull = args->force;
       options.platform = args->platform;
       VMI_TRY(options.layout, parse_layout(args->layout));
+      std::optional<FsType> fs = parse_fs_type(args->fs);
+      if (!fs) {
+        return Error(ErrorKind::kLayerFs,
+                     "unknown layer filesystem '" + args->fs + "' (expected erofs or ext4)");
+      }
+      options.fs_type = *fs;
       options.jobs = args->jobs;
       options.insecure_registries = ctx.global.insecure_registries;
       options.ca_file = ctx.global.ca_file;

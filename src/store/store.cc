@@ -2,6 +2,8 @@
 // to the operations in store_detail.
 #include "vmimage/store.h"
 
+#include <fcntl.h>
+
 #include <cerrno>
 
 #include "store/core.h"
@@ -53,6 +55,18 @@ Status BlobWriter::take_file(BlobWriter& other) {
   }
   std::swap(state_->fd, other.state_->fd);
   std::swap(state_->temp_path, other.state_->temp_path);
+  return {};
+}
+
+Status BlobWriter::replace_file(const std::string& path) {
+  if (!state_ || exists() || !state_->fd.valid()) {
+    return Error(ErrorKind::kStoreSave, "replace_file needs an unfinished blob writer");
+  }
+  if (::rename(path.c_str(), state_->temp_path.c_str()) != 0) {
+    return sys_error(ErrorKind::kStoreSave, "renaming " + path + " to " + state_->temp_path);
+  }
+  state_->fd.reset(::open(state_->temp_path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!state_->fd.valid()) return sys_error(ErrorKind::kStoreSave, "opening " + state_->temp_path);
   return {};
 }
 

@@ -16,11 +16,16 @@ check_image() {
   vmi --json inspect "$ref" >"$WORK/$name.json" || fail "$name: inspect failed"
   mapfile -t lowers < <(json_get "$WORK/$name.json" 'd["lower_paths"]')
   [[ ${#lowers[@]} -ge 1 ]] || fail "$name: no lowers"
+  mapfile -t types < <(json_get "$WORK/$name.json" 'd["lower_fs_types"]')
   local mounts=() i=0
   for img in "${lowers[@]}"; do
     [[ "$img" == /* && -f "$img" ]] || fail "$name: lower $img is not an absolute file path"
-    if fsck.erofs "$img" 2>&1 | grep -q '<E>'; then fail "$name: fsck.erofs rejects $img"; fi
-    mount_image erofs "$img" "$WORK/mnt/$name-$i"
+    case ${types[i]} in
+      erofs) if fsck.erofs "$img" 2>&1 | grep -q '<E>'; then fail "$name: fsck.erofs rejects $img"; fi ;;
+      ext4) e2fsck -fn "$img" >/dev/null 2>&1 || fail "$name: e2fsck rejects $img" ;;
+      *) fail "$name: unknown lower type ${types[i]}" ;;
+    esac
+    mount_image "${types[i]}" "$img" "$WORK/mnt/$name-$i"
     mounts=("$WORK/mnt/$name-$i" "${mounts[@]}")
     i=$((i + 1))
   done

@@ -50,6 +50,14 @@ vmi -q import --layout layered layered:v1 "$a/oci-archive-gzip.tar" || fail "lay
 check_image layered:v1 layered "$WORK/want"
 [[ $LOWER_COUNT == 3 ]] || fail "layered import gave $LOWER_COUNT lowers"
 
+# ext4 lowers: the same tree through ext4 images (e2fsck-clean).
+vmi -q import --fs ext4 --layout layered ext4:v1 "$a/oci-dir" || fail "import --fs ext4"
+check_image ext4:v1 ext4 "$WORK/want"
+[[ $(json_get "$WORK/ext4.json" 'd["lower_fs_types"]') == $'ext4\next4\next4' ]] ||
+  fail "lower_fs_types: $(json_get "$WORK/ext4.json" 'd["lower_fs_types"]')"
+expect_fail vmi import --fs xfs xfs:v1 "$a/oci-dir"
+grep -q 'vmimage: layer fs' "$WORK/err" || fail "--fs xfs: $(cat "$WORK/err")"
+
 # Several images: --ref picks one; none → an error listing them.
 expect_fail vmi import multi:v1 "$a/docker-multi.tar"
 grep -q 'example.com/test/base:v1' "$WORK/err" || fail "multi: $(cat "$WORK/err")"
