@@ -5,12 +5,20 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "fs/ext4/libext2fs.h"
 
 namespace vmimage::ext4 {
 namespace {
+
+// On-disk layouts this file writes through libext2fs's structs, in host byte
+// order: ext4 is little-endian, and so are the hosts vmimage targets.
+static_assert(std::endian::native == std::endian::little);
+static_assert(sizeof(ext3_extent_header) == 12);
+static_assert(sizeof(ext3_extent) == 12);
+static_assert(sizeof(ext3_extent_idx) == 12);
 
 ext3_extent make_extent(uint64_t lblk, uint64_t pblk, uint64_t count) {
   ext3_extent e{};

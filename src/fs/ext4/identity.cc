@@ -60,6 +60,8 @@ int hex_value(char c) {
   return -1;
 }
 
+static_assert(sizeof(ext2_super_block) == 1024);
+
 void store_le32(unsigned char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
 }

@@ -106,24 +106,31 @@ Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode,
     uint64_t bytes = std::min(stop, reader.size()) - pos;
     std::memset(buffer_.data() + bytes, 0, stop - pos - bytes);  // the last block's tail
     VMI_CHECK(reader.read(pos, std::as_writable_bytes(std::span(buffer_.data(), bytes))));
-    uint64_t count = (stop - pos) / kBlockSize;
-    for (uint64_t b = 0; b < count;) {
-      if (all_zero(&buffer_[b * kBlockSize])) {
-        ++b;
-        continue;
-      }
-      uint64_t e = b + 1;
-      while (e < count && !all_zero(&buffer_[e * kBlockSize])) ++e;
-      VMI_CHECK(write_data_run(pos / kBlockSize + b, &buffer_[b * kBlockSize], e - b, extents));
-      blocks += e - b;
-      b = e;
-    }
+    VMI_TRY(uint64_t written, write_buffer(pos / kBlockSize, (stop - pos) / kBlockSize, extents));
+    blocks += written;
     pos = stop;
   }
   stats_.data_blocks += blocks;
   VMI_CHECK(ext2_check(ext2fs_inode_size_set(fs_, EXT2_INODE(&inode), reader.size()),
                        "setting the file size"));
   return finish_blocks(ino, inode, extents, blocks);
+}
+
+Result<uint64_t> ImageWriter::write_buffer(uint64_t lblk, uint64_t count,
+                                           ExtentTreeBuilder& extents) {
+  uint64_t written = 0;
+  for (uint64_t b = 0; b < count;) {
+    if (all_zero(&buffer_[b * kBlockSize])) {  // left as a hole
+      ++b;
+      continue;
+    }
+    uint64_t e = b + 1;
+    while (e < count && !all_zero(&buffer_[e * kBlockSize])) ++e;
+    VMI_CHECK(write_data_run(lblk + b, &buffer_[b * kBlockSize], e - b, extents));
+    written += e - b;
+    b = e;
+  }
+  return written;
 }
 
 Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,

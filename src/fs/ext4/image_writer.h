@@ -38,6 +38,9 @@ class ImageWriter {
   Status write_node(tree::InodeId id);
   Status write_inode_and_data(tree::InodeId id);
   Status write_regular(ext2_ino_t ino, ext2_inode_large& inode, const tree::Inode& node);
+  // Writes the non-zero blocks among the first `count` of buffer_ (file
+  // blocks from lblk on); returns how many were written.
+  Result<uint64_t> write_buffer(uint64_t lblk, uint64_t count, ExtentTreeBuilder& extents);
   Status write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,
                         ExtentTreeBuilder& extents);
   Status write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id);

@@ -11,6 +11,8 @@
 namespace vmimage::ext4 {
 namespace {
 
+static_assert(sizeof(ext2_inode_large) == 160, "i_extra_isize below assumes the 1.47 layout");
+
 constexpr uint16_t kExtraIsize = sizeof(ext2_inode_large) - EXT2_GOOD_OLD_INODE_SIZE;  // 32
 // ext4 keeps 34-bit seconds: a signed 32-bit field plus two epoch bits.
 constexpr int64_t kMinTime = -(int64_t{1} << 31);

@@ -256,8 +256,8 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
   // can hold new files; a minimal image keeps little more than its tree uses.
   g.inodes = inodes;
   if (g.blocks > content) {
-    uint64_t more = std::min<uint64_t>(
-        inodes + (g.blocks - content) * kBlockSize / kBytesPerInode, UINT32_MAX - 1);
+    uint64_t more = std::min<uint64_t>(inodes + (g.blocks - content) * kBlockSize / kBytesPerInode,
+                                       UINT32_MAX - 1);
     VMI_TRY(bool ok, fits(content, g.blocks, more, options));
     if (ok) g.inodes = more;
   }

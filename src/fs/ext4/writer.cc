@@ -29,8 +29,7 @@ FormatParams format_params(const TreePlan& plan, const Geometry& geo, const Ext4
   p.inodes = geo.inodes;
   p.label = options.label;
   p.timestamp = options.timestamp;
-  auto seed = derive16("ext4 directory hash seed", {plan.metadata_digest});
-  std::memcpy(p.hash_seed.data(), seed.data(), seed.size());
+  std::memcpy(p.hash_seed.data(), plan.hash_seed.data(), p.hash_seed.size());
   if (options.uuid) {
     p.uuid = *options.uuid;
   } else {
