@@ -209,7 +209,7 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
     VMI_TRY(BlobWriter writer, lease.begin_blob(lower.digest, FsType::kExt4));
     if (!writer.exists()) {
       std::string scratch = writer.temp_path() + ".ext4";
-      VMI_CHECK(builder::export_ext4({lower.path}, scratch, ext4::Ext4Options{}));
+      VMI_CHECK(builder::erofs_to_ext4(lower.path, scratch, ext4::Ext4Options{}));
       VMI_CHECK(writer.replace_file(scratch));
     }
     VMI_TRY(LayerRef ref, writer.commit());
