@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "source/registry/client.h"
 #include "util/result.h"
 
 namespace vmimage::cli {
@@ -30,5 +31,26 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+void add_resolve_command(CLI::App& app, CliContext& ctx);
+void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
+
+// Registry client options from the global flags (--insecure-registry, --ca-file)
+// and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]); tests
+// shorten limits with $VMIMAGE_REGISTRY_STALL_TIMEOUT (s), $VMIMAGE_REGISTRY_RETRIES
+// and $VMIMAGE_REGISTRY_BACKOFF_MS.
+registry::ClientOptions make_client_options(const GlobalOptions& global);
+void add_mkfs_command(CLI::App& app, CliContext& ctx);
+void add_pull_command(CLI::App& app, CliContext& ctx);
+void add_import_command(CLI::App& app, CliContext& ctx);
+void add_export_command(CLI::App& app, CliContext& ctx);
+// Store commands (cmd_images.cc, cmd_maintenance.cc).
+void add_tag_command(CLI::App& app, CliContext& ctx);
+void add_ls_command(CLI::App& app, CliContext& ctx);
+void add_inspect_command(CLI::App& app, CliContext& ctx);
+void add_rm_command(CLI::App& app, CliContext& ctx);
+void add_gc_command(CLI::App& app, CliContext& ctx);
+void add_du_command(CLI::App& app, CliContext& ctx);
+void add_verify_command(CLI::App& app, CliContext& ctx);
+void add_upper_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

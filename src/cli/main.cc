@@ -10,6 +10,15 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_resolve_command,
+    add_fetch_layers_command,
+    add_mkfs_command,
+    add_pull_command,
+    add_import_command,
+    add_tag_command, add_ls_command, add_inspect_command, add_rm_command,
+    add_gc_command,  add_du_command, add_verify_command,
+    add_upper_command,
+    add_export_command,
 };
 
 int report(const Error& error) {
@@ -33,6 +42,9 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
 int main(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (-q, --json, ...) may also follow the subcommand
+  // Global options may follow the command too: `vmimage ls --json`.
+  app.fallthrough();
   CliContext ctx;
   app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
   app.add_flag("--json", ctx.global.json, "Machine-readable output");

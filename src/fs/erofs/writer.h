@@ -98,6 +98,9 @@ class ImageWriter {
 
   tree::FileDataSink& sink();
   tree::DataSources& sources() { return sources_; }
+  // Sets the superblock UUID before finish(), for callers that derive it from
+  // content they only know once the input has streamed by (e.g. a layer's DiffID).
+  void set_uuid(const std::array<uint8_t, 16>& uuid) { options_.uuid = uuid; }
   Status finish(const tree::Tree& tree);
   const Stats& stats() const { return stats_; }
   uint32_t block_size() const { return options_.block_size; }

@@ -1,0 +1,94 @@
+// The Builder: images in, boot-ready lowers out. Build(ref) answers from the
+// local scope, then the registry cache, then pulls; Import(stream, tag) takes an
+// image archive. Both store per-layer EROFS blobs (shared across images), the
+// runtime lowers the layout asks for, and the metadata a VM launcher reads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/result.h"
+#include "vmimage/store.h"
+#include "vmimage/types.h"
+
+namespace vmimage {
+
+namespace io {
+class Reader;
+}
+
+// How the lowers a VM mounts are made from the per-layer blobs.
+struct Layout {
+  enum class Kind { kSquashed, kLayered, kAuto };
+  Kind kind = Kind::kSquashed;
+  uint32_t max_lowers = 0;  // kAuto: squash the bottom layers so at most this many remain
+};
+// "squashed" | "layered" | "auto:N" (N >= 1).
+Result<Layout> parse_layout(std::string_view text);
+std::string layout_name(const Layout& layout);
+
+// Per-layer progress, from the thread working on that layer.
+struct BuildEvent {
+  enum class Kind {
+    kResolved,    // manifest read: `total` = compressed size of layer `index`
+    kCached,      // the layer's blob is in the store already
+    kBytes,       // `done` of `total` compressed bytes received (and converted)
+    kConverting,  // stream finished, the layer's filesystem is being completed
+    kDone,        // the layer's blob is stored
+    kSquashing,   // index -1: writing the squashed lower
+    kSaved,       // index -1: the image is recorded; message = its digest
+  };
+  Kind kind = Kind::kResolved;
+  int index = -1;
+  std::string digest;  // layer blob digest (compressed) or DiffID
+  uint64_t done = 0;
+  uint64_t total = 0;
+  std::string message;
+};
+using BuildEvents = std::function<void(const BuildEvent&)>;
+
+struct BuildOptions {
+  std::string cache_dir;     // empty: resolve_cache_root("")
+  bool force_pull = false;   // skip the local scope and the registry cache
+  std::string platform;      // "os/arch[/variant]"; empty: the host's
+  Layout layout;
+  int jobs = 3;              // layers downloaded and converted at once
+  FsType fs_type = FsType::kErofs;
+  std::vector<std::string> insecure_registries;
+  std::string ca_file;
+  BuildEvents events;        // may be empty
+};
+
+struct ImportOptions {
+  std::optional<std::string> ref;  // which image of a multi-image archive
+};
+
+class Builder {
+ public:
+  static Result<Builder> create(BuildOptions options);
+  Builder(Builder&&) noexcept;
+  Builder& operator=(Builder&&) noexcept;
+  ~Builder();
+
+  Result<BuildResult> build(std::string_view ref);
+  // Stores the image of an archive (docker save, OCI archive) under `tag` in the
+  // local scope; an empty tag takes the name the archive gives, when it gives one.
+  Result<BuildResult> import(io::Reader& archive, std::string_view tag,
+                             const ImportOptions& options = {});
+  Result<BuildResult> import_dir(const std::string& oci_layout_dir, std::string_view tag,
+                                 const ImportOptions& options = {});
+  // A local tag for an image already built (source: tag).
+  Status save_tag(std::string_view tag, const BuildResult& result);
+  Store& store();
+
+ private:
+  struct Impl;
+  explicit Builder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmimage

@@ -1,0 +1,82 @@
+// Public value types of vmimage: what a build produces (BuildResult), what the
+// store records per image (ImageMeta, OCIConfig) and per blob (LayerRef).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vmimage {
+
+// The filesystem a blob holds.
+enum class FsType { kErofs, kExt4 };
+std::string_view fs_type_name(FsType type);  // "erofs", "ext4"
+std::optional<FsType> parse_fs_type(std::string_view name);
+
+// Which table of the store an image tag lives in: tags a user made (local) or
+// the cache of registry pulls (registry). A tag is unique within a scope.
+enum class Scope { kLocal, kRegistry };
+std::string_view scope_name(Scope scope);  // "local", "registry"
+std::optional<Scope> parse_scope(std::string_view name);
+
+// How an image entered the store.
+enum class ImageSource { kRegistry, kImport, kTag };
+std::string_view image_source_name(ImageSource source);  // "registry", "import", "tag"
+std::optional<ImageSource> parse_image_source(std::string_view name);
+
+// One blob of the store. `digest` is the blob's key: a layer's DiffID (or
+// ChainID for chain-dependent lowers), or squashed_blob_key() for a squash.
+// size and path are filled in by the store.
+struct LayerRef {
+  std::string digest;
+  FsType fs_type = FsType::kErofs;
+  uint64_t size = 0;
+  std::string path;  // absolute
+};
+
+// The parts of an OCI image config a VM launcher needs.
+struct OCIConfig {
+  std::string user;
+  std::string working_dir;
+  std::vector<std::string> entrypoint;
+  std::vector<std::string> cmd;
+  std::map<std::string, std::string> env;  // "NAME=VALUE" entries, split
+};
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+struct ImageMeta {
+  std::string tag;
+  std::string digest;  // manifest digest
+  uint64_t size = 0;   // bytes of the runtime lowers
+  TimePoint created_at{};
+  ImageSource source = ImageSource::kRegistry;
+  OCIConfig oci;
+};
+
+struct ImageInfo {
+  std::string tag;
+  std::string rootfs_path;  // the first runtime lower
+  ImageMeta meta;
+  Scope scope = Scope::kLocal;
+};
+
+// A boot-ready image: the lowers to stack (base → top) and its config.
+struct BuildResult {
+  std::string rootfs_path;  // lower_paths[0]
+  std::vector<std::string> lower_paths;
+  std::vector<FsType> lower_fs_types;
+  std::vector<LayerRef> layers;            // runtime lowers, base → top
+  std::vector<LayerRef> canonical_layers;  // one per OCI layer, base → top
+  std::string digest;                      // manifest digest
+  std::vector<std::string> layer_digests;  // keys of `layers`, base → top
+  uint64_t size = 0;
+  bool cached = false;
+  OCIConfig oci;
+};
+
+}  // namespace vmimage

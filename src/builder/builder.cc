@@ -1,0 +1,362 @@
+// Builder: the pipelines that join a source (registry, archive), the layer
+// converter and the store. Build() answers from the local scope, then the
+// registry cache, then pulls; every image ends as canonical per-layer blobs plus
+// the runtime lowers its layout asks for.
+#include "vmimage/builder.h"
+
+#include <mutex>
+
+#include "builder/export.h"
+#include "builder/layer_store.h"
+#include "builder/squash.h"
+#include "fs/erofs/reader.h"
+#include "oci/platform.h"
+#include "oci/reference.h"
+#include "io/decompress.h"
+#include "io/sha256.h"
+#include "source/archive/archive.h"
+#include "source/registry/client.h"
+#include "util/file.h"
+
+namespace vmimage {
+
+struct Builder::Impl {
+  BuildOptions options;
+  Store store;
+  std::unique_ptr<registry::Client> client;
+
+  Result<registry::Client*> registry_client();
+  Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
+  Result<BuildResult> pull(const oci::Reference& ref);
+  Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
+                                               const std::vector<LayerRef>& canonical);
+  Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers);
+  Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
+                          const std::vector<LayerRef>& layers);
+  Result<BuildResult> import_image(
+      std::string_view tag, const ImportOptions& options,
+      const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
+                                                         const archive::ImportOptions&)>& walk);
+  Result<BuildResult> record(Scope scope, const std::string& tag, const ImageLayers& layers,
+                             const ImageMeta& meta);
+  void emit(BuildEvent::Kind kind, int index, std::string digest = {}, uint64_t done = 0,
+            uint64_t total = 0);
+};
+
+namespace {
+
+OCIConfig oci_config_of(const oci::ImageConfig& config) {
+  OCIConfig out;
+  out.user = config.config.user;
+  out.working_dir = config.config.working_dir;
+  out.entrypoint = config.config.entrypoint;
+  out.cmd = config.config.cmd;
+  for (const std::string& kv : config.config.env) {
+    size_t eq = kv.find('=');
+    out.env[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  return out;
+}
+
+uint64_t total_size(const std::vector<LayerRef>& layers) {
+  uint64_t n = 0;
+  for (const LayerRef& l : layers) n += l.size;
+  return n;
+}
+
+// Registry byte counts → build events.
+class ProgressAdapter : public registry::ProgressSink {
+ public:
+  explicit ProgressAdapter(const BuildEvents& events) : events_(events) {}
+  void on_layer(const registry::LayerEvent& e) override {
+    if (!events_) return;
+    BuildEvent out;
+    out.index = e.index;
+    out.digest = e.digest.str();
+    out.done = e.done;
+    out.total = e.total;
+    switch (e.kind) {
+      case registry::LayerEvent::Kind::kResolved: out.kind = BuildEvent::Kind::kResolved; break;
+      case registry::LayerEvent::Kind::kBytes: out.kind = BuildEvent::Kind::kBytes; break;
+      default: return;  // converting and done come from the layer store
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    events_(out);
+  }
+
+ private:
+  const BuildEvents& events_;
+  std::mutex mu_;
+};
+
+
+// Lets a decompressor (which owns its inner reader) read a borrowed stream.
+class BorrowedReader : public io::Reader {
+ public:
+  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
+  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
+
+ private:
+  io::Reader& inner_;
+};
+
+// Converts each layer blob as the archive streams past, into a store temp file
+// under a provisional key; store_layers later commits it under its real key.
+class ImportHandler : public archive::BlobHandler {
+ public:
+  ImportHandler(Store& store, Lease& lease) : store_(store), lease_(lease) {}
+
+  Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
+    auto layer = std::make_shared<builder::PrestreamedLayer>();
+    std::string provisional = io::sha256_digest("vmimage-import " + lease_.id() + " " +
+                                                std::to_string(layers_.size()));
+    VMI_TRY(BlobWriter writer, lease_.begin_blob(provisional, FsType::kErofs));
+    layer->writer = std::move(writer);
+    VMI_TRY(layer->conversion,
+            builder::LayerConversion::create(layer->writer->fd(), layer->writer->temp_path(),
+                                             store_.cache_root() + "/tmp"));
+    VMI_TRY(io::Decompressed tar, io::open_decompressed(
+                                      std::make_unique<BorrowedReader>(stream), member));
+    VMI_CHECK(layer->conversion->stream(*tar.reader, member));
+    layers_.push_back(layer);
+    return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};
+  }
+
+  std::shared_ptr<builder::PrestreamedLayer> layer(uint64_t handle) { return layers_.at(handle); }
+
+ private:
+  Store& store_;
+  Lease& lease_;
+  std::vector<std::shared_ptr<builder::PrestreamedLayer>> layers_;
+};
+}  // namespace
+
+void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest, uint64_t done,
+                         uint64_t total) {
+  if (!options.events) return;
+  BuildEvent e{kind, index, std::move(digest), done, total, {}};
+  options.events(e);
+}
+
+Result<registry::Client*> Builder::Impl::registry_client() {
+  if (!client) {
+    registry::ClientOptions o;
+    o.insecure_registries = options.insecure_registries;
+    o.ca_file = options.ca_file;
+    VMI_TRY(client, registry::Client::create(std::move(o)));
+  }
+  return client.get();
+}
+
+Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
+                                                         const oci::Reference& ref) {
+  for (auto [scope, tag] : {std::pair{Scope::kLocal, std::string(given)},
+                            std::pair{Scope::kLocal, ref.str()},
+                            std::pair{Scope::kRegistry, ref.str()}}) {
+    Result<StoredImage> found = store.find(scope, tag);
+    if (found.ok()) {
+      const std::vector<FsType>& types = found->result.lower_fs_types;
+      // Built for another filesystem: build again (its layers are cached).
+      if (!types.empty() && types.front() != options.fs_type) return std::optional<BuildResult>();
+      return std::optional<BuildResult>(found->result);
+    }
+    if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();
+  }
+  return std::optional<BuildResult>();
+}
+
+Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::string>& diff_ids,
+                                       const std::vector<LayerRef>& layers) {
+  std::string key = squashed_blob_key(diff_ids, FsType::kErofs);
+  VMI_TRY(BlobWriter writer, lease.begin_blob(key, FsType::kErofs));
+  if (writer.exists()) return writer.commit();
+  emit(BuildEvent::Kind::kSquashing, -1, key);
+  std::vector<std::string> paths;
+  for (const LayerRef& l : layers) paths.push_back(l.path);
+  VMI_CHECK(builder::write_squashed(paths, writer.fd(), writer.temp_path(),
+                                    store.cache_root() + "/tmp"));
+  return writer.commit();
+}
+
+Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
+    Lease& lease, const std::vector<std::string>& diff_ids, const std::vector<LayerRef>& canonical) {
+  size_t n = canonical.size();
+  size_t squash_count = 0;  // bottom layers merged into one lower
+  switch (options.layout.kind) {
+    case Layout::Kind::kLayered: squash_count = 0; break;
+    case Layout::Kind::kSquashed: squash_count = n; break;
+    case Layout::Kind::kAuto:
+      squash_count = n > options.layout.max_lowers ? n - options.layout.max_lowers + 1 : 0;
+      break;
+  }
+  // One layer is its own squash: nothing lies below it to hide.
+  if (squash_count <= 1) return canonical;
+  std::vector<std::string> bottom_ids(diff_ids.begin(), diff_ids.begin() + squash_count);
+  std::vector<LayerRef> bottom(canonical.begin(), canonical.begin() + squash_count);
+  VMI_TRY(LayerRef squashed, squash(lease, bottom_ids, bottom));
+  std::vector<LayerRef> out{squashed};
+  out.insert(out.end(), canonical.begin() + squash_count, canonical.end());
+  return out;
+}
+
+// The runtime lowers in the requested filesystem: an ext4 blob (same key) is
+// written from each EROFS lower, copying its file data.
+Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
+                                                        const std::vector<LayerRef>& lowers) {
+  if (options.fs_type == FsType::kErofs) return lowers;
+  std::vector<LayerRef> out;
+  for (const LayerRef& lower : lowers) {
+    VMI_TRY(BlobWriter writer, lease.begin_blob(lower.digest, FsType::kExt4));
+    if (!writer.exists()) {
+      std::string scratch = writer.temp_path() + ".ext4";
+      VMI_CHECK(builder::erofs_to_ext4(lower.path, scratch, ext4::Ext4Options{}));
+      VMI_CHECK(writer.replace_file(scratch));
+    }
+    VMI_TRY(LayerRef ref, writer.commit());
+    out.push_back(ref);
+  }
+  return out;
+}
+
+Result<BuildResult> Builder::Impl::record(Scope scope, const std::string& tag,
+                                          const ImageLayers& layers, const ImageMeta& meta) {
+  VMI_CHECK(store.save(scope, tag, layers, meta));
+  VMI_TRY(StoredImage stored, store.find(scope, tag));
+  emit(BuildEvent::Kind::kSaved, -1, meta.digest);
+  BuildResult result = stored.result;
+  result.cached = false;
+  return result;
+}
+
+Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
+  VMI_TRY(registry::Client * c, registry_client());
+  oci::Platform platform = oci::host_platform();
+  if (!options.platform.empty()) {
+    VMI_TRY(platform, oci::parse_platform(options.platform));
+  }
+  ProgressAdapter progress(options.events);
+  VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress));
+  if (image.config.diff_ids.size() != image.layers.size()) {
+    return Error(ErrorKind::kPullImage, ref.str() + ": the config lists " +
+                                            std::to_string(image.config.diff_ids.size()) +
+                                            " DiffIDs for " + std::to_string(image.layers.size()) +
+                                            " layers");
+  }
+  std::vector<std::string> diff_ids;
+  for (const oci::Digest& d : image.config.diff_ids) diff_ids.push_back(d.str());
+
+  VMI_TRY(Lease lease, store.begin_lease());
+  builder::LayerStoreOptions layer_options{options.jobs, options.events};
+  auto open = [&](int i) { return c->open_layer(ref, image.layers[i], &progress, i); };
+  VMI_TRY(std::vector<LayerRef> canonical,
+          builder::store_layers(store, lease, diff_ids, open, layer_options));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
+
+  ImageMeta meta;
+  meta.tag = ref.str();
+  meta.digest = image.digest.str();
+  meta.size = total_size(runtime);
+  meta.created_at = std::chrono::system_clock::now();
+  meta.source = ImageSource::kRegistry;
+  meta.oci = oci_config_of(image.config);
+  VMI_TRY(BuildResult result, record(Scope::kRegistry, ref.str(), {canonical, runtime}, meta));
+  VMI_CHECK(lease.release());
+  return result;
+}
+
+Result<BuildResult> Builder::Impl::import_image(
+    std::string_view tag, const ImportOptions& options,
+    const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
+                                                       const archive::ImportOptions&)>& walk) {
+  archive::ImportOptions walk_options;
+  walk_options.ref = options.ref;
+  if (!this->options.platform.empty()) {
+    VMI_TRY(walk_options.platform, oci::parse_platform(this->options.platform));
+  }
+  VMI_TRY(Lease lease, store.begin_lease());
+  ImportHandler handler(store, lease);
+  VMI_TRY(archive::ImportedImage image, walk(handler, walk_options));
+  std::string name = tag.empty() ? image.name : std::string(tag);
+  if (name.empty()) {
+    std::string names;
+    for (const std::string& n : image.names) names += (names.empty() ? "" : ", ") + n;
+    return Error(ErrorKind::kUsage, names.empty()
+                                        ? "the archive names no image: give a tag"
+                                        : "the image has several names (" + names + "): give a tag");
+  }
+  std::vector<std::string> diff_ids;
+  for (const archive::LayerBlob& l : image.layers) diff_ids.push_back(l.diff_id);
+  auto streamed = [&](int i) { return handler.layer(image.layers[i].handle); };
+  auto no_open = [](int i) -> Result<std::unique_ptr<io::Reader>> {
+    return Error(ErrorKind::kInternal, "layer " + std::to_string(i) + " was not streamed");
+  };
+  builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events};
+  VMI_TRY(std::vector<LayerRef> canonical,
+          builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
+
+  ImageMeta meta;
+  meta.tag = name;
+  meta.digest = image.manifest_digest;
+  meta.size = total_size(runtime);
+  meta.created_at = std::chrono::system_clock::now();
+  meta.source = ImageSource::kImport;
+  meta.oci = oci_config_of(image.config);
+  VMI_TRY(BuildResult result, record(Scope::kLocal, name, {canonical, runtime}, meta));
+  VMI_CHECK(lease.release());
+  return result;
+}
+
+Builder::Builder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Builder::Builder(Builder&&) noexcept = default;
+Builder& Builder::operator=(Builder&&) noexcept = default;
+Builder::~Builder() = default;
+
+Result<Builder> Builder::create(BuildOptions options) {
+  VMI_TRY(Store store, Store::open(options.cache_dir));
+  auto impl = std::make_unique<Impl>(Impl{std::move(options), std::move(store), nullptr});
+  return Builder(std::move(impl));
+}
+
+Result<BuildResult> Builder::build(std::string_view ref_text) {
+  VMI_TRY(oci::Reference ref, oci::parse_reference(ref_text));
+  if (!impl_->options.force_pull) {
+    VMI_TRY(std::optional<BuildResult> hit, impl_->cached(ref_text, ref));
+    if (hit) return *hit;
+  }
+  return impl_->pull(ref);
+}
+
+Result<BuildResult> Builder::import(io::Reader& archive_stream, std::string_view tag,
+                                   const ImportOptions& options) {
+  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
+                                               const archive::ImportOptions& o) {
+    return archive::import_archive(archive_stream, h, o);
+  });
+}
+
+Result<BuildResult> Builder::import_dir(const std::string& dir, std::string_view tag,
+                                       const ImportOptions& options) {
+  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
+                                               const archive::ImportOptions& o) {
+    return archive::import_directory(dir, h, o);
+  });
+}
+
+Status Builder::save_tag(std::string_view tag, const BuildResult& result) {
+  ImageLayers layers{result.canonical_layers, result.layers};
+  ImageMeta meta;
+  meta.tag = std::string(tag);
+  meta.digest = result.digest;
+  meta.size = result.size;
+  meta.created_at = std::chrono::system_clock::now();
+  meta.source = ImageSource::kTag;
+  meta.oci = result.oci;
+  return impl_->store.save(Scope::kLocal, tag, layers, meta);
+}
+
+Store& Builder::store() { return impl_->store; }
+
+}  // namespace vmimage

@@ -1,0 +1,211 @@
+#include "builder/layer_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "builder/chain.h"
+#include "builder/layer_conversion.h"
+#include "fs/erofs/reader.h"
+#include "io/sha256.h"
+#include "tree/merge.h"
+#include "util/file.h"
+
+namespace vmimage::builder {
+
+namespace {
+
+struct Slot {
+  std::string diff_id;
+  std::string context_key;
+  std::optional<LayerRef> blob;             // in the store already, or committed
+  std::optional<BlobWriter> context_writer;  // locked; the conversion writes here
+  std::optional<BlobWriter> diff_writer;     // locked unless another slot holds the key
+  std::unique_ptr<LayerConversion> conversion;
+  std::shared_ptr<PrestreamedLayer> streamed;   // streamed before the keys were known
+  int same_blob_as = -1;                     // an earlier slot streamed from the same blob
+};
+
+LayerConversion& conversion_of(Slot& s) {
+  return s.streamed ? *s.streamed->conversion : *s.conversion;
+}
+
+void emit(const LayerStoreOptions& o, BuildEvent::Kind kind, int index, const std::string& digest) {
+  if (!o.events) return;
+  BuildEvent e;
+  e.kind = kind;
+  e.index = index;
+  e.digest = digest;
+  o.events(e);
+}
+
+// Which key each slot needs, then every lock in sorted key order.
+Status lock_slots(Store& store, Lease& lease, std::vector<Slot>& slots) {
+  std::map<std::string, std::vector<std::pair<size_t, bool>>> wanted;  // key → (slot, is_context)
+  for (size_t i = 0; i < slots.size(); ++i) {
+    VMI_TRY(bool have_context, store.has_blob(slots[i].context_key));
+    VMI_TRY(bool have_diff, store.has_blob(slots[i].diff_id));
+    if (have_context) {
+      wanted[slots[i].context_key].push_back({i, true});
+    } else if (have_diff) {
+      wanted[slots[i].diff_id].push_back({i, false});
+    } else {
+      wanted[slots[i].context_key].push_back({i, true});
+      wanted[slots[i].diff_id].push_back({i, false});
+    }
+  }
+  for (auto& [key, users] : wanted) {
+    VMI_TRY(BlobWriter writer, lease.begin_blob(key, FsType::kErofs));
+    if (writer.exists()) {
+      VMI_TRY(LayerRef ref, writer.commit());
+      for (auto [slot, is_context] : users) {
+        if (!slots[slot].blob) slots[slot].blob = ref;
+      }
+      continue;
+    }
+    // A key two slots share (the same layer twice in one image) is locked once;
+    // the later slot reuses what the earlier one commits.
+    auto [slot, is_context] = users.front();
+    (is_context ? slots[slot].context_writer : slots[slot].diff_writer) = std::move(writer);
+  }
+  for (Slot& s : slots) {
+    if (s.blob) {
+      s.context_writer.reset();
+      s.diff_writer.reset();
+    }
+  }
+  return {};
+}
+
+Status convert_one(Store& store, Slot& slot, int index, const OpenLayer& open,
+                   const LayerStoreOptions& options) {
+  BlobWriter& out = *slot.context_writer;
+  VMI_TRY(slot.conversion,
+          LayerConversion::create(out.fd(), out.temp_path(), store.cache_root() + "/tmp"));
+  VMI_TRY(auto tar, open(index));
+  std::string name = "layer " + std::to_string(index) + " (" + slot.diff_id + ")";
+  VMI_CHECK(slot.conversion->stream(*tar, name));
+  emit(options, BuildEvent::Kind::kConverting, index, slot.diff_id);
+  return {};
+}
+
+// Phase 1: every layer to convert, `jobs` at a time. The first error wins;
+// layers not yet started are skipped after it.
+Status convert_all(Store& store, std::vector<Slot>& slots, const OpenLayer& open,
+                   const LayerStoreOptions& options) {
+  std::vector<int> todo;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!slots[i].blob && slots[i].context_writer && !slots[i].streamed) {
+      todo.push_back(static_cast<int>(i));
+    }
+  }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::optional<Error> failure;
+  auto worker = [&] {
+    while (true) {
+      size_t k = next.fetch_add(1);
+      if (k >= todo.size()) return;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failure) return;
+      }
+      Status s = convert_one(store, slots[todo[k]], todo[k], open, options);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!failure) failure = std::move(s).error();
+      }
+    }
+  };
+  int jobs = std::clamp<int>(options.jobs, 1, 64);
+  std::vector<std::thread> threads;
+  for (int t = 1; t < jobs && t < static_cast<int>(todo.size()); ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  if (failure) return *failure;
+  return {};
+}
+
+// Phase 2 for one converted slot: complete it against `lower`, pick its key, commit.
+Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& lower) {
+  Slot& s = slots[i];
+  if (s.same_blob_as >= 0) return *slots[s.same_blob_as].blob;
+  LayerConversion& c = conversion_of(s);
+  VMI_CHECK(c.finish(&lower));
+  if (c.diff_id() != s.diff_id) {
+    return Error(ErrorKind::kImageDigest, "layer " + std::to_string(i) + ": DiffID " +
+                                              c.diff_id() + " does not match the config's " +
+                                              s.diff_id);
+  }
+  BlobWriter& data = s.streamed ? *s.streamed->writer : *s.context_writer;
+  BlobWriter* target = &*s.context_writer;
+  if (!c.context_sensitive()) {
+    for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (and committed) this DiffID
+      if (slots[j].blob && slots[j].blob->digest == s.diff_id) return *slots[j].blob;
+    }
+    if (s.diff_writer) target = &*s.diff_writer;
+  }
+  if (target != &data) VMI_CHECK(target->take_file(data));
+  return target->commit();
+}
+
+Status add_to_context(tree::Tree& context, const LayerRef& blob) {
+  VMI_TRY(UniqueFd fd, open_read(blob.path));
+  Result<tree::Tree> layer = erofs::read_image(fd.get(), 0, blob.path);
+  if (!layer) return std::move(layer).error().context("reading layer blob " + blob.path);
+  return tree::apply_layer(context, *layer);
+}
+
+}  // namespace
+
+std::string layer_context_key(const std::string& chain_id) {
+  return io::sha256_digest("vmimage-lower-v1 " + chain_id);
+}
+
+Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
+                                           const std::vector<std::string>& diff_ids,
+                                           const OpenLayer& open, const LayerStoreOptions& options,
+                                           const StreamedLookup& streamed) {
+  std::vector<std::string> chains = chain_ids(diff_ids);
+  std::vector<Slot> slots(diff_ids.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    slots[i].diff_id = diff_ids[i];
+    slots[i].context_key = layer_context_key(chains[i]);
+    if (streamed) slots[i].streamed = streamed(static_cast<int>(i));
+    for (size_t j = 0; j < i && slots[i].streamed; ++j) {
+      if (slots[j].streamed == slots[i].streamed) slots[i].same_blob_as = static_cast<int>(j);
+    }
+  }
+  VMI_CHECK(lock_slots(store, lease, slots));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].blob) emit(options, BuildEvent::Kind::kCached, static_cast<int>(i), diff_ids[i]);
+  }
+  VMI_CHECK(convert_all(store, slots, open, options));
+
+  tree::Tree context;
+  std::vector<LayerRef> refs;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Slot& s = slots[i];
+    if (!s.blob) {
+      VMI_TRY(s.blob, complete(slots, i, context));
+      if (s.same_blob_as >= 0) {
+        VMI_CHECK(add_to_context(context, *s.blob));
+      } else {
+        VMI_CHECK(tree::apply_layer(context, conversion_of(s).tree()));
+      }
+      s.conversion.reset();
+      s.context_writer.reset();
+      s.diff_writer.reset();
+      emit(options, BuildEvent::Kind::kDone, static_cast<int>(i), s.blob->digest);
+    } else if (i + 1 < slots.size()) {
+      VMI_CHECK(add_to_context(context, *s.blob));
+    }
+    refs.push_back(*s.blob);
+  }
+  return refs;
+}
+
+}  // namespace vmimage::builder

@@ -1,0 +1,24 @@
+// The squashed lower: the OCI application of layer blobs (base first) written as
+// one EROFS image. File bodies are copied from the layer blobs, never
+// decompressed again.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tree/tree.h"
+#include "util/result.h"
+
+namespace vmimage::builder {
+
+// The merged tree of EROFS layer images (base first), metadata only.
+Result<tree::Tree> merge_layer_images(const std::vector<std::string>& paths);
+
+// Writes the squash of `layer_paths` into out_fd (a store temp file).
+Status write_squashed(const std::vector<std::string>& layer_paths, int out_fd,
+                      const std::string& out_name, const std::string& scratch_dir);
+
+// Whether a layer tree can serve as its own squash (nothing overlayfs-specific in it).
+bool is_plain_tree(const tree::Tree& tree);
+
+}  // namespace vmimage::builder

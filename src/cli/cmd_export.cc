@@ -1,0 +1,60 @@
+// `vmimage export REF OUTPUT --type ext4|erofs [--size SIZE|--free SIZE]`: the
+// image's whole root filesystem flattened into one image, from the stored blobs.
+#include <cstdio>
+
+#include "builder/export.h"
+#include "cli/cli.h"
+#include "cli/store_format.h"
+#include "oci/reference.h"
+#include "util/size.h"
+
+namespace vmimage::cli {
+
+void add_export_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string ref, output, type = "ext4", size, free;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("export", "Flatten a stored image into one ext4 or EROFS image");
+  cmd->add_option("REF", args->ref, "A stored image (tag)")->required();
+  cmd->add_option("OUTPUT", args->output, "The image file to write")->required();
+  cmd->add_option("--type", args->type, "ext4 (writable root disk) or erofs");
+  auto* size = cmd->add_option("--size", args->size, "ext4 size (K/M/G/T); default: fits");
+  cmd->add_option("--free", args->free, "ext4 free space on top of the content")->excludes(size);
+  cmd->callback([&ctx, args] {
+    ctx.run = [&ctx, args]() -> Result<int> {
+      VMI_TRY(Store store, open_store(ctx.global));
+      Result<StoredImage> image = store.resolve(args->ref);
+      if (!image && image.error().kind() == ErrorKind::kImageNotFound) {
+        if (auto ref = oci::parse_reference(args->ref); ref.ok()) image = store.resolve(ref->str());
+      }
+      if (!image) return std::move(image).error();
+      const std::vector<std::string>& lowers = image->result.lower_paths;
+      if (args->type == "erofs") {
+        VMI_CHECK(builder::export_erofs(lowers, args->output));
+        if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());
+        return 0;
+      }
+      if (args->type != "ext4") {
+        return Error(ErrorKind::kLayerFs, "unknown filesystem type '" + args->type +
+                                              "' (expected ext4 or erofs)");
+      }
+      ext4::Ext4Options options;
+      if (!args->size.empty()) {
+        VMI_TRY(options.size_bytes, parse_size(args->size));
+      }
+      if (!args->free.empty()) {
+        VMI_TRY(options.extra_free_bytes, parse_size(args->free));
+      }
+      options.journal = true;  // a writable root disk
+      VMI_TRY(ext4::Ext4Stats stats, builder::export_ext4(lowers, args->output, options));
+      if (!ctx.global.quiet) {
+        std::printf("%s: ext4, %s (content needs %s)\n", args->output.c_str(),
+                    human_size(stats.size_bytes).c_str(), human_size(stats.min_size_bytes).c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace vmimage::cli

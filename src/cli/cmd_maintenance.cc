@@ -1,0 +1,116 @@
+// Store maintenance commands: gc (remove garbage), du (disk usage), verify
+// (re-hash blobs; exit 1 when any is corrupt or missing).
+#include <cstdio>
+
+#include "cli/store_format.h"
+
+namespace vmimage::cli {
+namespace {
+
+using ull = unsigned long long;
+
+Result<int> run_gc(const GlobalOptions& global) {
+  VMI_TRY(Store store, open_store(global));
+  VMI_TRY(GcStats stats, store.gc());
+  if (global.json) {
+    nlohmann::ordered_json out = {{"blobs_removed", stats.blobs_removed},
+                                  {"bytes_removed", stats.bytes_removed},
+                                  {"temp_files_removed", stats.temp_files_removed},
+                                  {"leases_reaped", stats.leases_reaped}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else if (!global.quiet) {
+    std::printf("removed %llu blobs and %llu temp files, %llu bytes (%s)\n",
+                static_cast<ull>(stats.blobs_removed), static_cast<ull>(stats.temp_files_removed),
+                static_cast<ull>(stats.bytes_removed), human_size(stats.bytes_removed).c_str());
+  }
+  return 0;
+}
+
+Result<int> run_du(const GlobalOptions& global) {
+  VMI_TRY(Store store, open_store(global));
+  VMI_TRY(DiskUsage du, store.disk_usage());
+  if (global.json) {
+    auto images = nlohmann::ordered_json::array();
+    for (const ImageUsage& i : du.images) {
+      images.push_back({{"tag", i.tag},
+                        {"scope", scope_name(i.scope)},
+                        {"unique_bytes", i.unique_bytes},
+                        {"shared_bytes", i.shared_bytes}});
+    }
+    nlohmann::ordered_json out = {{"blobs", du.blobs},
+                                  {"bytes", du.bytes},
+                                  {"shared_bytes", du.shared_bytes},
+                                  {"unreferenced_bytes", du.unreferenced_bytes},
+                                  {"images", images}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  print_table({{"BLOBS", "SIZE", "SHARED", "UNREFERENCED"},
+               {std::to_string(du.blobs), human_size(du.bytes), human_size(du.shared_bytes),
+                human_size(du.unreferenced_bytes)}});
+  if (du.images.empty()) return 0;
+  std::printf("\n");
+  std::vector<std::vector<std::string>> rows = {{"TAG", "SCOPE", "UNIQUE", "SHARED"}};
+  for (const ImageUsage& i : du.images) {
+    rows.push_back({i.tag, std::string(scope_name(i.scope)), human_size(i.unique_bytes),
+                    human_size(i.shared_bytes)});
+  }
+  print_table(rows);
+  return 0;
+}
+
+const char* problem_name(BlobProblem::Kind kind) {
+  return kind == BlobProblem::Kind::kMissing ? "missing" : "corrupt";
+}
+
+Result<int> run_verify(const GlobalOptions& global, const std::vector<std::string>& refs) {
+  VMI_TRY(Store store, open_store(global));
+  VMI_TRY(VerifyReport report, store.verify(refs));
+  if (global.json) {
+    auto problems = nlohmann::ordered_json::array();
+    for (const BlobProblem& p : report.problems) {
+      problems.push_back({{"problem", problem_name(p.kind)},
+                          {"digest", p.record.blob.digest},
+                          {"fs_type", fs_type_name(p.record.blob.fs_type)},
+                          {"path", p.record.blob.path},
+                          {"detail", p.detail}});
+    }
+    nlohmann::ordered_json out = {{"blobs_checked", report.blobs_checked},
+                                  {"bytes_checked", report.bytes_checked},
+                                  {"problems", problems}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    for (const BlobProblem& p : report.problems) {
+      std::printf("%s %s (%s) %s: %s\n", problem_name(p.kind), p.record.blob.digest.c_str(),
+                  std::string(fs_type_name(p.record.blob.fs_type)).c_str(),
+                  p.record.blob.path.c_str(), p.detail.c_str());
+    }
+    if (!global.quiet) {
+      std::printf("verified %llu blobs (%s): %zu problems\n",
+                  static_cast<ull>(report.blobs_checked), human_size(report.bytes_checked).c_str(),
+                  report.problems.size());
+    }
+  }
+  return report.problems.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+void add_gc_command(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("gc", "Remove unreferenced blobs and crash leftovers");
+  cmd->callback([&ctx] { ctx.run = [&ctx] { return run_gc(ctx.global); }; });
+}
+
+void add_du_command(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("du", "Show the store's disk usage, shared and per image");
+  cmd->callback([&ctx] { ctx.run = [&ctx] { return run_du(ctx.global); }; });
+}
+
+void add_verify_command(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("verify", "Re-hash blobs (of REFs, or all) against the store");
+  auto refs = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("REF", *refs, "Image tags (default: every blob)");
+  cmd->callback([&ctx, refs] { ctx.run = [&ctx, refs] { return run_verify(ctx.global, *refs); }; });
+}
+
+}  // namespace vmimage::cli

@@ -1,0 +1,157 @@
+// `vmimage pull REF`: pulls (or finds cached) an image and prints its digest.
+// Progress: redrawn bars on a terminal, one line per event otherwise, none with -q.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "cli/cli.h"
+#include "cli/store_format.h"
+#include "vmimage/builder.h"
+
+namespace vmimage::cli {
+namespace {
+
+struct LayerLine {
+  std::string digest;
+  std::string state = "waiting";
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+
+// Draws build events; called from several threads.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool tty) : tty_(tty), start_(std::chrono::steady_clock::now()) {}
+
+  void on_event(const BuildEvent& e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (e.index >= 0) update(e);
+    if (tty_) {
+      if (e.kind != BuildEvent::Kind::kBytes || throttle()) redraw();
+    } else if (e.kind != BuildEvent::Kind::kBytes) {
+      std::fprintf(stderr, "%s\n", describe(e).c_str());
+    }
+  }
+
+ private:
+  void update(const BuildEvent& e) {
+    LayerLine& l = layers_[e.index];
+    if (!e.digest.empty() && l.digest.empty()) l.digest = e.digest;
+    switch (e.kind) {
+      case BuildEvent::Kind::kResolved: l.total = e.total; break;
+      case BuildEvent::Kind::kCached: l.state = "cached"; break;
+      case BuildEvent::Kind::kBytes:
+        l.state = "downloading";
+        l.done = e.done;
+        l.total = e.total;
+        break;
+      case BuildEvent::Kind::kConverting: l.state = "converting"; break;
+      case BuildEvent::Kind::kDone: l.state = "done"; l.done = l.total; break;
+      default: break;
+    }
+  }
+
+  bool throttle() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_draw_ < std::chrono::milliseconds(100)) return false;
+    last_draw_ = now;
+    return true;
+  }
+
+  void redraw() {
+    if (drawn_ > 0) std::fprintf(stderr, "\x1b[%dA", drawn_);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    drawn_ = 0;
+    for (const auto& [index, l] : layers_) {
+      std::string bytes = human_size(l.done) + " / " + human_size(l.total);
+      std::string rate = l.state == "downloading" && secs > 0
+                             ? human_size(static_cast<uint64_t>(l.done / secs)) + "/s"
+                             : "";
+      std::fprintf(stderr, "\x1b[2Klayer %d %-19.19s %-11s %s %s\n", index + 1,
+                   short_digest(l.digest).c_str(), l.state.c_str(), bytes.c_str(), rate.c_str());
+      ++drawn_;
+    }
+    std::fflush(stderr);
+  }
+
+  static std::string describe(const BuildEvent& e) {
+    std::string layer = "layer " + std::to_string(e.index + 1) + " " + short_digest(e.digest);
+    switch (e.kind) {
+      case BuildEvent::Kind::kResolved: return layer + ": " + human_size(e.total) + " to fetch";
+      case BuildEvent::Kind::kCached: return layer + ": cached";
+      case BuildEvent::Kind::kConverting: return layer + ": downloaded, completing filesystem";
+      case BuildEvent::Kind::kDone: return layer + ": done";
+      case BuildEvent::Kind::kSquashing: return "writing the squashed lower";
+      case BuildEvent::Kind::kSaved: return "saved " + e.digest;
+      default: return layer;
+    }
+  }
+
+  bool tty_;
+  std::mutex mu_;
+  std::map<int, LayerLine> layers_;
+  int drawn_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_{};
+};
+
+}  // namespace
+
+void add_pull_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string ref;
+    std::string platform;
+    bool force = false;
+    std::string layout = "squashed";
+    std::string fs = "erofs";
+    int jobs = 3;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("pull", "Pull an image and convert it to EROFS lowers");
+  cmd->add_option("REF", args->ref, "Image reference (e.g. alpine:3.20)")->required();
+  cmd->add_option("--platform", args->platform, "os/arch[/variant] (default: the host's)");
+  cmd->add_flag("--force", args->force, "Pull even when the image is cached");
+  cmd->add_option("--layout", args->layout, "squashed | layered | auto:N");
+  cmd->add_option("--fs", args->fs, "Filesystem of the runtime lowers: erofs | ext4");
+  cmd->add_option("--jobs", args->jobs, "Layers fetched at once")->check(CLI::Range(1, 64));
+  cmd->callback([&ctx, args] {
+    ctx.run = [&ctx, args]() -> Result<int> {
+      BuildOptions options;
+      options.cache_dir = ctx.global.cache_dir;
+      options.force_pull = args->force;
+      options.platform = args->platform;
+      VMI_TRY(options.layout, parse_layout(args->layout));
+      std::optional<FsType> fs = parse_fs_type(args->fs);
+      if (!fs) {
+        return Error(ErrorKind::kLayerFs,
+                     "unknown layer filesystem '" + args->fs + "' (expected erofs or ext4)");
+      }
+      options.fs_type = *fs;
+      options.jobs = args->jobs;
+      options.insecure_registries = ctx.global.insecure_registries;
+      options.ca_file = ctx.global.ca_file;
+      auto printer = std::make_shared<ProgressPrinter>(::isatty(STDERR_FILENO) == 1);
+      if (!ctx.global.quiet && !ctx.global.json) {
+        options.events = [printer](const BuildEvent& e) { printer->on_event(e); };
+      }
+      VMI_TRY(Builder builder, Builder::create(std::move(options)));
+      VMI_TRY(BuildResult result, builder.build(args->ref));
+      if (ctx.global.json) {
+        nlohmann::ordered_json j;
+        j["digest"] = result.digest;
+        j["cached"] = result.cached;
+        j["rootfs_path"] = result.rootfs_path;
+        j["lower_paths"] = result.lower_paths;
+        std::printf("%s\n", j.dump(2).c_str());
+      } else {
+        std::printf("%s\n", result.digest.c_str());
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace vmimage::cli

@@ -1,0 +1,48 @@
+// Decompression plus DiffID verification of one layer.
+#include "oci/layer.h"
+
+#include "io/decompress.h"
+#include "io/sha256.h"
+
+namespace vmimage::oci {
+namespace {
+
+// Corrupt bytes usually break the decompressor before the blob's digest check
+// at its end can run. On a decompression error this reader drains the
+// compressed stream: if its digest check then fails, that is the real cause.
+class LayerTarReader : public io::Reader {
+ public:
+  LayerTarReader(std::unique_ptr<io::Reader> tar, io::Reader* compressed)
+      : tar_(std::move(tar)), compressed_(compressed) {}
+
+  Result<size_t> read(std::span<std::byte> buf) override {
+    auto n = tar_->read(buf);
+    if (n.ok() || failed_ || n.error().kind() != ErrorKind::kExtract) return n;
+    failed_ = true;
+    Status rest = io::drain(*compressed_);
+    if (!rest.ok() && rest.error().kind() == ErrorKind::kImageDigest) {
+      return Error(
+          ErrorKind::kImageDigest,
+          rest.error().message() + " (decompression failed first: " + n.error().message() + ")");
+    }
+    return n;
+  }
+
+ private:
+  std::unique_ptr<io::Reader> tar_;
+  io::Reader* compressed_;  // owned inside tar_'s chain
+  bool failed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> compressed,
+                                                   const Digest& diff_id, std::string name) {
+  io::Reader* raw = compressed.get();
+  VMI_TRY(io::Decompressed d, io::open_decompressed(std::move(compressed), name));
+  auto hashed = std::make_unique<io::HashingReader>(
+      std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str());
+  return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
+}
+
+}  // namespace vmimage::oci

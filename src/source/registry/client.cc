@@ -1,0 +1,305 @@
+// Image resolution (distribution spec "Pulling manifests", image-spec
+// image-index.md) and verified blob streams.
+#include "source/registry/client.h"
+
+#include <curl/curl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "io/sha256.h"
+#include "oci/layer.h"
+#include "oci/media_types.h"
+#include "source/registry/blob_stream.h"
+#include "source/registry/http.h"
+#include "source/registry/session.h"
+#include "source/registry/url.h"
+
+namespace vmimage::registry {
+namespace {
+
+constexpr ErrorKind kKind = ErrorKind::kPullImage;
+constexpr size_t kMaxManifest = 4 << 20;  // the distribution spec's manifest size limit
+constexpr int64_t kMaxConfig = 64 << 20;
+constexpr int kMaxIndexDepth = 2;
+
+struct Document {
+  std::string bytes;
+  std::string content_type;
+  oci::Digest digest;
+  oci::DocumentKind kind = oci::DocumentKind::kManifest;
+};
+
+// Emits kDone when the verified stream ends and kFailed when it breaks.
+class ProgressReader : public io::Reader {
+ public:
+  ProgressReader(std::unique_ptr<io::Reader> inner, ProgressSink* sink, LayerEvent base)
+      : inner_(std::move(inner)), sink_(sink), base_(std::move(base)) {}
+  Result<size_t> read(std::span<std::byte> buf) override {
+    auto n = inner_->read(buf);
+    if (finished_ || !sink_ || (n.ok() && *n > 0)) return n;
+    finished_ = true;
+    LayerEvent e = base_;
+    e.kind = n.ok() ? LayerEvent::Kind::kDone : LayerEvent::Kind::kFailed;
+    e.done = n.ok() ? e.total : 0;
+    if (!n.ok()) e.message = n.error().message();
+    sink_->on_layer(e);
+    return n;
+  }
+
+ private:
+  std::unique_ptr<io::Reader> inner_;
+  ProgressSink* sink_;
+  LayerEvent base_;
+  bool finished_ = false;
+};
+
+Error digest_mismatch(const std::string& what, const oci::Digest& want, const oci::Digest& got) {
+  return Error(ErrorKind::kImageDigest,
+               what + ": digest mismatch: expected " + want.str() + ", got " + got.str());
+}
+
+Status check_image_types(const oci::Manifest& m, const std::string& name) {
+  if (!oci::is_config_media_type(m.config.media_type)) {
+    return Error(kKind, name + " is not a container image (config media type \"" +
+                            m.config.media_type + "\")");
+  }
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    auto c = oci::layer_compression(m.layers[i].media_type);
+    if (!c) return std::move(c).error().context(name + ": layer " + std::to_string(i));
+  }
+  return {};
+}
+
+}  // namespace
+
+struct Client::Impl {
+  ClientOptions options;
+  HttpPool pool;
+  CredentialEnv credential_env;
+  std::mutex mu;
+  std::map<std::string, std::unique_ptr<Session>> sessions;
+
+  Session& session_for(const oci::Reference& ref);
+  Result<Document> fetch_manifest(Session& s, const oci::Reference& ref, const std::string& id);
+  Result<Document> follow_index(Session& s, const oci::Reference& ref, Document doc,
+                                const oci::Platform& want, ResolvedImage& out);
+  Result<std::unique_ptr<BlobStream>> open_stream(const oci::Reference& repo,
+                                                  const oci::Descriptor& blob,
+                                                  ProgressSink* progress, int index);
+  Status load_config(const oci::Reference& ref, const oci::Platform& want, ResolvedImage& out);
+};
+
+Session& Client::Impl::session_for(const oci::Reference& ref) {
+  std::string host = ref.api_host();
+  std::lock_guard lock(mu);
+  auto& slot = sessions[host];
+  if (!slot) {
+    SessionConfig config;
+    config.domain = ref.domain;
+    config.api_host = host;
+    config.insecure_registries = options.insecure_registries;
+    // Naming docker.io insecure covers its API host too.
+    if (host_listed(ref.domain, options.insecure_registries)) {
+      config.insecure_registries.push_back(host);
+    }
+    config.transport.ca_file = options.ca_file;
+    config.transport.connect_timeout = options.connect_timeout;
+    config.transport.stall_timeout = options.stall_timeout;
+    config.transport.user_agent = options.user_agent;
+    config.transport.buffer_limit = options.stream_buffer;
+    config.retry = options.retry;
+    config.credentials = options.credentials;
+    if (!config.credentials) {
+      CredentialEnv env = credential_env;
+      config.credentials = [env](std::string_view domain, std::string_view repository) {
+        return lookup_credentials(domain, repository, env);
+      };
+    }
+    slot = std::make_unique<Session>(pool, std::move(config));
+  }
+  return *slot;
+}
+
+Result<Document> Client::Impl::fetch_manifest(Session& s, const oci::Reference& ref,
+                                              const std::string& id) {
+  RequestSpec spec;
+  spec.path = "/v2/" + ref.path + "/manifests/" + id;
+  spec.repository = ref.path;
+  spec.headers.push_back("Accept: " + std::string(oci::kManifestAccept));
+  std::string what = "manifest " + ref.name() + (id.rfind("sha256:", 0) == 0 ? "@" : ":") + id;
+  VMI_TRY(Response r, s.fetch(spec, kMaxManifest));
+  if (r.status == 404) {
+    std::string summary = registry_error_summary(r.body);
+    return Error(ErrorKind::kImageNotFound,
+                 what + " not found" + (summary.empty() ? "" : " (" + summary + ")"));
+  }
+  if (r.status != 200) {
+    std::string summary = registry_error_summary(r.body);
+    return Error(
+        kKind, what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
+  }
+  Document doc;
+  doc.digest = oci::Digest::of(r.body);
+  auto kind = oci::classify_manifest(r.content_type, r.body);
+  if (!kind) return std::move(kind).error().context(what);
+  doc.kind = *kind;
+  doc.bytes = std::move(r.body);
+  doc.content_type = std::move(r.content_type);
+  return doc;
+}
+
+Result<Document> Client::Impl::follow_index(Session& s, const oci::Reference& ref, Document doc,
+                                            const oci::Platform& want, ResolvedImage& out) {
+  for (int depth = 0; doc.kind == oci::DocumentKind::kIndex; ++depth) {
+    if (depth == kMaxIndexDepth) return Error(kKind, ref.str() + ": indexes nested too deeply");
+    auto index = oci::parse_index(doc.bytes, doc.content_type);
+    if (!index) return std::move(index).error().context("index of " + ref.str());
+    if (!out.index_digest) out.index_digest = doc.digest;
+    auto entry = oci::select_platform(*index, want);
+    if (!entry) return std::move(entry).error().context(ref.str());
+    VMI_TRY(Document next, fetch_manifest(s, ref, entry->digest.str()));
+    if (next.digest != entry->digest) {
+      return digest_mismatch("manifest for " + want.str() + " of " + ref.str(), entry->digest,
+                             next.digest);
+    }
+    if (static_cast<int64_t>(next.bytes.size()) != entry->size) {
+      return Error(ErrorKind::kImageDigest, "manifest " + entry->digest.str() + ": index says " +
+                                                std::to_string(entry->size) + " bytes, got " +
+                                                std::to_string(next.bytes.size()));
+    }
+    out.platform = *entry->platform;
+    doc = std::move(next);
+  }
+  return doc;
+}
+
+Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform& want,
+                                 ResolvedImage& out) {
+  const oci::Descriptor& desc = out.manifest.config;
+  if (desc.size > kMaxConfig) {
+    return Error(kKind, "image config " + desc.digest.str() + " is " + std::to_string(desc.size) +
+                            " bytes, more than the " + std::to_string(kMaxConfig) + " accepted");
+  }
+  VMI_TRY(auto stream, open_stream(ref, desc, nullptr, -1));
+  io::HashingReader hashed(std::move(stream), "image config " + desc.digest.str(),
+                           desc.digest.str(), static_cast<uint64_t>(desc.size));
+  VMI_TRY(out.config_bytes, io::read_all(hashed, static_cast<size_t>(desc.size) + 1));
+  auto config = oci::parse_image_config(out.config_bytes);
+  if (!config) return std::move(config).error().context("image config " + desc.digest.str());
+  out.config = std::move(config).value();
+  if (!out.index_digest) {
+    oci::Platform have;
+    have.os = out.config.os;
+    have.architecture = out.config.architecture;
+    have.variant = out.config.variant;
+    have = oci::normalize_platform(have);
+    if (have.os.empty() || have.architecture.empty()) {
+      out.platform = want;  // an image that does not say: take it as asked
+    } else if (!oci::platform_matches(want, have)) {
+      return Error(kKind,
+                   ref.str() + " is an image for " + have.str() + " only, not " + want.str());
+    } else {
+      out.platform = have;
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<BlobStream>> Client::Impl::open_stream(const oci::Reference& repo,
+                                                              const oci::Descriptor& blob,
+                                                              ProgressSink* progress, int index) {
+  Session& s = session_for(repo);
+  BlobStreamOptions o;
+  o.max_resumes = options.max_resumes;
+  o.progress = progress;
+  o.layer_index = index;
+  auto stream =
+      std::make_unique<BlobStream>(s, repo.path, blob.digest, static_cast<uint64_t>(blob.size), o);
+  VMI_CHECK(stream->open());
+  return stream;
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
+  static std::once_flag curl_init;
+  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (options.ca_file.empty()) {
+    if (const char* env = std::getenv("SSL_CERT_FILE")) options.ca_file = env;
+  }
+  if (!options.ca_file.empty()) {
+    struct stat st {};
+    if (::stat(options.ca_file.c_str(), &st) != 0) {
+      return sys_error(ErrorKind::kUsage, "CA file " + options.ca_file);
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->credential_env = CredentialEnv::from_environment();
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Platform& platform,
+                                      ProgressSink* progress) {
+  Session& s = impl_->session_for(ref);
+  ResolvedImage out;
+  out.reference = ref;
+  VMI_TRY(Document doc, impl_->fetch_manifest(s, ref, ref.identifier()));
+  if (ref.digest && doc.digest != *ref.digest) {
+    return digest_mismatch("manifest of " + ref.str(), *ref.digest, doc.digest);
+  }
+  VMI_TRY(doc, impl_->follow_index(s, ref, std::move(doc), platform, out));
+  auto manifest = oci::parse_manifest(doc.bytes, doc.content_type);
+  if (!manifest) return std::move(manifest).error().context("manifest " + doc.digest.str());
+  out.manifest = std::move(manifest).value();
+  VMI_CHECK(check_image_types(out.manifest, ref.str()));
+  out.digest = doc.digest;
+  out.manifest_media_type = out.manifest.media_type;
+  out.manifest_bytes = std::move(doc.bytes);
+  VMI_CHECK(impl_->load_config(ref, platform, out));
+  if (out.config.diff_ids.size() != out.manifest.layers.size()) {
+    return Error(kKind, ref.str() + ": the manifest has " +
+                            std::to_string(out.manifest.layers.size()) + " layers but the config " +
+                            std::to_string(out.config.diff_ids.size()) + " diff_ids");
+  }
+  for (size_t i = 0; i < out.manifest.layers.size(); ++i) {
+    out.layers.push_back(Layer{out.manifest.layers[i], out.config.diff_ids[i]});
+    if (progress) {
+      LayerEvent e;
+      e.digest = out.manifest.layers[i].digest;
+      e.index = static_cast<int>(i);
+      e.total = static_cast<uint64_t>(out.manifest.layers[i].size);
+      progress->on_layer(e);
+    }
+  }
+  return out;
+}
+
+Result<std::unique_ptr<io::Reader>> Client::open_blob(const oci::Reference& repo,
+                                                      const oci::Descriptor& blob,
+                                                      ProgressSink* progress, int layer_index) {
+  VMI_TRY(auto stream, impl_->open_stream(repo, blob, progress, layer_index));
+  auto hashed = std::make_unique<io::HashingReader>(
+      std::move(stream), "blob " + blob.digest.str() + " of " + repo.name(), blob.digest.str(),
+      static_cast<uint64_t>(blob.size));
+  LayerEvent base;
+  base.digest = blob.digest;
+  base.index = layer_index;
+  base.total = static_cast<uint64_t>(blob.size);
+  return std::unique_ptr<io::Reader>(
+      std::make_unique<ProgressReader>(std::move(hashed), progress, std::move(base)));
+}
+
+Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& repo,
+                                                       const Layer& layer, ProgressSink* progress,
+                                                       int layer_index) {
+  VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index));
+  return oci::open_layer_tar(std::move(blob), layer.diff_id,
+                             "layer " + layer.descriptor.digest.str());
+}
+
+}  // namespace vmimage::registry

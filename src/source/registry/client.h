@@ -1,0 +1,92 @@
+// The OCI-distribution client: resolves a reference to one image manifest for a
+// platform, with its config, and opens its blobs as verified streams.
+// Thread-safe: layers of one image may be read in parallel, one thread each.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/reader.h"
+#include "oci/digest.h"
+#include "oci/image_config.h"
+#include "oci/manifest.h"
+#include "oci/platform.h"
+#include "oci/reference.h"
+#include "source/registry/credentials.h"
+#include "source/registry/progress.h"
+#include "source/registry/retry.h"
+
+namespace vmimage::registry {
+
+struct ClientOptions {
+  // HOST[:PORT] reachable over plain HTTP and with unchecked certificates.
+  // Loopback registries may use plain HTTP without being listed (their TLS is still checked).
+  std::vector<std::string> insecure_registries;
+  std::string ca_file;  // extra CA certificates (PEM); else $SSL_CERT_FILE; system CAs stay
+  RetryPolicy retry;
+  std::chrono::seconds stall_timeout{30};
+  std::chrono::milliseconds connect_timeout{30000};
+  int max_resumes = 20;
+  size_t stream_buffer = 512 * 1024;  // bytes buffered between curl and a blob reader
+  std::string user_agent = "vmimage/0.1";
+  // Where credentials come from; unset means the Docker/containers auth files
+  // of the environment (see credentials.h).
+  std::function<Result<std::optional<Credential>>(std::string_view domain,
+                                                  std::string_view repository)>
+      credentials;
+};
+
+struct Layer {
+  oci::Descriptor descriptor;  // compressed blob
+  oci::Digest diff_id;         // sha256 of the uncompressed tar
+};
+
+struct ResolvedImage {
+  oci::Reference reference;
+  oci::Digest digest;                       // the image manifest's digest: the image's identity
+  std::optional<oci::Digest> index_digest;  // the index it was chosen from, if any
+  std::string manifest_media_type;
+  std::string manifest_bytes;
+  oci::Manifest manifest;
+  oci::Platform platform;
+  std::string config_bytes;
+  oci::ImageConfig config;
+  std::vector<Layer> layers;
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> create(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Fetches the manifest (choosing from an index by `platform`), verifies it
+  // against the reference's digest when there is one, and fetches the config.
+  // Sends kResolved events for the layers when `progress` is set.
+  Result<ResolvedImage> resolve(const oci::Reference& ref, const oci::Platform& platform,
+                                ProgressSink* progress = nullptr);
+
+  // The blob's bytes, checked against the descriptor's digest and size when
+  // the stream ends (a mismatch is a kImageDigest error from the last read).
+  Result<std::unique_ptr<io::Reader>> open_blob(const oci::Reference& repo,
+                                                const oci::Descriptor& blob,
+                                                ProgressSink* progress = nullptr,
+                                                int layer_index = -1);
+
+  // A layer's uncompressed tar, its blob digest and its DiffID checked at the end.
+  Result<std::unique_ptr<io::Reader>> open_layer(const oci::Reference& repo, const Layer& layer,
+                                                 ProgressSink* progress = nullptr,
+                                                 int layer_index = -1);
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vmimage::registry

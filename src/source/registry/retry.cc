@@ -1,0 +1,55 @@
+// Backoff schedule and Retry-After parsing.
+#include "source/registry/retry.h"
+
+#include <algorithm>
+#include <ctime>
+#include <random>
+#include <string>
+#include <thread>
+
+namespace vmimage::registry {
+
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, double jitter) {
+  int64_t base = policy.initial_backoff.count();
+  int64_t cap = policy.max_backoff.count();
+  for (int i = 0; i < retry && base < cap; ++i) base *= 2;
+  base = std::min(base, cap);
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  return std::chrono::milliseconds(base / 2 + static_cast<int64_t>(jitter * (base - base / 2)));
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (value.size() > 9) return std::chrono::milliseconds(int64_t{999999999} * 1000);
+    return std::chrono::milliseconds(std::stoll(std::string(value)) * 1000);
+  }
+  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+  std::tm tm{};
+  std::string text(value);
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (when <= now) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+}
+
+bool is_retryable_status(int status) {
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
+}
+
+bool RetryState::next(std::optional<std::chrono::milliseconds> wait) {
+  if (failures_ >= policy_.max_retries) return false;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  std::chrono::milliseconds delay = wait ? *wait : backoff_delay(policy_, failures_, jitter(rng));
+  ++failures_;
+  std::this_thread::sleep_for(delay);
+  return true;
+}
+
+}  // namespace vmimage::registry

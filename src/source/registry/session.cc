@@ -1,0 +1,350 @@
+// Registry requests: probe, auth, redirects, retries (distribution spec
+// "API Version Check", spec/auth/token.md, spec/auth/oauth.md).
+#include "source/registry/session.h"
+
+#include <nlohmann/json.hpp>
+
+#include "source/registry/url.h"
+
+namespace vmimage::registry {
+namespace {
+
+constexpr ErrorKind kKind = ErrorKind::kPullImage;
+constexpr int kMaxRedirects = 5;
+constexpr size_t kMaxErrorBody = 64 * 1024;
+constexpr size_t kMaxTokenBody = 1 << 20;
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Prefers Bearer over Basic when a registry offers both.
+std::optional<Challenge> pick_challenge(const HttpTransfer& t) {
+  std::optional<Challenge> basic;
+  for (const std::string& value : t.header_values("www-authenticate")) {
+    auto parsed = parse_challenges(value);
+    if (!parsed) continue;
+    for (Challenge& c : *parsed) {
+      if (c.scheme == "bearer") return c;
+      if (c.scheme == "basic" && !basic) basic = c;
+    }
+  }
+  return basic;
+}
+
+std::optional<std::chrono::milliseconds> retry_after(const HttpTransfer& t) {
+  return parse_retry_after(t.header("retry-after"), std::chrono::system_clock::now());
+}
+
+// Retry-After where an over-long wait needs no message of its own: capped.
+std::optional<std::chrono::milliseconds> capped_retry_after(const HttpTransfer& t,
+                                                            const RetryPolicy& policy) {
+  auto wait = retry_after(t);
+  if (wait && *wait > policy.max_retry_after) wait = policy.max_retry_after;
+  return wait;
+}
+
+}  // namespace
+
+std::string registry_error_summary(std::string_view body) {
+  auto doc = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return {};
+  auto errors = doc.find("errors");
+  if (errors == doc.end() || !errors->is_array() || errors->empty()) return {};
+  const auto& first = (*errors)[0];
+  if (!first.is_object()) return {};
+  std::string code = first.value("code", "");
+  std::string message = first.value("message", "");
+  if (code.empty()) return message;
+  return message.empty() ? code : code + ": " + message;
+}
+
+Result<std::string> read_body(HttpTransfer& transfer, size_t limit) {
+  std::string out;
+  std::byte buf[16384];
+  while (true) {
+    VMI_TRY(size_t n, transfer.read(buf));
+    if (n == 0) return out;
+    if (out.size() + n > limit) {
+      return Error(kKind, transfer.request().method + " " + redact_url(transfer.request().url) +
+                              ": response larger than " + std::to_string(limit) + " bytes");
+    }
+    out.append(reinterpret_cast<const char*>(buf), n);
+  }
+}
+
+Session::Session(HttpPool& pool, SessionConfig config) : pool_(pool), config_(std::move(config)) {}
+
+std::string Session::url_for(const std::string& path) const {
+  return base_url_ + path;
+}
+
+bool Session::plain_http_allowed(const std::string& host_port) const {
+  return is_loopback(host_port) || host_listed(host_port, config_.insecure_registries);
+}
+
+TransportOptions Session::transport_for(const std::string& url) const {
+  TransportOptions t = config_.transport;
+  UrlParts parts;
+  if (split_url(url, parts)) {
+    std::string host_port = parts.host + ":" + parts.port;
+    // Only registries named insecure skip certificate checks; loopback does not.
+    t.verify_tls = !host_listed(host_port, config_.insecure_registries) &&
+                   !host_listed(parts.host, config_.insecure_registries);
+  }
+  return t;
+}
+
+Session::Sent Session::send(HttpRequest request, const std::string& authorization) {
+  std::string origin = url_origin(base_url_.empty() ? request.url : base_url_);
+  for (int hop = 0;; ++hop) {
+    HttpRequest r = request;
+    // Blob redirects to storage or a CDN are normal; the registry's credentials stay home.
+    if (!authorization.empty() && url_origin(r.url) == origin) {
+      r.headers.push_back("Authorization: " + authorization);
+    }
+    auto t = std::make_unique<HttpTransfer>(pool_, std::move(r), transport_for(request.url));
+    Status s = t->start();
+    if (!s) return Sent{nullptr, std::move(s).error(), t->failure()};
+    if (!is_redirect(t->status()) || hop == kMaxRedirects) return Sent{std::move(t)};
+    std::string next = t->redirect_url();
+    UrlParts parts;
+    if (next.empty() || !split_url(next, parts)) return Sent{std::move(t)};
+    if (parts.scheme == "http" && !plain_http_allowed(parts.host + ":" + parts.port)) {
+      return Sent{nullptr,
+                  Error(kKind, "refusing a redirect from " + redact_url(request.url) +
+                                   " to plain HTTP " + redact_url(next)),
+                  Failure::kPermanent};
+    }
+    if (t->status() == 303) {
+      request.method = "GET";
+      request.body.clear();
+    }
+    request.url = next;
+  }
+}
+
+Status Session::ensure_probed(RetryState& retry) {
+  std::lock_guard lock(probe_mu_);
+  if (probed_) return {};
+  base_url_ = "https://" + config_.api_host;
+  while (true) {
+    Sent sent = send(HttpRequest{"GET", base_url_ + "/v2/", {}, {}}, "");
+    if (sent.error) {
+      if (sent.failure == Failure::kTlsHandshake && base_url_.rfind("https:", 0) == 0 &&
+          plain_http_allowed(config_.api_host)) {
+        base_url_ = "http://" + config_.api_host;  // a loopback or insecure registry without TLS
+        continue;
+      }
+      if (sent.failure == Failure::kTransient && retry.next()) continue;
+      return std::move(*sent.error).context("contacting registry " + config_.api_host);
+    }
+    int status = sent.transfer->status();
+    if (is_retryable_status(status) &&
+        retry.next(capped_retry_after(*sent.transfer, retry.policy()))) {
+      continue;
+    }
+    if (status == 401) {
+      std::lock_guard auth_lock(auth_mu_);
+      challenge_ = pick_challenge(*sent.transfer);
+    }
+    probed_ = true;
+    return {};
+  }
+}
+
+Error Session::access_denied(HttpTransfer& t, const std::string& what,
+                             const std::string& repository) {
+  auto body = read_body(t, kMaxErrorBody);
+  std::string summary = body ? registry_error_summary(*body) : "";
+  std::optional<Credential> cred;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (auto c = credentials(repository); c.ok()) cred = *c;
+  }
+  return Error(kKind, what + ": " + status_text(t.status()) +
+                          (summary.empty() ? "" : " (" + summary + ")") + "; " +
+                          credential_origin(cred));
+}
+
+// Waits out a retryable status; an error when the retries are spent or the
+// registry asks for a longer wait than the policy allows.
+Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetryState& retry) {
+  int status = t.status();
+  std::optional<std::chrono::milliseconds> wait;
+  if (status == 429 || status == 503) wait = retry_after(t);
+  if (wait && *wait > retry.policy().max_retry_after) {
+    return Error(kKind, what + ": " + status_text(status) + ": the registry asks to retry after " +
+                            std::to_string(wait->count() / 1000) + " s, more than the " +
+                            std::to_string(retry.policy().max_retry_after.count() / 1000) +
+                            " s allowed");
+  }
+  if (retry.next(wait)) return {};
+  return Error(kKind, what + ": " + status_text(status) + " after " +
+                          std::to_string(retry.failures() + 1) + " attempts");
+}
+
+Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, RetryState& retry) {
+  VMI_CHECK(ensure_probed(retry));
+  std::string what = spec.method + " " + redact_url(url_for(spec.path));
+  bool reauthenticated = false;
+  while (true) {
+    VMI_TRY(std::string authz, authorization(spec.repository));
+    Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz);
+    if (sent.error) {
+      if (sent.failure != Failure::kTransient) return std::move(*sent.error);
+      if (retry.next()) continue;
+      return std::move(*sent.error)
+          .context("giving up after " + std::to_string(retry.failures() + 1) + " attempts");
+    }
+    HttpTransfer& t = *sent.transfer;
+    if (t.status() == 401 && !reauthenticated) {
+      reauthenticated = true;
+      VMI_CHECK(on_unauthorized(t, spec.repository, authz));
+      continue;
+    }
+    if (t.status() == 401 || t.status() == 403) return access_denied(t, what, spec.repository);
+    if (is_retryable_status(t.status())) {
+      VMI_CHECK(wait_for_retry(t, what, retry));
+      continue;
+    }
+    return std::move(sent.transfer);
+  }
+}
+
+Result<Response> Session::fetch(const RequestSpec& spec, size_t limit) {
+  RetryState retry(config_.retry);
+  while (true) {
+    VMI_TRY(auto t, open(spec, retry));
+    auto body = read_body(*t, limit);
+    if (!body) {
+      if (t->failure() == Failure::kTransient && retry.next()) continue;
+      return std::move(body).error();
+    }
+    return Response{t->status(), std::move(body).value(), t->header("content-type")};
+  }
+}
+
+Result<std::optional<Credential>> Session::credentials(const std::string& repository) {
+  auto it = credential_cache_.find(repository);
+  if (it != credential_cache_.end()) return it->second;
+  std::optional<Credential> found;
+  if (config_.credentials) {
+    VMI_TRY(found, config_.credentials(config_.domain, repository));
+  }
+  credential_cache_[repository] = found;
+  return found;
+}
+
+std::string Session::credential_origin(const std::optional<Credential>& c) const {
+  if (!c) return "no credentials found for " + config_.domain;
+  return "credentials for " + config_.domain + " from " + c->source;
+}
+
+Result<std::string> Session::authorization(const std::string& repository) {
+  std::lock_guard lock(auth_mu_);
+  if (!challenge_ || repository.empty()) return std::string();
+  VMI_TRY(std::optional<Credential> cred, credentials(repository));
+  if (challenge_->scheme == "basic") {
+    if (!cred || cred->username.empty()) return std::string();
+    return basic_authorization(cred->username, cred->password);
+  }
+  std::string scope = pull_scope(repository);
+  auto now = TokenCache::Clock::now();
+  if (auto token = tokens_.get(scope, now)) return "Bearer " + *token;
+  auto named = challenge_scopes_.find(repository);
+  std::string ask = named != challenge_scopes_.end() ? named->second : scope;
+  VMI_TRY(Token token, fetch_token(*challenge_, ask, cred));
+  tokens_.put(scope, token, now);
+  return "Bearer " + token.value;
+}
+
+Status Session::on_unauthorized(HttpTransfer& response, const std::string& repository,
+                                const std::string& sent) {
+  std::optional<Challenge> challenge = pick_challenge(response);
+  std::string what = "registry " + config_.api_host;
+  if (!challenge) {
+    return Error(kKind, what + " answered 401 without a Bearer or Basic challenge");
+  }
+  std::lock_guard lock(auth_mu_);
+  challenge_ = challenge;
+  if (challenge->scheme == "bearer") {
+    if (sent.rfind("Bearer ", 0) == 0) tokens_.invalidate(pull_scope(repository), sent.substr(7));
+    std::string scope = challenge->param("scope");
+    if (!scope.empty()) challenge_scopes_[repository] = scope;
+    return {};
+  }
+  VMI_TRY(std::optional<Credential> cred, credentials(repository));
+  if (!cred || cred->username.empty()) {
+    return Error(kKind, what + " requires authentication (Basic) and " + credential_origin(cred));
+  }
+  if (sent.rfind("Basic ", 0) == 0) {
+    return Error(kKind, what + " rejected the " + credential_origin(cred));
+  }
+  return {};
+}
+
+Result<HttpRequest> Session::token_request(const Challenge& challenge, const std::string& scope,
+                                           const std::optional<Credential>& cred) const {
+  std::string realm = challenge.param("realm");
+  UrlParts parts;
+  if (realm.empty() || !split_url(realm, parts)) {
+    return Error(kKind,
+                 "registry " + config_.api_host + ": Bearer challenge without a valid realm");
+  }
+  if (parts.scheme == "http" && !plain_http_allowed(parts.host + ":" + parts.port)) {
+    return Error(kKind, "refusing to request a token over plain HTTP from " + redact_url(realm));
+  }
+  std::string service = url_encode(challenge.param("service"));
+  HttpRequest request;
+  if (cred && !cred->identity_token.empty()) {
+    // OAuth2 refresh-token grant (spec/auth/oauth.md).
+    request.method = "POST";
+    request.url = realm;
+    request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+    request.body = "grant_type=refresh_token&client_id=vmimage&service=" + service +
+                   "&scope=" + url_encode(scope) +
+                   "&refresh_token=" + url_encode(cred->identity_token);
+    return request;
+  }
+  request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + service +
+                "&scope=" + url_encode(scope);
+  if (cred && !cred->username.empty()) {
+    request.url += "&account=" + url_encode(cred->username);
+    request.headers.push_back("Authorization: " +
+                              basic_authorization(cred->username, cred->password));
+  }
+  return request;
+}
+
+Result<Token> Session::fetch_token(const Challenge& challenge, const std::string& scope,
+                                   const std::optional<Credential>& cred) {
+  VMI_TRY(HttpRequest request, token_request(challenge, scope, cred));
+  RetryState retry(config_.retry);
+  std::string what = "token service " + redact_url(challenge.param("realm"));
+  while (true) {
+    HttpTransfer t(pool_, request, transport_for(request.url));
+    Status started = t.start();
+    if (!started) {
+      if (t.failure() == Failure::kTransient && retry.next()) continue;
+      return std::move(started).error().context(what);
+    }
+    int status = t.status();
+    if (is_retryable_status(status) && retry.next(capped_retry_after(t, retry.policy()))) continue;
+    if (status == 401 || status == 403) {
+      return Error(kKind, what + " refused access to " + scope + " (" + status_text(status) +
+                              "); " + credential_origin(cred));
+    }
+    if (status != 200) return Error(kKind, what + ": " + status_text(status));
+    auto body = read_body(t, kMaxTokenBody);
+    if (!body) {
+      if (t.failure() == Failure::kTransient && retry.next()) continue;
+      return std::move(body).error();
+    }
+    auto token = parse_token_response(*body);
+    if (!token) return std::move(token).error().context(what);
+    return token;
+  }
+}
+
+}  // namespace vmimage::registry

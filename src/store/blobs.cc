@@ -1,0 +1,198 @@
+// The blob write protocol (docs/store.md): lock the blob, reuse it if the store
+// has it, else write tmp/<name>.<random>.tmp, fsync, hash, rename into blobs/,
+// and record it (with the lease that protects it from gc) in one transaction.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "io/sha256.h"
+#include "store/core.h"
+#include "util/file.h"
+
+namespace vmimage::store_detail {
+namespace {
+
+Error save_error(std::string what) {
+  return sys_error(ErrorKind::kStoreSave, std::move(what));
+}
+
+// The blob's recorded size when the store has it and its file looks whole.
+Result<std::optional<uint64_t>> usable_blob(Core& core, const BlobId& id, const std::string& path) {
+  VMI_TRY(auto stmt,
+          Statement::prepare(core.db(), "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
+                             ErrorKind::kStoreSave));
+  stmt.bind(id.digest).bind(fs_type_name(id.fs_type));
+  VMI_TRY(bool row, stmt.step());
+  if (!row) return std::optional<uint64_t>();
+  uint64_t size = static_cast<uint64_t>(stmt.integer(0));
+  struct stat st;
+  // A missing or truncated file (deleted by hand, a damaged disk) is produced again.
+  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
+    return std::optional<uint64_t>();
+  }
+  return std::optional<uint64_t>(size);
+}
+
+Status add_to_lease(Db& db, const std::string& lease_id, const BlobId& id) {
+  VMI_TRY(auto stmt, Statement::prepare(db,
+                                        "INSERT OR IGNORE INTO lease_blobs (lease_id, digest, "
+                                        "fs_type) VALUES (?, ?, ?)",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(lease_id).bind(id.digest).bind(fs_type_name(id.fs_type));
+  return stmt.run();
+}
+
+// Leases the blob if the store has it. The caller holds the blob's lock, so
+// gc (which needs that lock to delete) cannot remove it in between.
+Result<std::optional<LayerRef>> lease_existing(Core& core, const LeaseState& lease,
+                                               const BlobId& id, const std::string& path) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto txn, Transaction::begin(core.db(), ErrorKind::kStoreSave));
+  VMI_TRY(auto size, usable_blob(core, id, path));
+  if (!size) return std::optional<LayerRef>();
+  VMI_CHECK(add_to_lease(core.db(), lease.id, id));
+  VMI_CHECK(txn.commit());
+  return std::optional<LayerRef>(LayerRef{id.digest, id.fs_type, *size, path});
+}
+
+Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::string& sha256) {
+  auto guard = core.lock_db();
+  Db& db = core.db();
+  VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kStoreSave));
+  VMI_TRY(auto stmt,
+          Statement::prepare(db,
+                             "INSERT INTO blobs (digest, fs_type, size, file_sha256, created_at) "
+                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest, fs_type) DO UPDATE SET "
+                             "size = excluded.size, file_sha256 = excluded.file_sha256, "
+                             "created_at = excluded.created_at",
+                             ErrorKind::kStoreSave));
+  stmt.bind(w.id.digest).bind(fs_type_name(w.id.fs_type)).bind(static_cast<int64_t>(size));
+  stmt.bind(sha256).bind(now_ns());
+  VMI_CHECK(stmt.run());
+  VMI_CHECK(add_to_lease(db, w.lease->id, w.id));
+  return txn.commit();
+}
+
+// fsync, hash and make the file read-only: the blob is final before anyone can see it.
+Result<std::pair<uint64_t, std::string>> seal(WriterState& w) {
+  if (::fsync(w.fd.get()) != 0) return save_error("syncing " + w.temp_path);
+  struct stat st;
+  if (::fstat(w.fd.get(), &st) != 0) return save_error("stat " + w.temp_path);
+  VMI_TRY(std::string sha256, hash_file(w.fd.get(), w.temp_path, ErrorKind::kStoreSave));
+  if (::fchmod(w.fd.get(), 0444) != 0) return save_error("chmod " + w.temp_path);
+  return std::pair<uint64_t, std::string>(static_cast<uint64_t>(st.st_size), sha256);
+}
+
+}  // namespace
+
+Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type) {
+  VMI_TRY(std::string name, blob_file_name(digest, fs_type));
+  auto guard = core.lock_db();
+  VMI_TRY(auto size, usable_blob(core, BlobId{std::string(digest), fs_type},
+                                 core.layout().blob_path(name)));
+  return size.has_value();
+}
+
+Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind) {
+  io::Sha256 hash;
+  std::vector<std::byte> buf(1 << 20);
+  for (uint64_t offset = 0;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_error(kind, "reading " + path);
+    if (n == 0) break;
+    hash.update(std::span(buf.data(), static_cast<size_t>(n)));
+    offset += static_cast<uint64_t>(n);
+  }
+  return hash.finish_digest();
+}
+
+Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core) {
+  auto lease = std::make_shared<LeaseState>();
+  lease->core = core;
+  lease->id = random_hex(16);
+  // The lock file exists and is held before the row does: gc takes a lease
+  // whose file it can lock (or that has no file) for the lease of a dead process.
+  VMI_TRY(lease->lock, FileLock::acquire(core->layout().lease_lock_path(lease->id), false));
+  if (!lease->lock.held()) return Error(ErrorKind::kStoreSave, "lease id collision");
+  auto guard = core->lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core->db(),
+                                        "INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(lease->id).bind(static_cast<int64_t>(::getpid())).bind(now_ns());
+  VMI_CHECK(stmt.run());
+  return lease;
+}
+
+Status release_lease(LeaseState& lease) {
+  if (lease.released) return {};
+  lease.released = true;
+  Status deleted;
+  {
+    auto guard = lease.core->lock_db();
+    auto stmt = Statement::prepare(lease.core->db(), "DELETE FROM leases WHERE id = ?",
+                                   ErrorKind::kStoreSave);
+    deleted = stmt.ok() ? stmt->bind(lease.id).run() : Status(stmt.error());
+  }
+  // Unlocking even when the row could not be deleted: gc then reaps it as dead.
+  lease.lock.release();
+  return deleted;
+}
+
+Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
+                                                std::string_view digest, FsType fs_type) {
+  if (lease->released) return Error(ErrorKind::kStoreSave, "begin_blob on a released lease");
+  Core& core = *lease->core;
+  auto w = std::make_unique<WriterState>();
+  w->core = lease->core;
+  w->lease = lease;
+  w->id = BlobId{std::string(digest), fs_type};
+  VMI_TRY(w->file_name, blob_file_name(digest, fs_type));
+  std::string final_path = core.layout().blob_path(w->file_name);
+  VMI_TRY(w->lock, FileLock::acquire(core.layout().blob_lock_path(w->file_name), true));
+  VMI_TRY(w->existing, lease_existing(core, *lease, w->id, final_path));
+  if (w->existing) {
+    w->lock.release();
+    return w;
+  }
+  std::string temp = core.layout().tmp + "/" + temp_file_name(w->file_name);
+  w->fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!w->fd.valid()) return save_error("creating " + temp);
+  w->temp_path = temp;
+  return w;
+}
+
+Result<LayerRef> commit_blob(WriterState& w) {
+  if (w.existing) return *w.existing;
+  if (!w.fd.valid()) return Error(ErrorKind::kStoreSave, "commit of a finished blob writer");
+  if (w.lease->released) {
+    return Error(ErrorKind::kStoreSave,
+                 "lease released before blob " + w.id.digest + " was committed");
+  }
+  Core& core = *w.core;
+  core.step(StoreStep::kBlobWritten);
+  VMI_TRY(auto sealed, seal(w));
+  std::string final_path = core.layout().blob_path(w.file_name);
+  if (::rename(w.temp_path.c_str(), final_path.c_str()) != 0) {
+    return save_error("renaming " + w.temp_path + " to " + final_path);
+  }
+  w.temp_path.clear();
+  w.fd.reset();
+  Status synced = fsync_dir_of(final_path);
+  core.step(StoreStep::kBlobRenamed);
+  Status recorded = synced.ok() ? record_blob(core, w, sealed.first, sealed.second) : synced;
+  if (!recorded.ok()) {
+    // Still under the blob's lock: take the file back out, so no file is left
+    // that the metadata does not describe.
+    ::unlink(final_path.c_str());
+    Error e = std::move(recorded).error();
+    return Error(ErrorKind::kStoreSave, "recording blob " + w.id.digest + ": " + e.message(),
+                 e.sys_errno());
+  }
+  w.lock.release();
+  return LayerRef{w.id.digest, w.id.fs_type, sealed.first, final_path};
+}
+
+}  // namespace vmimage::store_detail

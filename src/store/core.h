@@ -1,0 +1,95 @@
+// The store's shared internals: the layout, the SQLite connection (one per Store,
+// used under a mutex so the Builder's threads can share a Store) and the
+// operations behind the public Store, Lease and BlobWriter classes.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/layout.h"
+#include "store/lock.h"
+#include "store/sqlite.h"
+#include "vmimage/store.h"
+
+namespace vmimage::store_detail {
+
+class Core {
+ public:
+  static Result<std::shared_ptr<Core>> open(StoreOptions options);
+
+  const Layout& layout() const { return layout_; }
+  bool read_only() const { return read_only_; }
+  void step(StoreStep point) const {
+    if (on_step_) on_step_(point);
+  }
+  // The connection, for the duration of one operation; hold the lock while using it.
+  std::unique_lock<std::mutex> lock_db() { return std::unique_lock<std::mutex>(mu_); }
+  Db& db() { return db_; }
+
+ private:
+  Core(Layout layout, Db db, bool read_only, std::function<void(StoreStep)> on_step)
+      : layout_(std::move(layout)),
+        db_(std::move(db)),
+        read_only_(read_only),
+        on_step_(std::move(on_step)) {}
+
+  Layout layout_;
+  std::mutex mu_;
+  Db db_;
+  bool read_only_;
+  std::function<void(StoreStep)> on_step_;
+};
+
+struct LeaseState {
+  std::shared_ptr<Core> core;
+  std::string id;
+  FileLock lock;
+  bool released = false;
+};
+
+struct WriterState {
+  std::shared_ptr<Core> core;
+  std::shared_ptr<LeaseState> lease;
+  BlobId id;
+  std::string file_name;
+  FileLock lock;
+  UniqueFd fd;
+  std::string temp_path;
+  std::optional<LayerRef> existing;
+  ~WriterState();  // removes an uncommitted temp file
+};
+
+int64_t now_ns();
+
+// images.cc
+Status save_image(Core& core, Scope scope, std::string_view tag, const ImageLayers& layers,
+                  const ImageMeta& meta);
+Result<StoredImage> find_image(Core& core, Scope scope, std::string_view tag);
+Result<std::vector<ImageInfo>> list_images(Core& core, Scope scope);
+// Deletes the entry; returns the blobs it referenced (candidates for pruning).
+Result<std::vector<BlobId>> delete_image(Core& core, Scope scope, std::string_view tag);
+Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::string_view dst);
+
+// blobs.cc
+// The "sha256:<hex>" of a file's bytes, read in bounded chunks.
+Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind);
+Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core);
+Status release_lease(LeaseState& lease);
+Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
+                                                std::string_view digest, FsType fs_type);
+Result<LayerRef> commit_blob(WriterState& writer);
+Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type);
+
+// gc.cc
+// Removes each blob that no image and no live lease references (and whose
+// lock is free); the rest stay. Errors on single blobs are skipped, not fatal.
+GcStats prune_blobs(Core& core, const std::vector<BlobId>& candidates);
+Result<GcStats> collect_garbage(Core& core);
+Result<std::vector<BlobRecord>> list_blobs(Core& core);
+Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags);
+Result<DiskUsage> disk_usage(Core& core);
+
+}  // namespace vmimage::store_detail

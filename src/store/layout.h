@@ -1,0 +1,53 @@
+// The store's on-disk layout (docs/store.md): blob file names derived from a
+// digest and fs type, temp-file names that say which blob they will become,
+// and the directories under the cache root.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
+#include "vmimage/types.h"
+
+namespace vmimage::store_detail {
+
+struct BlobId {
+  std::string digest;  // "sha256:<hex>"
+  FsType fs_type = FsType::kErofs;
+};
+
+// "sha256:<64 hex>" or "sha512:<128 hex>", lower case.
+bool valid_digest(std::string_view digest);
+
+// "sha256_<hex>.erofs"; an error (kStoreSave) for a malformed digest.
+Result<std::string> blob_file_name(std::string_view digest, FsType fs_type);
+std::optional<BlobId> parse_blob_file_name(std::string_view name);
+
+// `bytes` random bytes from the kernel, in hex.
+std::string random_hex(size_t bytes);
+
+// A blob in production: "<blob file name>.<random>.tmp" in tmp/.
+std::string temp_file_name(const std::string& blob_file_name);
+std::optional<BlobId> parse_temp_file_name(std::string_view name);
+
+struct Layout {
+  explicit Layout(std::string root_dir);
+
+  std::string root;
+  std::string blobs;   // committed blobs
+  std::string tmp;     // blobs being written (same filesystem, for rename)
+  std::string locks;   // per-blob lock files
+  std::string leases;  // one lock file per live lease
+  std::string db;      // SQLite metadata
+
+  std::string blob_path(const std::string& file_name) const { return blobs + "/" + file_name; }
+  std::string blob_lock_path(const std::string& file_name) const {
+    return locks + "/" + file_name + ".lock";
+  }
+  std::string lease_lock_path(const std::string& lease_id) const {
+    return leases + "/" + lease_id + ".lock";
+  }
+};
+
+}  // namespace vmimage::store_detail

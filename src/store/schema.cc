@@ -1,0 +1,106 @@
+// Schema migrations (see schema.h and docs/store.md for the tables' meaning).
+#include "store/schema.h"
+
+#include <string>
+
+namespace vmimage::store_detail {
+namespace {
+
+// Version 1: blobs, images (per scope) and their ordered layers. Reference
+// counts are derived (blob_refcounts), so they can never drift from the rows.
+constexpr const char* kMigration1 = R"sql(
+CREATE TABLE blobs (
+  digest      TEXT NOT NULL,
+  fs_type     TEXT NOT NULL CHECK (fs_type IN ('erofs', 'ext4')),
+  size        INTEGER NOT NULL CHECK (size >= 0),
+  file_sha256 TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (digest, fs_type)
+) WITHOUT ROWID;
+
+CREATE TABLE images (
+  id         INTEGER PRIMARY KEY,
+  scope      TEXT NOT NULL CHECK (scope IN ('local', 'registry')),
+  tag        TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  size       INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  source     TEXT NOT NULL CHECK (source IN ('registry', 'import', 'tag')),
+  oci_json   TEXT NOT NULL,
+  UNIQUE (scope, tag)
+);
+
+CREATE TABLE image_layers (
+  image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  role     TEXT NOT NULL CHECK (role IN ('canonical', 'runtime')),
+  position INTEGER NOT NULL,
+  digest   TEXT NOT NULL,
+  fs_type  TEXT NOT NULL,
+  PRIMARY KEY (image_id, role, position),
+  FOREIGN KEY (digest, fs_type) REFERENCES blobs(digest, fs_type)
+);
+CREATE INDEX image_layers_by_blob ON image_layers(digest, fs_type);
+
+CREATE VIEW blob_refcounts AS
+  SELECT b.digest, b.fs_type,
+         (SELECT COUNT(DISTINCT l.image_id) FROM image_layers l
+           WHERE l.digest = b.digest AND l.fs_type = b.fs_type) AS refcount
+    FROM blobs b;
+)sql";
+
+// Version 2: leases. A process that writes or reuses blobs for an image it has
+// not saved yet holds a lease; gc keeps every blob a live lease names.
+constexpr const char* kMigration2 = R"sql(
+CREATE TABLE leases (
+  id         TEXT PRIMARY KEY,
+  pid        INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE lease_blobs (
+  lease_id TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+  digest   TEXT NOT NULL,
+  fs_type  TEXT NOT NULL,
+  PRIMARY KEY (lease_id, digest, fs_type),
+  FOREIGN KEY (digest, fs_type) REFERENCES blobs(digest, fs_type)
+) WITHOUT ROWID;
+CREATE INDEX lease_blobs_by_blob ON lease_blobs(digest, fs_type);
+)sql";
+
+constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+}  // namespace
+
+Result<int> schema_version(Db& db) {
+  VMI_TRY(auto stmt, Statement::prepare(db, "PRAGMA user_version", ErrorKind::kMetadata));
+  VMI_TRY(bool row, stmt.step());
+  if (!row) return Error(ErrorKind::kMetadata, "reading the schema version of " + db.path());
+  return static_cast<int>(stmt.integer(0));
+}
+
+Status migrate(Db& db, int target) {
+  VMI_TRY(int version, schema_version(db));
+  if (version == target) return {};
+  VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kMetadata));
+  VMI_TRY(version, schema_version(db));
+  if (version > kSchemaVersion) {
+    return Error(ErrorKind::kMetadata, db.path() + " has schema version " +
+                                           std::to_string(version) +
+                                           ", newer than this vmimage understands (" +
+                                           std::to_string(kSchemaVersion) + "); upgrade vmimage");
+  }
+  for (int next = version + 1; next <= target; ++next) {
+    Status applied = db.exec(kMigrations[next - 1], ErrorKind::kMetadata);
+    if (!applied.ok()) {
+      return std::move(applied).error().context("migrating " + db.path() + " to schema version " +
+                                                std::to_string(next));
+    }
+  }
+  if (version < target) {
+    VMI_CHECK(db.exec("PRAGMA user_version = " + std::to_string(target), ErrorKind::kMetadata));
+  }
+  return txn.commit();
+}
+
+}  // namespace vmimage::store_detail

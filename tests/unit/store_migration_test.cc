@@ -1,0 +1,111 @@
+// Schema migrations: an existing version-1 database is upgraded in place with
+// its data kept; a newer database is refused; concurrent first opens agree.
+#include "store/core.h"
+#include "store/schema.h"
+#include "store_test_util.h"
+
+namespace vmimage {
+namespace {
+
+using store_detail::Db;
+using store_detail::Statement;
+using testing::digest_of;
+using testing::StoreTest;
+
+int user_version(const std::string& db_path) {
+  auto db = Db::open(db_path, true);
+  EXPECT_TRUE(db.ok());
+  auto v = store_detail::schema_version(*db);
+  return v.ok() ? *v : -1;
+}
+
+TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsImages) {
+  std::string root = cache();
+  ASSERT_TRUE(make_dirs(root + "/blobs").ok());
+  std::string content = "a blob written by an older vmimage";
+  std::string digest = digest_of("old");
+  std::string path = root + "/blobs/sha256_" + digest.substr(7) + ".erofs";
+  std::ofstream(path) << content;
+  {
+    auto db = Db::open(root + "/store.db", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(store_detail::migrate(*db, 1).ok());
+    ASSERT_EQ(*store_detail::schema_version(*db), 1);
+    std::string sql =
+        "INSERT INTO blobs VALUES ('" + digest + "', 'erofs', " + std::to_string(content.size()) +
+        ", '" + io::sha256_digest(content) +
+        "', 1);"
+        "INSERT INTO images VALUES (1, 'registry', 'old:1', 'sha256:m', 7, 1700000000000000000,"
+        " 'registry', '{\"user\":\"root\",\"env\":{\"A\":\"1\"}}');"
+        "INSERT INTO image_layers VALUES (1, 'canonical', 0, '" +
+        digest +
+        "', 'erofs');"
+        "INSERT INTO image_layers VALUES (1, 'runtime', 0, '" +
+        digest + "', 'erofs');";
+    ASSERT_TRUE(db->exec(sql, ErrorKind::kMetadata).ok());
+    // Version 1 has no leases yet.
+    EXPECT_FALSE(Statement::prepare(*db, "SELECT * FROM leases", ErrorKind::kMetadata).ok());
+  }
+  Store store = open_store();
+  EXPECT_EQ(user_version(root + "/store.db"), store_detail::kSchemaVersion);
+  auto old = store.get_registry_cache("old:1");
+  ASSERT_TRUE(old.ok()) << old.error().describe();
+  EXPECT_EQ(old->rootfs_path, path);
+  EXPECT_EQ(old->oci.user, "root");
+  EXPECT_EQ(old->oci.env.at("A"), "1");
+  EXPECT_EQ(old->oci.working_dir, "");  // absent keys read as empty
+  auto listed = store.list_registry_cache();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(
+                listed->at(0).meta.created_at.time_since_epoch())
+                .count(),
+            1700000000);
+  EXPECT_TRUE(store.verify()->problems.empty());
+  // The version-2 features work on the migrated store.
+  auto lease = store.begin_lease();
+  ASSERT_TRUE(lease.ok()) << lease.error().describe();
+  testing::put_blob(*lease, "new");
+  ASSERT_TRUE(store.save("new", testing::layers_of({"new"}), testing::meta_of("new")).ok());
+  ASSERT_TRUE(lease->release().ok());
+  EXPECT_EQ(store.gc()->blobs_removed, 0u);
+  // Reopening an up-to-date store changes nothing.
+  Store again = open_store();
+  EXPECT_EQ(again.list()->size(), 1u);
+}
+
+TEST_F(StoreTest, RefusesADatabaseFromANewerVersion) {
+  ASSERT_TRUE(make_dirs(cache()).ok());
+  {
+    auto db = Db::open(cache() + "/store.db", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("PRAGMA user_version = 99", ErrorKind::kMetadata).ok());
+  }
+  StoreOptions options;
+  options.cache_dir = cache();
+  auto store = Store::open(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind(), ErrorKind::kMetadata);
+  EXPECT_NE(store.error().message().find("newer"), std::string::npos);
+  EXPECT_EQ(user_version(cache() + "/store.db"), 99);
+}
+
+TEST_F(StoreTest, ConcurrentFirstOpensMigrateOnce) {
+  std::vector<pid_t> children;
+  for (int i = 0; i < 6; ++i) {
+    children.push_back(testing::fork_child([&] {
+      StoreOptions options;
+      options.cache_dir = cache();
+      auto store = Store::open(options);
+      if (!store.ok()) {
+        fprintf(stderr, "child: %s\n", store.error().describe().c_str());
+        return 1;
+      }
+      return store->list().ok() ? 0 : 2;
+    }));
+  }
+  for (pid_t pid : children) EXPECT_EQ(testing::wait_exit(pid), 0);
+  EXPECT_EQ(user_version(cache() + "/store.db"), store_detail::kSchemaVersion);
+}
+
+}  // namespace
+}  // namespace vmimage
