@@ -89,17 +89,6 @@ class ProgressAdapter : public registry::ProgressSink {
   std::mutex mu_;
 };
 
-
-// Lets a decompressor (which owns its inner reader) read a borrowed stream.
-class BorrowedReader : public io::Reader {
- public:
-  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
-  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
-
- private:
-  io::Reader& inner_;
-};
-
 // Converts each layer blob as the archive streams past, into a store temp file
 // under a provisional key; store_layers later commits it under its real key.
 class ImportHandler : public archive::BlobHandler {
@@ -116,7 +105,7 @@ class ImportHandler : public archive::BlobHandler {
             builder::LayerConversion::create(layer->writer->fd(), layer->writer->temp_path(),
                                              store_.cache_root() + "/tmp"));
     VMI_TRY(io::Decompressed tar, io::open_decompressed(
-                                      std::make_unique<BorrowedReader>(stream), member));
+                                      std::make_unique<io::BorrowedReader>(stream), member));
     VMI_CHECK(layer->conversion->stream(*tar.reader, member));
     layers_.push_back(layer);
     return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};

@@ -15,16 +15,6 @@ namespace vmimage::builder {
 
 namespace {
 
-// Lets a HashingReader (which owns its inner reader) read a borrowed one.
-class BorrowedReader : public io::Reader {
- public:
-  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
-  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
-
- private:
-  io::Reader& inner_;
-};
-
 void hash_string(io::Sha256& h, std::string_view s) {
   std::string len = std::to_string(s.size()) + ":";
   h.update(len);
@@ -116,7 +106,7 @@ Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& i
 
   VMI_TRY(AtomicFile out, AtomicFile::create(out_path));
   VMI_TRY(auto writer, erofs::ImageWriter::create(out.fd(), out_path, scratch, image_options));
-  io::HashingReader hashing(std::make_unique<BorrowedReader>(tar_stream), input_name);
+  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name);
   VMI_TRY(StreamedLayer layer,
           stream_layer(hashing, input_name, writer->sink(), options.mtime, lower_context));
 

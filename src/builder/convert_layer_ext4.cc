@@ -10,16 +10,6 @@
 namespace vmimage::builder {
 namespace {
 
-// Lets a HashingReader (which owns its inner reader) read a borrowed one.
-class BorrowedReader : public io::Reader {
- public:
-  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
-  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
-
- private:
-  io::Reader& inner_;
-};
-
 // Without a given UUID: one derived from the layer's DiffID (its content), the
 // resulting tree (which the lower context can change) and the options, so
 // equal inputs give byte-identical images without hashing the data again.
@@ -46,7 +36,7 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
   uint32_t source = sources.add(spool.get(), spool_name);
   tree::SpoolSink sink(spool.get(), source, spool_name);
 
-  io::HashingReader hashing(std::make_unique<BorrowedReader>(tar_stream), input_name);
+  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name);
   VMI_TRY(StreamedLayer layer,
           stream_layer(hashing, input_name, sink, options.mtime, lower_context));
 

@@ -5,20 +5,6 @@
 
 namespace vmimage::builder {
 
-namespace {
-
-// Lets a HashingReader (which owns its inner reader) read a borrowed one.
-class BorrowedReader : public io::Reader {
- public:
-  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
-  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
-
- private:
-  io::Reader& inner_;
-};
-
-}  // namespace
-
 Result<std::unique_ptr<LayerConversion>> LayerConversion::create(int out_fd, std::string out_name,
                                                                  const std::string& scratch_dir) {
   std::unique_ptr<LayerConversion> c(new LayerConversion());
@@ -29,7 +15,7 @@ Result<std::unique_ptr<LayerConversion>> LayerConversion::create(int out_fd, std
 }
 
 Status LayerConversion::stream(io::Reader& tar, const std::string& name) {
-  io::HashingReader hashing(std::make_unique<BorrowedReader>(tar), name);
+  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar), name);
   VMI_TRY(auto reader, tar::TarReader::open(hashing, name));
   while (true) {
     VMI_TRY(const tar::Entry* entry, reader->next());

@@ -42,6 +42,17 @@ class FdReader : public Reader {
   std::string name_;
 };
 
+// Reads a stream it does not own, for wrappers (decompressors, hashers) that own
+// their inner reader.
+class BorrowedReader : public Reader {
+ public:
+  explicit BorrowedReader(Reader& inner) : inner_(inner) {}
+  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
+
+ private:
+  Reader& inner_;
+};
+
 class MemoryReader : public Reader {
  public:
   explicit MemoryReader(std::string data) : data_(std::move(data)) {}

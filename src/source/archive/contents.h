@@ -14,15 +14,8 @@
 
 namespace vmimage::archive {
 
-// Lends a Reader to APIs that want to own one.
-class BorrowedReader : public io::Reader {
- public:
-  explicit BorrowedReader(io::Reader& inner) : inner_(inner) {}
-  Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
+using io::BorrowedReader;
 
- private:
-  io::Reader& inner_;
-};
 
 // A blob as the handler converted it, with what the walker measured itself.
 struct StoredBlob {
