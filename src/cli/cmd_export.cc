@@ -5,7 +5,6 @@
 #include "builder/export.h"
 #include "cli/cli.h"
 #include "cli/store_format.h"
-#include "oci/reference.h"
 #include "util/size.h"
 
 namespace vmimage::cli {
@@ -24,12 +23,8 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(Store store, open_store(ctx.global));
-      Result<StoredImage> image = store.resolve(args->ref);
-      if (!image && image.error().kind() == ErrorKind::kImageNotFound) {
-        if (auto ref = oci::parse_reference(args->ref); ref.ok()) image = store.resolve(ref->str());
-      }
-      if (!image) return std::move(image).error();
-      const std::vector<std::string>& lowers = image->result.lower_paths;
+      VMI_TRY(FoundImage found, find_image(store, args->ref));
+      const std::vector<std::string>& lowers = found.image.result.lower_paths;
       if (args->type == "erofs") {
         VMI_CHECK(builder::export_erofs(lowers, args->output));
         if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());

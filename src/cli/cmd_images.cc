@@ -9,7 +9,8 @@ namespace {
 
 Result<int> run_tag(const GlobalOptions& global, const std::string& src, const std::string& dst) {
   VMI_TRY(Store store, open_store(global));
-  VMI_CHECK(store.tag(src, dst));
+  VMI_TRY(FoundImage found, find_image(store, src));
+  VMI_CHECK(store.tag(found.tag, dst));
   if (!global.quiet && !global.json) std::printf("tagged %s as %s\n", src.c_str(), dst.c_str());
   return 0;
 }
@@ -55,8 +56,8 @@ Result<int> run_ls(const GlobalOptions& global, LsScope which) {
 
 Result<int> run_inspect(const GlobalOptions& global, const std::string& ref) {
   VMI_TRY(Store store, open_store(global));
-  VMI_TRY(StoredImage image, store.resolve(ref));
-  std::printf("%s\n", inspect_json(image).dump(2).c_str());
+  VMI_TRY(FoundImage found, find_image(store, ref));
+  std::printf("%s\n", inspect_json(found.image).dump(2).c_str());
   return 0;
 }
 
@@ -66,13 +67,14 @@ Result<int> run_rm(const GlobalOptions& global, const std::vector<std::string>& 
   std::vector<std::string> missing;
   auto removed = nlohmann::ordered_json::array();
   for (const std::string& ref : refs) {
-    auto image = store.resolve(ref);
-    if (!image.ok() && image.error().kind() == ErrorKind::kImageNotFound) {
+    auto found = find_image(store, ref);
+    if (!found.ok() && found.error().kind() == ErrorKind::kImageNotFound) {
       missing.push_back(ref);
       continue;
     }
-    if (!image.ok()) return std::move(image).error();
-    VMI_TRY(GcStats stats, store.remove(image->scope, ref));
+    if (!found.ok()) return std::move(found).error();
+    const StoredImage* image = &found->image;
+    VMI_TRY(GcStats stats, store.remove(image->scope, found->tag));
     pruned.blobs_removed += stats.blobs_removed;
     pruned.bytes_removed += stats.bytes_removed;
     removed.push_back({{"tag", ref}, {"scope", scope_name(image->scope)}});

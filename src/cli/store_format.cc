@@ -1,11 +1,24 @@
 // Formatting for the store commands (see store_format.h).
 #include "cli/store_format.h"
 
+#include "oci/reference.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 
 namespace vmimage::cli {
+
+Result<FoundImage> find_image(Store& store, const std::string& ref) {
+  Result<StoredImage> image = store.resolve(ref);
+  if (image.ok()) return FoundImage{ref, std::move(*image)};
+  if (image.error().kind() != ErrorKind::kImageNotFound) return std::move(image).error();
+  Result<oci::Reference> parsed = oci::parse_reference(ref);
+  if (!parsed.ok() || parsed->str() == ref) return std::move(image).error();
+  Result<StoredImage> normalized = store.resolve(parsed->str());
+  if (!normalized.ok()) return std::move(image).error();
+  return FoundImage{parsed->str(), std::move(*normalized)};
+}
 
 Result<Store> open_store(const GlobalOptions& global) {
   return Store::open(global.cache_dir);

@@ -12,6 +12,14 @@ namespace vmimage::cli {
 
 Result<Store> open_store(const GlobalOptions& global);
 
+struct FoundImage {
+  std::string tag;  // as stored: the REF given, or its normalized form
+  StoredImage image;
+};
+// Looks REF up as given, then normalized like a pull stores it ("alpine" ->
+// "docker.io/library/alpine:latest"); local scope first, then the registry cache.
+Result<FoundImage> find_image(Store& store, const std::string& ref);
+
 // "512 B", "4.1 kB", "12.3 MB": decimal units, as registries and docker report them.
 std::string human_size(uint64_t bytes);
 // "2 hours ago", relative to now.

@@ -45,6 +45,13 @@ vmi inspect example.com/test/app:v1 >/dev/null || fail "the archive's name was n
 after=$(find "$cache/blobs" -type f | wc -l)
 [[ $before == "$after" ]] || fail "re-importing stored new blobs ($before -> $after)"
 
+# A short reference finds the image stored under its normalized name.
+vmi -q import docker.io/library/normal:latest "$a/oci-dir" || fail "import normal"
+vmi inspect normal >/dev/null || fail "inspect by the short name"
+vmi tag normal short:v1 || fail "tag by the short name"
+vmi rm normal >/dev/null || fail "rm by the short name"
+if vmi inspect docker.io/library/normal:latest >/dev/null 2>&1; then fail "rm left it"; fi
+
 # Layered: one lower per layer, same tree.
 vmi -q import --layout layered layered:v1 "$a/oci-archive-gzip.tar" || fail "layered import"
 check_image layered:v1 layered "$WORK/want"
