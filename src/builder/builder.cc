@@ -4,6 +4,8 @@
 // the runtime lowers its layout asks for.
 #include "vmimage/builder.h"
 
+#include <unistd.h>
+
 #include <mutex>
 
 #include "builder/export.h"
@@ -147,6 +149,10 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
       const std::vector<FsType>& types = found->result.lower_fs_types;
       // Built for another filesystem: build again (its layers are cached).
       if (!types.empty() && types.front() != options.fs_type) return std::optional<BuildResult>();
+      // A blob deleted behind the store's back: pull again rather than hand it out.
+      for (const std::string& path : found->result.lower_paths) {
+        if (::access(path.c_str(), R_OK) != 0) return std::optional<BuildResult>();
+      }
       return std::optional<BuildResult>(found->result);
     }
     if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();

@@ -68,6 +68,13 @@ base_layers=$(json_get "$WORK/base.json" '[l["path"] for l in d["canonical_layer
 top_layers=$(json_get "$WORK/top.json" '[l["path"] for l in d["canonical_layers"][:2]]')
 [[ "$base_layers" == "$top_layers" ]] || fail "shared layers are not shared: $base_layers vs $top_layers"
 
+# A blob deleted behind the store's back is pulled again, not handed out.
+lost=$(json_get "$WORK/base.json" 'd["lower_paths"][0]')
+rm -f "$lost"
+vmi -q pull "$reg/test/base:v1" >/dev/null || fail "pull after a lost blob"
+[[ -f $lost ]] || fail "the lost blob was not restored"
+vmi verify >/dev/null || fail "verify after restoring a lost blob"
+
 # Cached: with the registry gone, a pull is answered from the store.
 stop_registry
 vmi --json pull "$reg/test/base:v1" >"$WORK/cached.json" || fail "cached pull failed offline"
