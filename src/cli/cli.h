@@ -10,6 +10,7 @@
 
 #include "source/registry/client.h"
 #include "util/result.h"
+#include "vmimage/builder.h"
 
 namespace vmimage::cli {
 
@@ -41,6 +42,10 @@ void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
+// BuildOptions from the global flags and the --platform, --layout, --fs flags
+// that pull and import share.
+Result<vmimage::BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,
+                                            const std::string& layout, const std::string& fs);
 void add_import_command(CLI::App& app, CliContext& ctx);
 void add_export_command(CLI::App& app, CliContext& ctx);
 // Store commands (cmd_images.cc, cmd_maintenance.cc).

@@ -47,16 +47,8 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
       } else if (p.size() == 1) {
         (is_input_path(p[0]) ? input : tag) = p[0];
       }
-      BuildOptions options;
-      options.cache_dir = ctx.global.cache_dir;
-      options.platform = args->platform;
-      VMI_TRY(options.layout, parse_layout(args->layout));
-      std::optional<FsType> fs = parse_fs_type(args->fs);
-      if (!fs) {
-        return Error(ErrorKind::kLayerFs,
-                     "unknown layer filesystem '" + args->fs + "' (expected erofs or ext4)");
-      }
-      options.fs_type = *fs;
+      VMI_TRY(BuildOptions options,
+              build_options(ctx.global, args->platform, args->layout, args->fs));
       VMI_TRY(Builder builder, Builder::create(std::move(options)));
       ImportOptions import_options;
       if (!args->ref.empty()) import_options.ref = args->ref;

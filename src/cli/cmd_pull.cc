@@ -100,6 +100,24 @@ class ProgressPrinter {
 
 }  // namespace
 
+Result<BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,
+                                   const std::string& layout, const std::string& fs) {
+  BuildOptions options;
+  options.cache_dir = global.cache_dir;
+  options.platform = platform;
+  VMI_TRY(options.layout, parse_layout(layout));
+  std::optional<FsType> fs_type = parse_fs_type(fs);
+  if (!fs_type) {
+    return Error(ErrorKind::kLayerFs,
+                 "unknown layer filesystem '" + fs + "' (expected erofs or ext4)");
+  }
+  options.fs_type = *fs_type;
+  registry::ClientOptions client = make_client_options(global);  // flags and environment
+  options.insecure_registries = client.insecure_registries;
+  options.ca_file = client.ca_file;
+  return options;
+}
+
 void add_pull_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string ref;
@@ -119,20 +137,10 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--jobs", args->jobs, "Layers fetched at once")->check(CLI::Range(1, 64));
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
-      BuildOptions options;
-      options.cache_dir = ctx.global.cache_dir;
+      VMI_TRY(BuildOptions options,
+              build_options(ctx.global, args->platform, args->layout, args->fs));
       options.force_pull = args->force;
-      options.platform = args->platform;
-      VMI_TRY(options.layout, parse_layout(args->layout));
-      std::optional<FsType> fs = parse_fs_type(args->fs);
-      if (!fs) {
-        return Error(ErrorKind::kLayerFs,
-                     "unknown layer filesystem '" + args->fs + "' (expected erofs or ext4)");
-      }
-      options.fs_type = *fs;
       options.jobs = args->jobs;
-      options.insecure_registries = ctx.global.insecure_registries;
-      options.ca_file = ctx.global.ca_file;
       auto printer = std::make_shared<ProgressPrinter>(::isatty(STDERR_FILENO) == 1);
       if (!ctx.global.quiet && !ctx.global.json) {
         options.events = [printer](const BuildEvent& e) { printer->on_event(e); };
