@@ -36,7 +36,8 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
   uint32_t source = sources.add(spool.get(), spool_name);
   tree::SpoolSink sink(spool.get(), source, spool_name);
 
-  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name);
+  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name,
+                            std::nullopt, std::nullopt, /*background=*/true);
   VMI_TRY(StreamedLayer layer,
           stream_layer(hashing, input_name, sink, options.mtime, lower_context));
 

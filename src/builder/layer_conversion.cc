@@ -14,16 +14,24 @@ Result<std::unique_ptr<LayerConversion>> LayerConversion::create(int out_fd, std
   return c;
 }
 
-Status LayerConversion::stream(io::Reader& tar, const std::string& name) {
-  io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar), name);
-  VMI_TRY(auto reader, tar::TarReader::open(hashing, name));
+Status LayerConversion::stream(io::Reader& tar, const std::string& name,
+                               std::optional<std::string> verified_diff_id) {
+  std::optional<io::HashingReader> hashing;
+  io::Reader* input = &tar;
+  if (!verified_diff_id) {
+    hashing.emplace(std::make_unique<io::BorrowedReader>(tar), name, std::nullopt, std::nullopt,
+                    /*background=*/true);
+    input = &*hashing;
+  }
+  VMI_TRY(auto reader, tar::TarReader::open(*input, name));
   while (true) {
     VMI_TRY(const tar::Entry* entry, reader->next());
     if (entry == nullptr) break;
     VMI_CHECK(builder_->add(*entry, *reader));
   }
-  diff_id_ = hashing.digest();
-  tar_bytes_ = hashing.bytes();
+  // The tar reader drained its input, so a verifying stream has checked its digests.
+  diff_id_ = verified_diff_id ? *verified_diff_id : hashing->digest();
+  tar_bytes_ = reader->bytes_fed();
   return {};
 }
 

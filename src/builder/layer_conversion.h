@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "fs/erofs/writer.h"
@@ -23,8 +24,10 @@ class LayerConversion {
                                                          const std::string& scratch_dir);
 
   // Phase 1, any thread: reads the tar to its end (so verifying readers beneath
-  // check digests) and computes its DiffID.
-  Status stream(io::Reader& tar, const std::string& name);
+  // check digests) and computes its DiffID, unless `verified_diff_id` is given:
+  // the DiffID that `tar` itself checks at its end (a registry layer stream).
+  Status stream(io::Reader& tar, const std::string& name,
+                std::optional<std::string> verified_diff_id = std::nullopt);
   const std::string& diff_id() const { return diff_id_; }
   uint64_t tar_bytes() const { return tar_bytes_; }
 

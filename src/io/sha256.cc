@@ -30,16 +30,72 @@ std::string sha256_digest(std::string_view data) {
   return h.finish_digest();
 }
 
+BackgroundSha256::BackgroundSha256() : worker_([this] { run(); }) {}
+
+BackgroundSha256::~BackgroundSha256() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  worker_.join();
+}
+
+void BackgroundSha256::update(std::span<const std::byte> data) {
+  if (data.empty()) return;
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [&] { return queued_ + data.size() <= kMaxQueued || queued_ == 0; });
+  std::vector<std::byte> chunk;
+  if (!spare_.empty()) {
+    chunk = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  chunk.assign(data.begin(), data.end());
+  queued_ += chunk.size();
+  queue_.push_back(std::move(chunk));
+  lock.unlock();
+  changed_.notify_all();
+}
+
+std::string BackgroundSha256::finish_digest() {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  return hash_.finish_digest();  // the worker is idle and waits on the lock's condition
+}
+
+void BackgroundSha256::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    changed_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    std::vector<std::byte> chunk = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    hash_.update(chunk);
+    lock.lock();
+    busy_ = false;
+    queued_ -= chunk.size();
+    if (spare_.size() < 4) spare_.push_back(std::move(chunk));
+    changed_.notify_all();
+  }
+}
+
 HashingReader::HashingReader(std::unique_ptr<Reader> inner, std::string what,
                              std::optional<std::string> expected_digest,
-                             std::optional<uint64_t> expected_size)
+                             std::optional<uint64_t> expected_size, bool background)
     : inner_(std::move(inner)), what_(std::move(what)),
-      expected_digest_(std::move(expected_digest)), expected_size_(expected_size) {}
+      expected_digest_(std::move(expected_digest)), expected_size_(expected_size),
+      background_(background ? std::make_unique<BackgroundSha256>() : nullptr) {}
 
 Result<size_t> HashingReader::read(std::span<std::byte> buf) {
   VMI_TRY(size_t n, inner_->read(buf));
   if (n > 0) {
-    hash_.update(buf.first(n));
+    if (background_) {
+      background_->update(buf.first(n));
+    } else {
+      hash_.update(buf.first(n));
+    }
     bytes_ += n;
     if (expected_size_ && bytes_ > *expected_size_) {
       return Error(ErrorKind::kImageDigest, what_ + ": more data than the expected " +
@@ -48,7 +104,7 @@ Result<size_t> HashingReader::read(std::span<std::byte> buf) {
     return n;
   }
   if (digest_.empty()) {
-    digest_ = hash_.finish_digest();
+    digest_ = background_ ? background_->finish_digest() : hash_.finish_digest();
     if (expected_size_ && bytes_ != *expected_size_) {
       return Error(ErrorKind::kImageDigest, what_ + ": size mismatch: expected " +
                                                 std::to_string(*expected_size_) + " bytes, got " +

@@ -5,6 +5,11 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,14 +36,44 @@ class Sha256 {
 
 std::string sha256_digest(std::string_view data);
 
+// SHA-256 on a worker thread: update() copies the bytes into a bounded queue
+// (blocking while 8 MiB wait), so hashing a stream overlaps with whatever
+// produces and consumes it (inflate, tar parsing, writing) on another core.
+class BackgroundSha256 {
+ public:
+  BackgroundSha256();
+  ~BackgroundSha256();
+  BackgroundSha256(const BackgroundSha256&) = delete;
+  BackgroundSha256& operator=(const BackgroundSha256&) = delete;
+
+  void update(std::span<const std::byte> data);
+  // Waits for the queued bytes, then returns "sha256:<hex>"; the hasher is reset.
+  std::string finish_digest();
+
+ private:
+  void run();
+
+  static constexpr size_t kMaxQueued = 8 << 20;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<std::vector<std::byte>> queue_;
+  std::vector<std::vector<std::byte>> spare_;
+  size_t queued_ = 0;
+  bool busy_ = false;  // the worker is hashing a chunk it took off the queue
+  bool stop_ = false;
+  Sha256 hash_;
+  std::thread worker_;
+};
+
 // Passes bytes through, hashing them. At end of stream, when an expected digest
 // (and size) is set, a mismatch turns the final read into an error, so nothing
 // downstream can take a corrupt stream as complete.
 class HashingReader : public Reader {
  public:
+  // `background`: hash on a worker thread (BackgroundSha256), for long streams.
   HashingReader(std::unique_ptr<Reader> inner, std::string what,
                 std::optional<std::string> expected_digest = std::nullopt,
-                std::optional<uint64_t> expected_size = std::nullopt);
+                std::optional<uint64_t> expected_size = std::nullopt, bool background = false);
   Result<size_t> read(std::span<std::byte> buf) override;
 
   uint64_t bytes() const { return bytes_; }
@@ -51,6 +86,7 @@ class HashingReader : public Reader {
   std::optional<std::string> expected_digest_;
   std::optional<uint64_t> expected_size_;
   Sha256 hash_;
+  std::unique_ptr<BackgroundSha256> background_;
   uint64_t bytes_ = 0;
   std::string digest_;
 };

@@ -41,7 +41,8 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
   io::Reader* raw = compressed.get();
   VMI_TRY(io::Decompressed d, io::open_decompressed(std::move(compressed), name));
   auto hashed = std::make_unique<io::HashingReader>(
-      std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str());
+      std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str(),
+      std::nullopt, /*background=*/true);
   return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
 }
 

@@ -68,6 +68,15 @@ base_layers=$(json_get "$WORK/base.json" '[l["path"] for l in d["canonical_layer
 top_layers=$(json_get "$WORK/top.json" '[l["path"] for l in d["canonical_layers"][:2]]')
 [[ "$base_layers" == "$top_layers" ]] || fail "shared layers are not shared: $base_layers vs $top_layers"
 
+# A config whose DiffID does not match its layer: a clear error, nothing recorded.
+python3 "$TOOLS/registry/make_image.py" "$WORK/bad" --tag v1 --layer gzip:1:3:10000 \
+  --layer gzip:2:2:1000 --bad-diffid 1 >/dev/null
+push_layout "$WORK/bad" v1 "$reg/test/bad:v1"
+expect_fail vmi pull "$reg/test/bad:v1"
+grep -q 'DiffID' "$WORK/err" || fail "wrong DiffID: $(cat "$WORK/err")"
+if vmi inspect "$reg/test/bad:v1" >/dev/null 2>&1; then fail "an image with a bad DiffID was recorded"; fi
+vmi verify >/dev/null || fail "verify after a bad DiffID"
+
 # A blob deleted behind the store's back is pulled again, not handed out.
 lost=$(json_get "$WORK/base.json" 'd["lower_paths"][0]')
 rm -f "$lost"

@@ -94,6 +94,35 @@ TEST(Sha256, KnownVector) {
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(BackgroundSha256, EqualsTheDirectHash) {
+  std::string data = random_text(20 << 20, 8);  // more than the 8 MiB queue bound
+  BackgroundSha256 bg;
+  size_t pos = 0;
+  for (size_t chunk = 1; pos < data.size(); chunk = chunk * 3 % 700001 + 1) {
+    size_t n = std::min(chunk, data.size() - pos);
+    bg.update(std::as_bytes(std::span(data.data() + pos, n)));
+    pos += n;
+  }
+  EXPECT_EQ(bg.finish_digest(), sha256_digest(data));
+  bg.update(std::as_bytes(std::span(std::string_view("abc"))));  // reset after finish
+  EXPECT_EQ(bg.finish_digest(), sha256_digest("abc"));
+  BackgroundSha256 abandoned;  // destroyed with bytes queued: must not hang
+  abandoned.update(std::as_bytes(std::span(data.data(), 1 << 20)));
+}
+
+TEST(HashingReader, BackgroundModeVerifiesToo) {
+  std::string data = random_text(3 << 20, 9);
+  HashingReader ok(std::make_unique<MemoryReader>(data), "blob", sha256_digest(data), data.size(),
+                   /*background=*/true);
+  EXPECT_TRUE(drain(ok).ok());
+  EXPECT_EQ(ok.digest(), sha256_digest(data));
+  HashingReader bad(std::make_unique<MemoryReader>(data), "blob", sha256_digest("x"),
+                    std::nullopt, /*background=*/true);
+  auto st = drain(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("digest mismatch"), std::string::npos);
+}
+
 TEST(HashingReader, VerifiesAtEnd) {
   std::string data = random_text(200000, 7);
   std::string good = sha256_digest(data);
