@@ -1,5 +1,7 @@
 #include "tree/tree.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <deque>
 
@@ -55,6 +57,19 @@ InodeId Tree::lookup(std::string_view path) const {
     cur = it->second;
   }
   return cur;
+}
+
+uint32_t type_mode_bits(FileType type) {
+  switch (type) {
+    case FileType::kRegular: return S_IFREG;
+    case FileType::kDirectory: return S_IFDIR;
+    case FileType::kSymlink: return S_IFLNK;
+    case FileType::kCharDevice: return S_IFCHR;
+    case FileType::kBlockDevice: return S_IFBLK;
+    case FileType::kFifo: return S_IFIFO;
+    case FileType::kSocket: return S_IFSOCK;
+  }
+  return 0;
 }
 
 std::vector<InodeId> reachable_inodes(const Tree& tree) {

@@ -91,6 +91,9 @@ class Tree {
   std::vector<Inode> inodes_;
 };
 
+// The S_IF* type bits of st_mode for a file type (the same on every Linux filesystem).
+uint32_t type_mode_bits(FileType type);
+
 // Reachable inodes in a deterministic order (breadth-first from the root, children
 // by name), each listed once even when hardlinked.
 std::vector<InodeId> reachable_inodes(const Tree& tree);

@@ -129,7 +129,7 @@ class MountChecker {
     EXPECT_EQ(it->second, st.st_ino) << "hardlinks must share an inode number";
     auto [it2, fresh2] = id_.emplace(st.st_ino, id);
     EXPECT_EQ(it2->second, id) << "distinct inodes share an inode number";
-    EXPECT_EQ(st.st_mode & S_IFMT, mode_type_bits(n.type));
+    EXPECT_EQ(st.st_mode & S_IFMT, tree::type_mode_bits(n.type));
     EXPECT_EQ(st.st_mode & 07777, n.mode);
     EXPECT_EQ(st.st_uid, n.uid);
     EXPECT_EQ(st.st_gid, n.gid);

@@ -255,25 +255,6 @@ inline std::set<std::string> disk_names(const std::string& path) {
   return names;
 }
 
-inline mode_t type_bits(tree::FileType type) {
-  switch (type) {
-    case tree::FileType::kRegular:
-      return S_IFREG;
-    case tree::FileType::kDirectory:
-      return S_IFDIR;
-    case tree::FileType::kSymlink:
-      return S_IFLNK;
-    case tree::FileType::kCharDevice:
-      return S_IFCHR;
-    case tree::FileType::kBlockDevice:
-      return S_IFBLK;
-    case tree::FileType::kFifo:
-      return S_IFIFO;
-    case tree::FileType::kSocket:
-      return S_IFSOCK;
-  }
-  return 0;
-}
 
 struct Comparison {
   const tree::Tree& tree;
@@ -311,7 +292,7 @@ struct Comparison {
       diffs.push_back(path + ": shares an inode with another tree inode");
     seen[id] = st.st_ino;
     owner[st.st_ino] = id;
-    expect(path, "type", type_bits(n.type), st.st_mode & S_IFMT);
+    expect(path, "type", tree::type_mode_bits(n.type), st.st_mode & S_IFMT);
     expect(path, "mode", n.mode, st.st_mode & 07777);
     expect(path, "uid", n.uid, st.st_uid);
     expect(path, "gid", n.gid, st.st_gid);

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "tree/tree.h"
@@ -28,6 +30,16 @@ TEST(Tree, LookupAndLinkCounts) {
   EXPECT_EQ(counts[f], 2u);
   EXPECT_EQ(counts[3], 0u);
   EXPECT_EQ(reachable_inodes(t), (std::vector<InodeId>{0, 1, 2}));
+}
+
+TEST(Tree, TypeModeBits) {
+  EXPECT_EQ(type_mode_bits(FileType::kRegular), static_cast<uint32_t>(S_IFREG));
+  EXPECT_EQ(type_mode_bits(FileType::kDirectory), static_cast<uint32_t>(S_IFDIR));
+  EXPECT_EQ(type_mode_bits(FileType::kSymlink), static_cast<uint32_t>(S_IFLNK));
+  EXPECT_EQ(type_mode_bits(FileType::kCharDevice), static_cast<uint32_t>(S_IFCHR));
+  EXPECT_EQ(type_mode_bits(FileType::kBlockDevice), static_cast<uint32_t>(S_IFBLK));
+  EXPECT_EQ(type_mode_bits(FileType::kFifo), static_cast<uint32_t>(S_IFIFO));
+  EXPECT_EQ(type_mode_bits(FileType::kSocket), static_cast<uint32_t>(S_IFSOCK));
 }
 
 TEST(Inode, XattrsStaySorted) {

@@ -63,25 +63,6 @@ void decode_dev(uint32_t dev, uint32_t& major, uint32_t& minor) {
   minor = (dev & 0xFF) | ((dev >> 12) & 0xFFF00);
 }
 
-uint32_t mode_type_bits(tree::FileType type) {
-  switch (type) {
-    case tree::FileType::kRegular:
-      return S_IFREG;
-    case tree::FileType::kDirectory:
-      return S_IFDIR;
-    case tree::FileType::kSymlink:
-      return S_IFLNK;
-    case tree::FileType::kCharDevice:
-      return S_IFCHR;
-    case tree::FileType::kBlockDevice:
-      return S_IFBLK;
-    case tree::FileType::kFifo:
-      return S_IFIFO;
-    case tree::FileType::kSocket:
-      return S_IFSOCK;
-  }
-  return 0;
-}
 
 uint8_t file_type_code(tree::FileType type) {
   switch (type) {

@@ -174,8 +174,6 @@ uint32_t superblock_checksum(std::span<const std::byte> region);
 std::optional<uint32_t> encode_dev(uint32_t major, uint32_t minor);
 void decode_dev(uint32_t dev, uint32_t& major, uint32_t& minor);
 
-// S_IF* bits and dirent type codes for tree file types.
-uint32_t mode_type_bits(tree::FileType type);
 uint8_t file_type_code(tree::FileType type);
 std::optional<tree::FileType> file_type_from_mode(uint32_t mode);
 

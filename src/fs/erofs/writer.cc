@@ -194,7 +194,7 @@ void Emitter::encode_core(const InodePlan& p, std::span<std::byte> rec) const {
   const tree::Inode& n = tree_.inode(p.id);
   bool device = n.type == tree::FileType::kCharDevice || n.type == tree::FileType::kBlockDevice;
   uint32_t u = device ? p.rdev : static_cast<uint32_t>(p.start_block);
-  uint16_t mode = static_cast<uint16_t>(mode_type_bits(n.type) | (n.mode & 07777));
+  uint16_t mode = static_cast<uint16_t>(tree::type_mode_bits(n.type) | (n.mode & 07777));
   uint16_t icount = xattr_icount(p.xattr_size);
   if (p.extended) {
     InodeExtended e{};

@@ -18,25 +18,6 @@ constexpr uint16_t kExtraIsize = sizeof(ext2_inode_large) - EXT2_GOOD_OLD_INODE_
 constexpr int64_t kMinTime = -(int64_t{1} << 31);
 constexpr int64_t kMaxTime = (int64_t{3} << 32) + (int64_t{1} << 31) - 1;
 
-uint16_t type_bits(tree::FileType type) {
-  switch (type) {
-    case tree::FileType::kRegular:
-      return LINUX_S_IFREG;
-    case tree::FileType::kDirectory:
-      return LINUX_S_IFDIR;
-    case tree::FileType::kSymlink:
-      return LINUX_S_IFLNK;
-    case tree::FileType::kCharDevice:
-      return LINUX_S_IFCHR;
-    case tree::FileType::kBlockDevice:
-      return LINUX_S_IFBLK;
-    case tree::FileType::kFifo:
-      return LINUX_S_IFIFO;
-    case tree::FileType::kSocket:
-      return LINUX_S_IFSOCK;
-  }
-  return 0;
-}
 
 // The kernel's encoding: the old 8:8 form in i_block[0] when both numbers fit,
 // else the 12:20 form in i_block[1] (see ext4_iget / new_encode_dev).
@@ -80,7 +61,7 @@ void set_times(ext2_inode_large& inode, int64_t sec, uint32_t nsec) {
 ext2_inode_large make_inode(const tree::Inode& node, uint32_t links) {
   ext2_inode_large inode;
   std::memset(&inode, 0, sizeof inode);
-  inode.i_mode = static_cast<uint16_t>(type_bits(node.type) | (node.mode & 07777));
+  inode.i_mode = static_cast<uint16_t>(tree::type_mode_bits(node.type) | (node.mode & 07777));
   inode.i_uid = static_cast<uint16_t>(node.uid);
   inode.osd2.linux2.l_i_uid_high = static_cast<uint16_t>(node.uid >> 16);
   inode.i_gid = static_cast<uint16_t>(node.gid);
