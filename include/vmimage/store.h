@@ -53,8 +53,8 @@ struct GcStats {
 
 struct BlobRecord {
   LayerRef blob;
-  std::string file_sha256;  // "sha256:<hex>" of the file's bytes
-  uint64_t refcount = 0;    // images (of either scope) that reference it
+  std::string file_checksum;  // of the file's bytes: "xxh3-128:<hex>" (or "sha256:<hex>")
+  uint64_t refcount = 0;      // images (of either scope) that reference it
 };
 
 struct BlobProblem {

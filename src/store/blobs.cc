@@ -5,9 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <optional>
+#include <thread>
 #include <vector>
 
-#include "io/sha256.h"
+#include "io/checksum.h"
 #include "store/core.h"
 #include "util/file.h"
 
@@ -57,32 +60,43 @@ Result<std::optional<LayerRef>> lease_existing(Core& core, const LeaseState& lea
   return std::optional<LayerRef>(LayerRef{id.digest, id.fs_type, *size, path});
 }
 
-Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::string& sha256) {
+Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::string& checksum) {
   auto guard = core.lock_db();
   Db& db = core.db();
   VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kStoreSave));
   VMI_TRY(auto stmt,
           Statement::prepare(db,
-                             "INSERT INTO blobs (digest, fs_type, size, file_sha256, created_at) "
+                             "INSERT INTO blobs (digest, fs_type, size, file_checksum, created_at) "
                              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest, fs_type) DO UPDATE SET "
-                             "size = excluded.size, file_sha256 = excluded.file_sha256, "
+                             "size = excluded.size, file_checksum = excluded.file_checksum, "
                              "created_at = excluded.created_at",
                              ErrorKind::kStoreSave));
   stmt.bind(w.id.digest).bind(fs_type_name(w.id.fs_type)).bind(static_cast<int64_t>(size));
-  stmt.bind(sha256).bind(now_ns());
+  stmt.bind(checksum).bind(now_ns());
   VMI_CHECK(stmt.run());
   VMI_CHECK(add_to_lease(db, w.lease->id, w.id));
   return txn.commit();
 }
 
-// fsync, hash and make the file read-only: the blob is final before anyone can see it.
+// fsync, checksum and make the file read-only: the blob is final before anyone can see it.
+// The checksum reads the page cache while fsync waits for the disk.
 Result<std::pair<uint64_t, std::string>> seal(WriterState& w) {
-  if (::fsync(w.fd.get()) != 0) return save_error("syncing " + w.temp_path);
+  std::optional<Result<std::string>> checksum;
+  std::thread checksummer([&] {
+    checksum = io::file_checksum(w.fd.get(), w.temp_path, ErrorKind::kStoreSave);
+  });
+  int synced = ::fsync(w.fd.get());
+  int sync_errno = errno;
+  checksummer.join();
+  if (synced != 0) {
+    errno = sync_errno;
+    return save_error("syncing " + w.temp_path);
+  }
+  if (!checksum->ok()) return std::move(*checksum).error();
   struct stat st;
   if (::fstat(w.fd.get(), &st) != 0) return save_error("stat " + w.temp_path);
-  VMI_TRY(std::string sha256, hash_file(w.fd.get(), w.temp_path, ErrorKind::kStoreSave));
   if (::fchmod(w.fd.get(), 0444) != 0) return save_error("chmod " + w.temp_path);
-  return std::pair<uint64_t, std::string>(static_cast<uint64_t>(st.st_size), sha256);
+  return std::pair<uint64_t, std::string>(static_cast<uint64_t>(st.st_size), **checksum);
 }
 
 }  // namespace
@@ -93,20 +107,6 @@ Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type) {
   VMI_TRY(auto size, usable_blob(core, BlobId{std::string(digest), fs_type},
                                  core.layout().blob_path(name)));
   return size.has_value();
-}
-
-Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind) {
-  io::Sha256 hash;
-  std::vector<std::byte> buf(1 << 20);
-  for (uint64_t offset = 0;;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys_error(kind, "reading " + path);
-    if (n == 0) break;
-    hash.update(std::span(buf.data(), static_cast<size_t>(n)));
-    offset += static_cast<uint64_t>(n);
-  }
-  return hash.finish_digest();
 }
 
 Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core) {

@@ -75,7 +75,6 @@ Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::str
 
 // blobs.cc
 // The "sha256:<hex>" of a file's bytes, read in bounded chunks.
-Result<std::string> hash_file(int fd, const std::string& path, ErrorKind kind);
 Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core);
 Status release_lease(LeaseState& lease);
 Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,

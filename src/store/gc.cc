@@ -199,7 +199,7 @@ Result<std::vector<BlobRecord>> list_blobs(Core& core) {
   VMI_TRY(auto stmt,
           Statement::prepare(
               core.db(),
-              "SELECT b.digest, b.fs_type, b.size, b.file_sha256, r.refcount FROM blobs b "
+              "SELECT b.digest, b.fs_type, b.size, b.file_checksum, r.refcount FROM blobs b "
               "JOIN blob_refcounts r USING (digest, fs_type) ORDER BY b.digest, b.fs_type",
               ErrorKind::kStoreRead));
   std::vector<BlobRecord> records;
@@ -212,7 +212,7 @@ Result<std::vector<BlobRecord>> list_blobs(Core& core) {
     r.blob = LayerRef{stmt.text(0), *fs, static_cast<uint64_t>(stmt.integer(2)), {}};
     auto name = blob_file_name(r.blob.digest, *fs);
     if (name.ok()) r.blob.path = core.layout().blob_path(*name);
-    r.file_sha256 = stmt.text(3);
+    r.file_checksum = stmt.text(3);
     r.refcount = static_cast<uint64_t>(stmt.integer(4));
     records.push_back(std::move(r));
   }

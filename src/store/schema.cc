@@ -67,7 +67,13 @@ CREATE TABLE lease_blobs (
 CREATE INDEX lease_blobs_by_blob ON lease_blobs(digest, fs_type);
 )sql";
 
-constexpr const char* kMigrations[] = {kMigration1, kMigration2};
+// Version 3: a blob's file checksum names its algorithm ("xxh3-128:<hex>"; rows
+// written before keep their "sha256:<hex>", which verify still checks).
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE blobs RENAME COLUMN file_sha256 TO file_checksum;
+)sql";
+
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

@@ -1,4 +1,4 @@
-// verify (re-hash blob files against their recorded sha256) and disk usage
+// verify (re-checksum blob files against their recorded checksum) and disk usage
 // (bytes per blob, shared between images or unique to one).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "io/checksum.h"
 #include "store/core.h"
 
 namespace vmimage::store_detail {
@@ -33,12 +34,17 @@ std::optional<BlobProblem> check_blob(const BlobRecord& record, uint64_t& bytes)
         BlobProblem::Kind::kCorrupt,
         "size " + std::to_string(size) + " bytes, recorded " + std::to_string(record.blob.size));
   }
-  auto sha256 = hash_file(fd.get(), record.blob.path, ErrorKind::kStoreRead);
-  if (!sha256.ok()) return problem(BlobProblem::Kind::kCorrupt, sha256.error().describe());
-  bytes += size;
-  if (*sha256 != record.file_sha256) {
+  std::string_view algorithm = io::checksum_algorithm(record.file_checksum);
+  if (algorithm.empty()) {
     return problem(BlobProblem::Kind::kCorrupt,
-                   "content " + *sha256 + ", recorded " + record.file_sha256);
+                   "recorded checksum \"" + record.file_checksum + "\" names no known algorithm");
+  }
+  auto checksum = io::file_checksum(fd.get(), record.blob.path, ErrorKind::kStoreRead, algorithm);
+  if (!checksum.ok()) return problem(BlobProblem::Kind::kCorrupt, checksum.error().describe());
+  bytes += size;
+  if (*checksum != record.file_checksum) {
+    return problem(BlobProblem::Kind::kCorrupt,
+                   "content " + *checksum + ", recorded " + record.file_checksum);
   }
   return std::nullopt;
 }
@@ -87,7 +93,7 @@ Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags)
     // since the rows were read: judge against the metadata as it is now.
     VMI_TRY(auto now, current_record(core, record));
     if (!now) continue;
-    if (now->file_sha256 != record.file_sha256 || now->blob.size != record.blob.size) {
+    if (now->file_checksum != record.file_checksum || now->blob.size != record.blob.size) {
       problem = check_blob(*now, report.bytes_checked);
     }
     if (problem) report.problems.push_back(std::move(*problem));

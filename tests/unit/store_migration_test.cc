@@ -61,7 +61,19 @@ TEST_F(StoreTest, MigratesAVersion1DatabaseKeepingItsImages) {
                 .count(),
             1700000000);
   EXPECT_TRUE(store.verify()->problems.empty());
-  // The version-2 features work on the migrated store.
+  // The old row keeps its sha256 checksum, and verify still checks it.
+  ASSERT_EQ(store.blobs()->at(0).file_checksum, io::sha256_digest(content));
+  {
+    std::string damaged = content;
+    damaged[0] = 'A';
+    ::chmod(path.c_str(), 0644);
+    std::ofstream(path) << damaged;
+  }
+  auto report = store.verify();
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].detail.find("recorded sha256:"), std::string::npos);
+  std::ofstream(path) << content;
+  // The features of later versions work on the migrated store.
   auto lease = store.begin_lease();
   ASSERT_TRUE(lease.ok()) << lease.error().describe();
   testing::put_blob(*lease, "new");
