@@ -14,6 +14,9 @@ namespace vmimage::erofs {
 namespace {
 
 constexpr size_t kBufferSize = 1 << 20;
+// Ranges shorter than this are copied without looking for holes: the two lseeks
+// would cost more than the zeros they could save.
+constexpr uint64_t kHoleProbeMin = 1 << 20;
 
 // The data segment at or after `pos` within [pos, end), as [start, stop); start == end
 // when only holes remain. Filesystems without SEEK_DATA report everything as data.
@@ -38,6 +41,10 @@ void next_data(int fd, uint64_t pos, uint64_t end, uint64_t& start, uint64_t& st
 Result<uint64_t> RangeCopier::copy(int src_fd, uint64_t src_offset, const std::string& src_name,
                                    int dst_fd, uint64_t dst_offset, const std::string& dst_name,
                                    uint64_t length) {
+  if (length < kHoleProbeMin) {
+    VMI_CHECK(copy_data(src_fd, src_offset, src_name, dst_fd, dst_offset, dst_name, length));
+    return length;
+  }
   uint64_t end = src_offset + length;
   uint64_t pos = src_offset;
   uint64_t moved = 0;

@@ -14,7 +14,7 @@ namespace vmimage::erofs {
 class RangeCopier {
  public:
   // Copies `length` bytes from src_fd at src_offset to dst_fd at dst_offset.
-  // Returns the bytes actually moved (holes are skipped).
+  // Returns the bytes actually moved (holes are skipped in ranges of 1 MiB or more).
   Result<uint64_t> copy(int src_fd, uint64_t src_offset, const std::string& src_name, int dst_fd,
                         uint64_t dst_offset, const std::string& dst_name, uint64_t length);
 

@@ -88,7 +88,7 @@ Status ImageReader::read_at(uint64_t offset, std::span<std::byte> out, const cha
                               std::to_string(out.size()) +
                               " bytes) lies past the end of the image");
   }
-  return pread_exact(fd_, out, offset, name_);
+  return window_.read(fd_, offset, out, name_);
 }
 
 namespace {

@@ -12,6 +12,7 @@
 
 #include "fs/erofs/dir.h"
 #include "tree/tree.h"
+#include "util/buffered_io.h"
 #include "util/result.h"
 
 namespace vmimage::erofs {
@@ -78,6 +79,7 @@ class ImageReader {
   std::string name_;
   uint64_t file_size_;
   SuperInfo super_;
+  mutable WindowReader window_;  // inode records and directory blocks lie close together
 };
 
 // The whole image as a tree (hardlinks: one InodeId per nid). Regular files'

@@ -17,6 +17,8 @@
 #include "fs/erofs/xattr.h"
 #include "io/sha256.h"
 #include "util/file.h"
+#include "util/buffered_io.h"
+#include "util/writeback.h"
 
 namespace vmimage::erofs {
 
@@ -54,13 +56,13 @@ class ImageWriter::StreamSink : public tree::FileDataSink {
     w_.stats_.streamed_bytes += data.size();
     if (offset < body_len_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), body_len_ - offset));
-      VMI_CHECK(pwrite_all(w_.out_fd_, data.first(n), body_off_ + offset, w_.out_name_));
+      VMI_CHECK(w_.body_writer_.write(body_off_ + offset, data.first(n)));
       data = data.subspan(n);
       offset += n;
     }
     if (data.empty()) return {};
     uint64_t at = tail_off_ + (offset - body_len_);
-    VMI_CHECK(pwrite_all(w_.spool_fd_.get(), data, at, "the EROFS tail spool"));
+    VMI_CHECK(w_.spool_writer_.write(at, data));
     w_.spool_size_ = std::max(w_.spool_size_, at + data.size());
     return {};
   }
@@ -69,7 +71,9 @@ class ImageWriter::StreamSink : public tree::FileDataSink {
     if (!active_) return Error(ErrorKind::kInternal, "sink finish() without begin()");
     active_ = false;
     uint64_t tail_end = tail_off_ + (size_ - body_len_);
-    if (tail_end > w_.spool_size_) {  // the tail ended in a hole: make it readable
+    // The tail ended in a hole: make it readable. Extending the file keeps
+    // what spool_writer_ still holds (it lies below spool_size_).
+    if (tail_end > w_.spool_size_) {
       if (::ftruncate(w_.spool_fd_.get(), static_cast<off_t>(tail_end)) != 0) {
         return sys_error(ErrorKind::kIo, "extending the EROFS tail spool");
       }
@@ -96,7 +100,8 @@ namespace {
 // Writes the metadata area front to back through a buffer, hashing every byte.
 class MetaWriter {
  public:
-  MetaWriter(int fd, const std::string& name, uint64_t base) : fd_(fd), name_(name), base_(base) {}
+  MetaWriter(int fd, const std::string& name, uint64_t base, WritebackStarter& writeback)
+      : fd_(fd), name_(name), base_(base), writeback_(writeback) {}
 
   Status put(uint64_t offset, std::span<const std::byte> rec) {
     uint64_t end = flushed_ + buf_.size();
@@ -108,6 +113,7 @@ class MetaWriter {
 
   Status flush() {
     VMI_CHECK(pwrite_all(fd_, buf_, base_ + flushed_, name_));
+    writeback_.wrote(base_ + flushed_, buf_.size());
     hash_.update(buf_);
     flushed_ += buf_.size();
     buf_.clear();
@@ -120,6 +126,7 @@ class MetaWriter {
   int fd_;
   const std::string& name_;
   uint64_t base_;
+  WritebackStarter& writeback_;
   uint64_t flushed_ = 0;
   std::vector<std::byte> buf_;
   io::Sha256 hash_;
@@ -129,14 +136,15 @@ class MetaWriter {
 class Emitter {
  public:
   Emitter(const tree::Tree& tree, const Plan& plan, const tree::DataSources& sources, int out_fd,
-          const std::string& out_name, uint32_t bs)
+          const std::string& out_name, uint32_t bs, WritebackStarter& writeback)
       : tree_(tree),
         plan_(plan),
         sources_(sources),
         out_fd_(out_fd),
         out_name_(out_name),
         bs_(bs),
-        meta_(out_fd, out_name, plan.meta_blkaddr * bs) {}
+        writeback_(writeback),
+        meta_(out_fd, out_name, plan.meta_blkaddr * bs, writeback) {}
 
   Status run() {
     for (const InodePlan& p : plan_.inodes) {
@@ -156,6 +164,7 @@ class Emitter {
   Status memory_content(const InodePlan& p, std::span<const std::byte> content,
                         std::span<std::byte> inline_out);
   Status read_file(const tree::FileData& d, uint64_t offset, std::span<std::byte> out);
+  Status read_source(uint32_t source, uint64_t offset, std::span<std::byte> out);
 
   const tree::Tree& tree_;
   const Plan& plan_;
@@ -163,8 +172,10 @@ class Emitter {
   int out_fd_;
   const std::string& out_name_;
   uint32_t bs_;
+  WritebackStarter& writeback_;
   MetaWriter meta_;
   RangeCopier copier_;
+  std::vector<WindowReader> readers_;  // per source: tails are small and mostly in order
   uint64_t copied_ = 0;
 };
 
@@ -234,12 +245,19 @@ Status Emitter::read_file(const tree::FileData& d, uint64_t offset, std::span<st
       continue;
     }
     size_t n = static_cast<size_t>(std::min<uint64_t>(out.size(), e->length - offset));
-    VMI_CHECK(pread_exact(sources_.fd(e->source), out.first(n), e->offset + offset,
-                          sources_.name(e->source)));
+    VMI_CHECK(read_source(e->source, e->offset + offset, out.first(n)));
     out = out.subspan(n);
     offset = 0;
   }
   return {};
+}
+
+// The output changes while the emitter writes it, so only other sources are read
+// through a window.
+Status Emitter::read_source(uint32_t source, uint64_t offset, std::span<std::byte> out) {
+  if (source == kOutputSource) return pread_exact(out_fd_, out, offset, out_name_);
+  if (readers_.size() <= source) readers_.resize(source + 1);
+  return readers_[source].read(sources_.fd(source), offset, out, sources_.name(source));
 }
 
 Status Emitter::file_content(const InodePlan& p, std::span<std::byte> inline_out) {
@@ -254,6 +272,7 @@ Status Emitter::file_content(const InodePlan& p, std::span<std::byte> inline_out
       VMI_TRY(uint64_t moved,
               copier_.copy(sources_.fd(e->source), e->offset, sources_.name(e->source), out_fd_,
                            dst + done, out_name_, n));
+      writeback_.wrote(dst + done, n);
       copied_ += moved;
       done += n;
     }
@@ -315,7 +334,10 @@ ImageWriter::ImageWriter(int out_fd, std::string out_name, UniqueFd spool, Optio
     : out_fd_(out_fd),
       out_name_(std::move(out_name)),
       spool_fd_(std::move(spool)),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      writeback_(out_fd_),
+      body_writer_(out_fd_, out_name_, options_.block_size, &writeback_),
+      spool_writer_(spool_fd_.get(), "the EROFS tail spool", 0, nullptr) {
   sources_.add(out_fd_, out_name_);
   sources_.add(spool_fd_.get(), "the EROFS tail spool");
   sink_ = std::make_unique<StreamSink>(*this);
@@ -351,7 +373,9 @@ tree::FileDataSink& ImageWriter::sink() {
   return *sink_;
 }
 
-Result<std::vector<uint64_t>> ImageWriter::source_sizes() const {
+Result<std::vector<uint64_t>> ImageWriter::source_sizes() {
+  VMI_CHECK(body_writer_.flush());
+  VMI_CHECK(spool_writer_.flush());
   std::vector<uint64_t> sizes;
   for (uint32_t i = 0; i < sources_.size(); ++i) {
     struct stat st;
@@ -372,7 +396,7 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   PlanInput input{bs, first_data_block_, next_block_, &sources_, {}};
   VMI_TRY(input.source_sizes, source_sizes());
   VMI_TRY(Plan plan, make_plan(tree, input));
-  Emitter emitter(tree, plan, sources_, out_fd_, out_name_, bs);
+  Emitter emitter(tree, plan, sources_, out_fd_, out_name_, bs, writeback_);
   VMI_CHECK(emitter.run());
   VMI_CHECK(write_superblock(plan, emitter.meta_digest()));
   uint64_t image_bytes = plan.total_blocks * bs;

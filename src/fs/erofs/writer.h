@@ -57,6 +57,8 @@
 #include "tree/tree.h"
 #include "util/fd.h"
 #include "util/result.h"
+#include "util/buffered_io.h"
+#include "util/writeback.h"
 
 namespace vmimage::erofs {
 
@@ -109,13 +111,17 @@ class ImageWriter {
   class StreamSink;
   friend class StreamSink;
   ImageWriter(int out_fd, std::string out_name, UniqueFd spool, Options options);
-  Result<std::vector<uint64_t>> source_sizes() const;
+  // Flushes what the sink buffered, then measures every source.
+  Result<std::vector<uint64_t>> source_sizes();
   Status write_superblock(const Plan& plan, const std::string& meta_digest);
 
   int out_fd_;
   std::string out_name_;
   UniqueFd spool_fd_;
   Options options_;
+  WritebackStarter writeback_;
+  CoalescingWriter body_writer_;   // file bodies, laid end to end in the data area
+  CoalescingWriter spool_writer_;  // tails, appended to the spool
   tree::DataSources sources_;
   std::unique_ptr<StreamSink> sink_;
   uint64_t first_data_block_ = 0;  // first block after the superblock

@@ -1,0 +1,52 @@
+#include "util/writeback.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/file.h"
+
+namespace vmimage {
+
+bool all_zero(std::span<const std::byte> data) {
+  constexpr size_t kHead = 16;
+  if (data.size() <= kHead) {
+    return std::all_of(data.begin(), data.end(), [](std::byte b) { return b == std::byte{0}; });
+  }
+  // The head is zero, and each byte equals the one kHead before it: all zero.
+  return all_zero(data.first(kHead)) &&
+         std::memcmp(data.data(), data.data() + kHead, data.size() - kHead) == 0;
+}
+
+Status pwrite_skipping_zero_blocks(int fd, std::span<const std::byte> data, uint64_t offset,
+                                   uint32_t block, const std::string& what) {
+  // [run_start, pos) is data still to write; zero blocks end a run.
+  size_t run_start = 0;
+  size_t pos = static_cast<size_t>((block - offset % block) % block);  // first aligned block
+  while (pos + block <= data.size()) {
+    if (!all_zero(data.subspan(pos, block))) {
+      pos += block;
+      continue;
+    }
+    VMI_CHECK(pwrite_all(fd, data.subspan(run_start, pos - run_start), offset + run_start, what));
+    pos += block;
+    run_start = pos;
+  }
+  return pwrite_all(fd, data.subspan(run_start), offset + run_start, what);
+}
+
+void WritebackStarter::wrote(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  lo_ = std::min(lo_, offset);
+  hi_ = std::max(hi_, offset + length);
+  pending_ += length;
+  if (pending_ < step_) return;
+  ::sync_file_range(fd_, static_cast<off_t>(lo_), static_cast<off_t>(hi_ - lo_),
+                    SYNC_FILE_RANGE_WRITE);
+  pending_ = 0;
+  lo_ = UINT64_MAX;
+  hi_ = 0;
+}
+
+}  // namespace vmimage

@@ -1,0 +1,93 @@
+// util/writeback.h: sparse writes of zero blocks and advisory early writeback.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "util/fd.h"
+#include "util/writeback.h"
+
+namespace vmimage {
+namespace {
+
+UniqueFd scratch_file() {
+  UniqueFd fd(::open("/tmp", O_TMPFILE | O_RDWR, 0600));
+  EXPECT_TRUE(fd.valid());
+  return fd;
+}
+
+void put(int fd, const std::string& s, off_t at) {
+  ASSERT_EQ(::pwrite(fd, s.data(), s.size(), at), static_cast<ssize_t>(s.size()));
+}
+
+TEST(AllZero, FindsTheFirstNonZeroByteAnywhere) {
+  std::vector<std::byte> b(4096);
+  EXPECT_TRUE(all_zero(b));
+  EXPECT_TRUE(all_zero(std::span(b).first(0)));
+  EXPECT_TRUE(all_zero(std::span(b).first(7)));
+  for (size_t at : {size_t{0}, size_t{15}, size_t{16}, size_t{17}, size_t{2048}, size_t{4095}}) {
+    b[at] = std::byte{1};
+    EXPECT_FALSE(all_zero(b)) << at;
+    b[at] = std::byte{0};
+  }
+}
+
+// Allocated 4 KiB blocks of an open file (st_blocks counts 512-byte units).
+long allocated_blocks(int fd) {
+  struct stat st;
+  EXPECT_EQ(::fstat(fd, &st), 0);
+  return static_cast<long>(st.st_blocks / 8);
+}
+
+TEST(PwriteSkippingZeroBlocks, LeavesAlignedZeroBlocksAsHoles) {
+  constexpr uint32_t kBlock = 4096;
+  // An unaligned start (100), a zero block, data, two zero blocks, a partial zero tail.
+  std::vector<std::byte> data(100 + 5 * kBlock + 50, std::byte{0});
+  std::fill_n(data.begin(), 100, std::byte{'a'});
+  std::fill_n(data.begin() + 100 + kBlock, kBlock, std::byte{'b'});
+  UniqueFd fd = scratch_file();
+  uint64_t offset = 3 * kBlock - 100;  // data[100] lands on a block boundary
+  ASSERT_TRUE(pwrite_skipping_zero_blocks(fd.get(), data, offset, kBlock, "f").ok());
+  std::vector<std::byte> back(data.size());
+  ASSERT_EQ(::pread(fd.get(), back.data(), back.size(), static_cast<off_t>(offset)),
+            static_cast<ssize_t>(back.size()));
+  EXPECT_EQ(back, data);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), offset + data.size());
+  // Written: the block holding "a"s, the "b" block, and the block with the partial tail.
+  // Filesystems without holes (or with bigger allocation units) would allocate more.
+  if (::lseek(fd.get(), 0, SEEK_HOLE) == static_cast<off_t>(st.st_size)) {
+    GTEST_SKIP() << "/tmp reports no holes";
+  }
+  EXPECT_EQ(allocated_blocks(fd.get()), 3);
+}
+
+// Writeback is advisory: content stays as written, and fds that refuse it
+// (a pipe) are no error.
+TEST(WritebackStarter, KeepsContentAndToleratesAnyFd) {
+  UniqueFd fd = scratch_file();
+  WritebackStarter writeback(fd.get(), 8192);
+  std::string block(4096, 'x');
+  for (int i = 0; i < 8; ++i) {
+    put(fd.get(), block, i * 4096);
+    writeback.wrote(static_cast<uint64_t>(i) * 4096, 4096);
+  }
+  writeback.wrote(0, 0);
+  std::string back(8 * 4096, '\0');
+  ASSERT_EQ(::pread(fd.get(), back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_EQ(back, std::string(8 * 4096, 'x'));
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
+  WritebackStarter on_pipe(w.get(), 1);
+  on_pipe.wrote(0, 10);
+  on_pipe.wrote(10, 10);
+}
+
+}  // namespace
+}  // namespace vmimage
