@@ -58,12 +58,16 @@ mount_overlay() {
 
 # make_scratch_fs SIZE: a journaled ext4 on a loop device mounted at $WORK/scratch.
 # Tests that create ~100k files use it: this machine's root fs has no journal.
+# The loop device uses direct I/O where the backing fs allows it: without, every
+# block is cached twice (scratch fs and backing file) and an fsync of 1 GiB took
+# 1.3-2.5 s here, against 0.6-0.8 s with it and 0.65 s on the root fs.
 make_scratch_fs() {
   local size=${1:-4G}
   truncate -s "$size" "$WORK/scratch.img"
   mkfs.ext4 -q -F "$WORK/scratch.img"
   local loop
-  loop=$(losetup --find --show "$WORK/scratch.img")
+  loop=$(losetup --find --show --direct-io=on "$WORK/scratch.img" 2>/dev/null) ||
+    loop=$(losetup --find --show "$WORK/scratch.img")
   _loops+=("$loop")
   mkdir -p "$WORK/scratch"
   mount "$loop" "$WORK/scratch"
