@@ -41,32 +41,46 @@ BackgroundSha256::~BackgroundSha256() {
   worker_.join();
 }
 
+// Bytes gather in the queue's last chunk; the worker is woken only when a chunk
+// reaches kChunk (or at the end), not for every read of the stream.
 void BackgroundSha256::update(std::span<const std::byte> data) {
   if (data.empty()) return;
   std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait(lock, [&] { return queued_ + data.size() <= kMaxQueued || queued_ == 0; });
-  std::vector<std::byte> chunk;
-  if (!spare_.empty()) {
-    chunk = std::move(spare_.back());
-    spare_.pop_back();
+  // Only the last chunk can be short, so a full queue always holds work.
+  changed_.wait(lock, [&] { return queued_ < kMaxQueued; });
+  if (queue_.empty() || queue_.back().size() >= kChunk) {
+    std::vector<std::byte> chunk;
+    if (!spare_.empty()) {
+      chunk = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    chunk.clear();
+    queue_.push_back(std::move(chunk));
   }
-  chunk.assign(data.begin(), data.end());
-  queued_ += chunk.size();
-  queue_.push_back(std::move(chunk));
+  std::vector<std::byte>& back = queue_.back();
+  back.insert(back.end(), data.begin(), data.end());
+  queued_ += data.size();
+  bool ready = back.size() >= kChunk;
   lock.unlock();
-  changed_.notify_all();
+  if (ready) changed_.notify_all();
 }
 
 std::string BackgroundSha256::finish_digest() {
   std::unique_lock<std::mutex> lock(mu_);
+  draining_ = true;
+  changed_.notify_all();
   changed_.wait(lock, [&] { return queue_.empty() && !busy_; });
+  draining_ = false;
   return hash_.finish_digest();  // the worker is idle and waits on the lock's condition
 }
 
 void BackgroundSha256::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    changed_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    changed_.wait(lock, [&] {
+      return stop_ || queue_.size() > 1 ||
+             (!queue_.empty() && (queue_.front().size() >= kChunk || draining_));
+    });
     if (queue_.empty()) return;  // stopping, nothing left
     std::vector<std::byte> chunk = std::move(queue_.front());
     queue_.pop_front();

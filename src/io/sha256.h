@@ -54,6 +54,7 @@ class BackgroundSha256 {
   void run();
 
   static constexpr size_t kMaxQueued = 8 << 20;
+  static constexpr size_t kChunk = 1 << 20;
   std::mutex mu_;
   std::condition_variable changed_;
   std::deque<std::vector<std::byte>> queue_;
@@ -61,6 +62,7 @@ class BackgroundSha256 {
   size_t queued_ = 0;
   bool busy_ = false;  // the worker is hashing a chunk it took off the queue
   bool stop_ = false;
+  bool draining_ = false;  // finish_digest() waits: short chunks are taken too
   Sha256 hash_;
   std::thread worker_;
 };

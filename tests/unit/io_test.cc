@@ -106,6 +106,10 @@ TEST(BackgroundSha256, EqualsTheDirectHash) {
   EXPECT_EQ(bg.finish_digest(), sha256_digest(data));
   bg.update(std::as_bytes(std::span(std::string_view("abc"))));  // reset after finish
   EXPECT_EQ(bg.finish_digest(), sha256_digest("abc"));
+  bg.update(std::as_bytes(std::span(data.data(), 5)));  // a short chunk, then one past the bound
+  bg.update(std::as_bytes(std::span(data.data() + 5, 9 << 20)));
+  bg.update(std::as_bytes(std::span(data.data() + 5 + (9 << 20), 7)));
+  EXPECT_EQ(bg.finish_digest(), sha256_digest(std::string_view(data).substr(0, 12 + (9 << 20))));
   BackgroundSha256 abandoned;  // destroyed with bytes queued: must not hang
   abandoned.update(std::as_bytes(std::span(data.data(), 1 << 20)));
 }
