@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "io/read_ahead.h"
+
 namespace vmimage::io {
 
 namespace {
@@ -160,17 +162,22 @@ std::unique_ptr<Reader> make_zstd_reader(std::unique_ptr<Reader> inner, std::str
   return std::make_unique<ZstdReader>(std::move(inner), std::move(name));
 }
 
-Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name) {
+Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name,
+                                       bool read_ahead) {
   auto peek = std::make_unique<PeekReader>(std::move(inner));
   VMI_TRY(auto head, peek->peek(4));
   auto byte = [&](size_t i) { return std::to_integer<uint8_t>(head[i]); };
+  Decompressed d;
   if (head.size() >= 2 && byte(0) == 0x1f && byte(1) == 0x8b) {
-    return Decompressed{make_gzip_reader(std::move(peek), std::move(name)), Compression::kGzip};
+    d = Decompressed{make_gzip_reader(std::move(peek), std::move(name)), Compression::kGzip};
+  } else if (head.size() >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f &&
+             byte(3) == 0xfd) {
+    d = Decompressed{make_zstd_reader(std::move(peek), std::move(name)), Compression::kZstd};
+  } else {
+    return Decompressed{std::move(peek), Compression::kNone};
   }
-  if (head.size() >= 4 && byte(0) == 0x28 && byte(1) == 0xb5 && byte(2) == 0x2f && byte(3) == 0xfd) {
-    return Decompressed{make_zstd_reader(std::move(peek), std::move(name)), Compression::kZstd};
-  }
-  return Decompressed{std::move(peek), Compression::kNone};
+  if (read_ahead) d.reader = std::make_unique<ReadAheadReader>(std::move(d.reader));
+  return d;
 }
 
 }  // namespace vmimage::io

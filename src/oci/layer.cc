@@ -39,7 +39,8 @@ class LayerTarReader : public io::Reader {
 Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> compressed,
                                                    const Digest& diff_id, std::string name) {
   io::Reader* raw = compressed.get();
-  VMI_TRY(io::Decompressed d, io::open_decompressed(std::move(compressed), name));
+  VMI_TRY(io::Decompressed d,
+          io::open_decompressed(std::move(compressed), name, /*read_ahead=*/true));
   auto hashed = std::make_unique<io::HashingReader>(
       std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str(),
       std::nullopt, /*background=*/true);

@@ -1,11 +1,14 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "io/decompress.h"
+#include "io/read_ahead.h"
 #include "io/reader.h"
 #include "io/sha256.h"
 
@@ -142,6 +145,76 @@ TEST(HashingReader, VerifiesAtEnd) {
 
   HashingReader short_size(std::make_unique<MemoryReader>(data), "blob", good, data.size() + 1);
   EXPECT_FALSE(drain(short_size).ok());
+}
+
+// Returns its data in reads of varying size, then fails (if `error`) or ends.
+class ChoppyReader : public Reader {
+ public:
+  ChoppyReader(std::string data, bool error) : data_(std::move(data)), error_(error) {}
+  Result<size_t> read(std::span<std::byte> buf) override {
+    if (pos_ == data_.size()) {
+      if (error_) return Error(ErrorKind::kExtract, "broken at byte " + std::to_string(pos_));
+      return size_t{0};
+    }
+    size_t n = std::min({buf.size(), data_.size() - pos_, step_});
+    step_ = step_ * 7 % 100003 + 1;
+    std::memcpy(buf.data(), data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  bool error_;
+  size_t pos_ = 0;
+  size_t step_ = 1;
+};
+
+TEST(ReadAheadReader, SameBytesThenTheEnd) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{4096}, size_t{3 << 20}, size_t{5'000'017}}) {
+    std::string data = random_text(size, 11);
+    ReadAheadReader r(std::make_unique<ChoppyReader>(data, false), 65536, 3);
+    auto all = read_all(r, 1 << 30);
+    ASSERT_TRUE(all.ok()) << size;
+    EXPECT_TRUE(*all == data) << size;
+    std::byte b[1];
+    EXPECT_EQ(*r.read(b), 0u);  // stays at the end
+  }
+}
+
+TEST(ReadAheadReader, ErrorComesAfterTheBytesBeforeIt) {
+  std::string data = random_text(300000, 12);
+  ReadAheadReader r(std::make_unique<ChoppyReader>(data, true), 65536, 2);
+  std::string got;
+  std::vector<std::byte> buf(10000);
+  Result<size_t> n = size_t{0};
+  while ((n = r.read(buf)).ok() && *n > 0) got.append(reinterpret_cast<char*>(buf.data()), *n);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_NE(n.error().message().find("broken at byte 300000"), std::string::npos);
+  EXPECT_FALSE(r.read(buf).ok());  // the error stays
+}
+
+TEST(ReadAheadReader, DestroyedBeforeTheEndDoesNotHang) {
+  std::string data = random_text(4 << 20, 13);
+  ReadAheadReader r(std::make_unique<ChoppyReader>(data, false), 65536, 2);
+  std::vector<std::byte> buf(100);
+  ASSERT_TRUE(r.read(buf).ok());
+}
+
+TEST(Decompress, ReadAheadGivesTheSameStreamAndErrors) {
+  std::string data = random_text(3 << 20, 14);
+  auto d = open_decompressed(std::make_unique<MemoryReader>(gzip(data)), "t", /*read_ahead=*/true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*read_all(*d->reader, 1 << 30), data);
+  std::string z = gzip(data);
+  z[z.size() / 2] ^= 0x55;
+  auto bad = open_decompressed(std::make_unique<MemoryReader>(z), "t", /*read_ahead=*/true);
+  ASSERT_TRUE(bad.ok());
+  auto r = read_all(*bad->reader, 1 << 30);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kExtract);
 }
 
 }  // namespace
