@@ -4,8 +4,7 @@
 #include <xxhash.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <memory>
+#include <new>
 #include <vector>
 
 #include "io/sha256.h"
@@ -27,31 +26,48 @@ Status read_file(int fd, const std::string& what, ErrorKind kind, Update update)
   }
 }
 
-struct Xxh3StateDeleter {
-  void operator()(XXH3_state_t* s) const { XXH3_freeState(s); }
-};
-
 Result<std::string> xxh3_128(int fd, const std::string& what, ErrorKind kind) {
-  std::unique_ptr<XXH3_state_t, Xxh3StateDeleter> state(XXH3_createState());
-  if (!state || XXH3_128bits_reset(state.get()) != XXH_OK) {
-    return Error(kind, "cannot start a checksum of " + what);
-  }
-  VMI_CHECK(read_file(fd, what, kind, [&](std::span<const std::byte> data) {
-    XXH3_128bits_update(state.get(), data.data(), data.size());
-  }));
-  XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state.get()));
-  std::string out(kFileChecksumAlgorithm);
-  out += ':';
-  char hex[3];
-  for (unsigned char byte : canonical.digest) {
-    std::snprintf(hex, sizeof hex, "%02x", byte);
-    out += hex;
-  }
-  return out;
+  Xxh3_128 hash;
+  VMI_CHECK(read_file(fd, what, kind, [&](std::span<const std::byte> data) { hash.update(data); }));
+  return std::string(kFileChecksumAlgorithm) + ":" + hash.finish_hex();
 }
 
 }  // namespace
+
+void Xxh3_128::Deleter::operator()(XXH3_state_s* s) const { XXH3_freeState(s); }
+
+Xxh3_128::Xxh3_128() : state_(XXH3_createState()) {
+  if (!state_) throw std::bad_alloc();
+  XXH3_128bits_reset(state_.get());
+}
+
+Xxh3_128::~Xxh3_128() = default;
+
+void Xxh3_128::update(std::span<const std::byte> data) {
+  XXH3_128bits_update(state_.get(), data.data(), data.size());
+}
+
+void Xxh3_128::update(std::string_view data) {
+  XXH3_128bits_update(state_.get(), data.data(), data.size());
+}
+
+std::string Xxh3_128::finish_raw() {
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_.get()));
+  XXH3_128bits_reset(state_.get());
+  return std::string(reinterpret_cast<const char*>(canonical.digest), sizeof canonical.digest);
+}
+
+std::string Xxh3_128::finish_hex() {
+  std::string raw = finish_raw();
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char byte : raw) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
+  }
+  return out;
+}
 
 Result<std::string> file_checksum(int fd, const std::string& what, ErrorKind kind,
                                   std::string_view algorithm) {

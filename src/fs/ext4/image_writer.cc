@@ -21,7 +21,7 @@ bool all_zero(const unsigned char* block) {
   return std::memcmp(block, kZero.data(), kBlockSize) == 0;
 }
 
-void hash_u64(io::Sha256& hash, uint64_t v) {
+void hash_u64(io::Xxh3_128& hash, uint64_t v) {
   unsigned char b[8];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
   hash.update(std::string_view(reinterpret_cast<const char*>(b), 8));

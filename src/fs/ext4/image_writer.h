@@ -14,7 +14,7 @@
 #include "fs/ext4/identity.h"
 #include "fs/ext4/plan.h"
 #include "fs/ext4/writer.h"
-#include "io/sha256.h"
+#include "io/checksum.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 #include "util/result.h"
@@ -30,7 +30,7 @@ class ImageWriter {
   Status write_all();
   // SHA-256 of all file data written, block by block (raw bytes); only
   // computed when the options give no UUID (it feeds the derived one).
-  std::string content_digest() { return finish_raw(content_hash_); }
+  std::string content_digest() { return content_hash_.finish_raw(); }
   const Ext4Stats& stats() const { return stats_; }
 
  private:
@@ -60,7 +60,7 @@ class ImageWriter {
   const Ext4Options& options_;
   BlockAllocator alloc_;
   bool hash_content_;
-  io::Sha256 content_hash_;
+  io::Xxh3_128 content_hash_;  // file contents, for the UUID: fast, not secure
   std::vector<unsigned char> buffer_;  // file data staging, kChunkBytes
   Ext4Stats stats_;
 };
