@@ -37,7 +37,7 @@ class Sha256 {
 std::string sha256_digest(std::string_view data);
 
 // SHA-256 on a worker thread: update() copies the bytes into a bounded queue
-// (blocking while 8 MiB wait), so hashing a stream overlaps with whatever
+// (blocking while 4 MiB wait), so hashing a stream overlaps with whatever
 // produces and consumes it (inflate, tar parsing, writing) on another core.
 class BackgroundSha256 {
  public:
@@ -53,7 +53,7 @@ class BackgroundSha256 {
  private:
   void run();
 
-  static constexpr size_t kMaxQueued = 8 << 20;
+  static constexpr size_t kMaxQueued = 4 << 20;
   static constexpr size_t kChunk = 1 << 20;
   std::mutex mu_;
   std::condition_variable changed_;
