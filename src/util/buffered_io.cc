@@ -9,6 +9,9 @@
 #include "util/file.h"
 
 namespace vmimage {
+namespace {
+constexpr size_t kDirectWrite = size_t{64} << 10;
+}  // namespace
 
 Status WindowReader::read(int fd, uint64_t offset, std::span<std::byte> out,
                           const std::string& what) {
@@ -35,8 +38,11 @@ Status WindowReader::read(int fd, uint64_t offset, std::span<std::byte> out,
 
 Status CoalescingWriter::write(uint64_t offset, std::span<const std::byte> data) {
   if (data.empty()) return {};
-  if (!buf_.empty() && offset != start_ + buf_.size()) VMI_CHECK(flush());
-  if (buf_.empty() && data.size() >= limit_) return write_now(offset, data);
+  // Large writes go out as they are: copying them into the buffer would cost
+  // more than the syscall it saves.
+  bool large = data.size() >= kDirectWrite || data.size() >= limit_;
+  if (!buf_.empty() && (large || offset != start_ + buf_.size())) VMI_CHECK(flush());
+  if (large) return write_now(offset, data);
   if (buf_.empty()) start_ = offset;
   buf_.insert(buf_.end(), data.begin(), data.end());
   if (buf_.size() >= limit_) return flush();
