@@ -1,5 +1,5 @@
 // Store maintenance commands: gc (remove garbage), du (disk usage), verify
-// (re-hash blobs; exit 1 when any is corrupt or missing).
+// (re-checksum blobs; exit 1 when any is corrupt or missing).
 #include <cstdio>
 
 #include "cli/store_format.h"
