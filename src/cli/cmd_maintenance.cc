@@ -107,7 +107,7 @@ void add_du_command(CLI::App& app, CliContext& ctx) {
 }
 
 void add_verify_command(CLI::App& app, CliContext& ctx) {
-  auto* cmd = app.add_subcommand("verify", "Re-hash blobs (of REFs, or all) against the store");
+  auto* cmd = app.add_subcommand("verify", "Re-checksum blobs (of REFs, or all) against the store");
   auto refs = std::make_shared<std::vector<std::string>>();
   cmd->add_option("REF", *refs, "Image tags (default: every blob)");
   cmd->callback([&ctx, refs] { ctx.run = [&ctx, refs] { return run_verify(ctx.global, *refs); }; });
