@@ -31,10 +31,10 @@ struct Builder::Impl {
   Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
   Result<BuildResult> pull(const oci::Reference& ref);
   Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
-                                               const std::vector<LayerRef>& canonical);
+                                               builder::StoredLayers& layers);
   Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers);
   Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
-                          const std::vector<LayerRef>& layers);
+                          builder::StoredLayers& layers);
   Result<BuildResult> import_image(
       std::string_view tag, const ImportOptions& options,
       const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
@@ -162,22 +162,31 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
   return std::optional<BuildResult>();
 }
 
+// The squash of the bottom diff_ids.size() layers. Their new blobs are committed
+// (started) once their files are open, so that their fsyncs and checksums run
+// while the squash is written.
 Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::string>& diff_ids,
-                                       const std::vector<LayerRef>& layers) {
+                                       builder::StoredLayers& layers) {
   std::string key = squashed_blob_key(diff_ids, FsType::kErofs);
   VMI_TRY(BlobWriter writer, lease.begin_blob(key, FsType::kErofs));
-  if (writer.exists()) return writer.commit();
+  if (writer.exists()) {
+    layers.start();
+    return writer.commit();
+  }
   emit(BuildEvent::Kind::kSquashing, -1, key);
   std::vector<std::string> paths;
-  for (const LayerRef& l : layers) paths.push_back(l.path);
-  VMI_CHECK(builder::write_squashed(paths, writer.fd(), writer.temp_path(),
+  for (size_t i = 0; i < diff_ids.size(); ++i) paths.push_back(layers.refs()[i].path);
+  VMI_TRY(std::vector<builder::LayerFile> files, builder::open_layer_files(paths));
+  layers.start();
+  VMI_CHECK(builder::write_squashed(files, writer.fd(), writer.temp_path(),
                                     store.cache_root() + "/tmp"));
   return writer.commit();
 }
 
+// The runtime lowers (EROFS), once every layer blob is committed.
 Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
-    Lease& lease, const std::vector<std::string>& diff_ids, const std::vector<LayerRef>& canonical) {
-  size_t n = canonical.size();
+    Lease& lease, const std::vector<std::string>& diff_ids, builder::StoredLayers& layers) {
+  size_t n = layers.refs().size();
   size_t squash_count = 0;  // bottom layers merged into one lower
   switch (options.layout.kind) {
     case Layout::Kind::kLayered: squash_count = 0; break;
@@ -187,11 +196,13 @@ Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
       break;
   }
   // One layer is its own squash: nothing lies below it to hide.
-  if (squash_count <= 1) return canonical;
+  if (squash_count <= 1) return layers.finish();
   std::vector<std::string> bottom_ids(diff_ids.begin(), diff_ids.begin() + squash_count);
-  std::vector<LayerRef> bottom(canonical.begin(), canonical.begin() + squash_count);
-  VMI_TRY(LayerRef squashed, squash(lease, bottom_ids, bottom));
-  std::vector<LayerRef> out{squashed};
+  Result<LayerRef> squashed = squash(lease, bottom_ids, layers);
+  // Wait for the layers' commits even when the squash failed.
+  VMI_TRY(std::vector<LayerRef> canonical, layers.finish());
+  if (!squashed) return std::move(squashed).error();
+  std::vector<LayerRef> out{*squashed};
   out.insert(out.end(), canonical.begin() + squash_count, canonical.end());
   return out;
 }
@@ -245,9 +256,10 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
   VMI_TRY(Lease lease, store.begin_lease());
   builder::LayerStoreOptions layer_options{options.jobs, options.events};
   auto open = [&](int i) { return c->open_layer(ref, image.layers[i], &progress, i); };
-  VMI_TRY(std::vector<LayerRef> canonical,
+  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, open, layer_options));
-  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
+  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
   VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
 
   ImageMeta meta;
@@ -289,9 +301,10 @@ Result<BuildResult> Builder::Impl::import_image(
     return Error(ErrorKind::kInternal, "layer " + std::to_string(i) + " was not streamed");
   };
   builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events};
-  VMI_TRY(std::vector<LayerRef> canonical,
+  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
-  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, canonical));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
+  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
   VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
 
   ImageMeta meta;

@@ -1,5 +1,7 @@
 #include "builder/layer_store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -129,8 +131,10 @@ Status convert_all(Store& store, std::vector<Slot>& slots, const OpenLayer& open
   return {};
 }
 
-// Phase 2 for one converted slot: complete it against `lower`, pick its key, commit.
-Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& lower) {
+// Phase 2 for one converted slot: complete it against `lower` and pick its key.
+// The blob's writer goes to `pending` (committed later); its ref has the temp path.
+Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& lower,
+                          std::vector<BlobWriter>& pending) {
   Slot& s = slots[i];
   if (s.same_blob_as >= 0) return *slots[s.same_blob_as].blob;
   LayerConversion& c = conversion_of(s);
@@ -142,14 +146,24 @@ Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& 
   }
   BlobWriter& data = s.streamed ? *s.streamed->writer : *s.context_writer;
   BlobWriter* target = &*s.context_writer;
+  std::string key = s.context_key;
   if (!c.context_sensitive()) {
-    for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (and committed) this DiffID
+    for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (or will commit) this DiffID
       if (slots[j].blob && slots[j].blob->digest == s.diff_id) return *slots[j].blob;
     }
-    if (s.diff_writer) target = &*s.diff_writer;
+    if (s.diff_writer) {
+      target = &*s.diff_writer;
+      key = s.diff_id;
+    }
   }
   if (target != &data) VMI_CHECK(target->take_file(data));
-  return target->commit();
+  struct stat st;
+  if (::fstat(target->fd(), &st) != 0) {
+    return sys_error(ErrorKind::kStoreSave, "inspecting " + target->temp_path());
+  }
+  LayerRef ref{key, FsType::kErofs, static_cast<uint64_t>(st.st_size), target->temp_path()};
+  pending.push_back(std::move(*target));
+  return ref;
 }
 
 Status add_to_context(tree::Tree& context, const LayerRef& blob) {
@@ -165,10 +179,43 @@ std::string layer_context_key(const std::string& chain_id) {
   return io::sha256_digest("vmimage-lower-v1 " + chain_id);
 }
 
-Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
-                                           const std::vector<std::string>& diff_ids,
-                                           const OpenLayer& open, const LayerStoreOptions& options,
-                                           const StreamedLookup& streamed) {
+StoredLayers::~StoredLayers() {
+  if (worker_.joinable()) worker_.join();
+}
+
+void StoredLayers::start() {
+  if (done_ || worker_.joinable()) return;
+  worker_ = std::thread([this] { committed_ = commit_all(); });
+}
+
+Result<std::vector<LayerRef>> StoredLayers::finish() {
+  if (worker_.joinable()) {
+    worker_.join();
+  } else if (!done_) {
+    committed_ = commit_all();
+  }
+  done_ = true;
+  if (!committed_.ok()) return committed_.error();
+  return refs_;
+}
+
+Status StoredLayers::commit_all() {
+  for (BlobWriter& writer : pending_) {
+    std::string temp = writer.temp_path();
+    VMI_TRY(LayerRef ref, writer.commit());
+    for (LayerRef& r : refs_) {
+      if (r.path == temp) r = ref;  // one blob may serve two positions
+    }
+  }
+  pending_.clear();
+  return {};
+}
+
+Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
+                                                   const std::vector<std::string>& diff_ids,
+                                                   const OpenLayer& open,
+                                                   const LayerStoreOptions& options,
+                                                   const StreamedLookup& streamed) {
   std::vector<std::string> chains = chain_ids(diff_ids);
   std::vector<Slot> slots(diff_ids.size());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -185,12 +232,12 @@ Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
   }
   VMI_CHECK(convert_all(store, slots, open, options));
 
+  auto stored = std::make_unique<StoredLayers>();
   tree::Tree context;
-  std::vector<LayerRef> refs;
   for (size_t i = 0; i < slots.size(); ++i) {
     Slot& s = slots[i];
     if (!s.blob) {
-      VMI_TRY(s.blob, complete(slots, i, context));
+      VMI_TRY(s.blob, complete(slots, i, context, stored->pending_));
       if (s.same_blob_as >= 0) {
         VMI_CHECK(add_to_context(context, *s.blob));
       } else {
@@ -203,9 +250,9 @@ Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
     } else if (i + 1 < slots.size()) {
       VMI_CHECK(add_to_context(context, *s.blob));
     }
-    refs.push_back(*s.blob);
+    stored->refs_.push_back(*s.blob);
   }
-  return refs;
+  return stored;
 }
 
 }  // namespace vmimage::builder

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "builder/layer_conversion.h"
@@ -40,13 +41,46 @@ struct LayerStoreOptions {
   BuildEvents events;  // may be empty
 };
 
-// Returns one blob per layer, base → top. `diff_ids` are the config's.
-// `streamed` (nullable) gives layers already streamed, by index (shared_ptr:
-// one archive blob may serve two positions); the others are opened with `open`.
+// The layers of one image, complete but for the publishing of the blobs this
+// process wrote: their files are whole (in the store's tmp/, locked, leased), and
+// commit (fsync, checksum, rename, record) waits for start() or finish(), so
+// that it can overlap with reading those files for the squashed lower.
+class StoredLayers {
+ public:
+  StoredLayers() = default;
+  ~StoredLayers();  // waits for a started commit; uncommitted files are removed
+  StoredLayers(const StoredLayers&) = delete;
+  StoredLayers& operator=(const StoredLayers&) = delete;
+
+  // Base → top. A blob not committed yet has its temp path: open it before start().
+  const std::vector<LayerRef>& refs() const { return refs_; }
+  // Commits the pending blobs on a worker thread.
+  void start();
+  // Waits for (or runs) the commits; the refs, every one in the store.
+  Result<std::vector<LayerRef>> finish();
+
+ private:
+  friend Result<std::unique_ptr<StoredLayers>> store_layers(
+      Store&, Lease&, const std::vector<std::string>&, const OpenLayer&,
+      const LayerStoreOptions&, const std::function<std::shared_ptr<PrestreamedLayer>(int)>&);
+  Status commit_all();
+
+  std::vector<LayerRef> refs_;
+  std::vector<BlobWriter> pending_;  // in base → top order
+  std::thread worker_;
+  Status committed_;
+  bool done_ = false;
+};
+
+// Puts one blob per layer (base → top) into the store. `diff_ids` are the
+// config's. `streamed` (nullable) gives layers already streamed, by index
+// (shared_ptr: one archive blob may serve two positions); the others are opened
+// with `open`.
 using StreamedLookup = std::function<std::shared_ptr<PrestreamedLayer>(int index)>;
-Result<std::vector<LayerRef>> store_layers(Store& store, Lease& lease,
-                                           const std::vector<std::string>& diff_ids,
-                                           const OpenLayer& open, const LayerStoreOptions& options,
-                                           const StreamedLookup& streamed = nullptr);
+Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
+                                                   const std::vector<std::string>& diff_ids,
+                                                   const OpenLayer& open,
+                                                   const LayerStoreOptions& options,
+                                                   const StreamedLookup& streamed = nullptr);
 
 }  // namespace vmimage::builder

@@ -18,18 +18,24 @@ Result<tree::Tree> merge_layer_images(const std::vector<std::string>& paths) {
   return merged;
 }
 
-Status write_squashed(const std::vector<std::string>& layer_paths, int out_fd,
+Result<std::vector<LayerFile>> open_layer_files(const std::vector<std::string>& paths) {
+  std::vector<LayerFile> files;
+  for (const std::string& path : paths) {
+    VMI_TRY(UniqueFd fd, open_read(path));
+    files.push_back(LayerFile{std::move(fd), path});
+  }
+  return files;
+}
+
+Status write_squashed(const std::vector<LayerFile>& layers, int out_fd,
                       const std::string& out_name, const std::string& scratch_dir) {
   VMI_TRY(auto writer, erofs::ImageWriter::create(out_fd, out_name, scratch_dir));
-  std::vector<UniqueFd> fds;
   tree::Tree merged;
-  for (const std::string& path : layer_paths) {
-    VMI_TRY(UniqueFd fd, open_read(path));
-    uint32_t source = writer->sources().add(fd.get(), path);
-    Result<tree::Tree> layer = erofs::read_image(fd.get(), source, path);
-    if (!layer) return std::move(layer).error().context("reading layer " + path);
+  for (const LayerFile& layer_file : layers) {
+    uint32_t source = writer->sources().add(layer_file.fd.get(), layer_file.name);
+    Result<tree::Tree> layer = erofs::read_image(layer_file.fd.get(), source, layer_file.name);
+    if (!layer) return std::move(layer).error().context("reading layer " + layer_file.name);
     VMI_CHECK(tree::apply_layer(merged, *layer));
-    fds.push_back(std::move(fd));
   }
   return writer->finish(merged);
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tree/tree.h"
+#include "util/fd.h"
 #include "util/result.h"
 
 namespace vmimage::builder {
@@ -14,8 +15,15 @@ namespace vmimage::builder {
 // The merged tree of EROFS layer images (base first), metadata only.
 Result<tree::Tree> merge_layer_images(const std::vector<std::string>& paths);
 
-// Writes the squash of `layer_paths` into out_fd (a store temp file).
-Status write_squashed(const std::vector<std::string>& layer_paths, int out_fd,
+// An open layer image and its name for messages.
+struct LayerFile {
+  UniqueFd fd;
+  std::string name;
+};
+Result<std::vector<LayerFile>> open_layer_files(const std::vector<std::string>& paths);
+
+// Writes the squash of `layers` (base first) into out_fd (a store temp file).
+Status write_squashed(const std::vector<LayerFile>& layers, int out_fd,
                       const std::string& out_name, const std::string& scratch_dir);
 
 // Whether a layer tree can serve as its own squash (nothing overlayfs-specific in it).
