@@ -10,16 +10,13 @@
 #include <gtest/gtest.h>
 
 #include "util/buffered_io.h"
+#include "scratch_file.h"
 #include "util/fd.h"
 
 namespace vmimage {
 namespace {
 
-UniqueFd scratch_file() {
-  UniqueFd fd(::open("/tmp", O_TMPFILE | O_RDWR, 0600));
-  EXPECT_TRUE(fd.valid());
-  return fd;
-}
+using testing::scratch_file;
 
 std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

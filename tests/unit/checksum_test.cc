@@ -7,20 +7,14 @@
 #include <gtest/gtest.h>
 
 #include "io/checksum.h"
+#include "scratch_file.h"
 #include "util/fd.h"
 
 namespace vmimage {
 namespace {
 
-UniqueFd scratch_file() {
-  UniqueFd fd(::open("/tmp", O_TMPFILE | O_RDWR, 0600));
-  EXPECT_TRUE(fd.valid());
-  return fd;
-}
-
-void put(int fd, const std::string& s, off_t at) {
-  ASSERT_EQ(::pwrite(fd, s.data(), s.size(), at), static_cast<ssize_t>(s.size()));
-}
+using testing::put;
+using testing::scratch_file;
 
 std::string checksum(int fd, std::string_view algorithm = io::kFileChecksumAlgorithm) {
   auto c = io::file_checksum(fd, "test file", ErrorKind::kIo, algorithm);
