@@ -37,7 +37,7 @@ class Sha256 {
 std::string sha256_digest(std::string_view data);
 
 // SHA-256 on a worker thread: update() copies the bytes into a bounded queue
-// (blocking while 4 MiB wait), so hashing a stream overlaps with whatever
+// (blocking while 512 KiB wait), so hashing a stream overlaps with whatever
 // produces and consumes it (inflate, tar parsing, writing) on another core.
 class BackgroundSha256 {
  public:
@@ -53,8 +53,8 @@ class BackgroundSha256 {
  private:
   void run();
 
-  static constexpr size_t kMaxQueued = 4 << 20;
-  static constexpr size_t kChunk = 1 << 20;
+  static constexpr size_t kMaxQueued = 512 << 10;
+  static constexpr size_t kChunk = 128 << 10;
   std::mutex mu_;
   std::condition_variable changed_;
   std::deque<std::vector<std::byte>> queue_;

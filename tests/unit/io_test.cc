@@ -98,7 +98,7 @@ TEST(Sha256, KnownVector) {
 }
 
 TEST(BackgroundSha256, EqualsTheDirectHash) {
-  std::string data = random_text(20 << 20, 8);  // more than the 4 MiB queue bound
+  std::string data = random_text(20 << 20, 8);  // more than the 512 KiB queue bound
   BackgroundSha256 bg;
   size_t pos = 0;
   for (size_t chunk = 1; pos < data.size(); chunk = chunk * 3 % 700001 + 1) {
