@@ -22,6 +22,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "compress_util.h"
 #include <nlohmann/json.hpp>
 
 #include "io/decompress.h"
@@ -30,6 +32,9 @@
 #include "source/archive/archive.h"
 
 namespace vmimage::archive::testing {
+
+using vmimage::testing::gzip;
+using vmimage::testing::zstd;
 
 using Json = nlohmann::json;
 
@@ -81,26 +86,6 @@ inline std::string write_tar(const Members& members) {
   }
   archive_write_close(a);
   archive_write_free(a);
-  return out;
-}
-
-inline std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-inline std::string zstd(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  out.resize(ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1));
   return out;
 }
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compress_util.h"
 #include "io/decompress.h"
 #include "io/read_ahead.h"
 #include "io/reader.h"
@@ -15,32 +16,14 @@
 namespace vmimage::io {
 namespace {
 
+std::string gzip(const std::string& data) { return testing::gzip(data, 6); }
+std::string zstd(const std::string& data) { return testing::zstd(data, 3); }
+
 std::string random_text(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, ' ');
   for (char& c : s) c = static_cast<char>('a' + rng() % 7);  // compressible
   return s;
-}
-
-std::string gzip(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-std::string zstd(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 3);
-  out.resize(n);
-  return out;
 }
 
 Result<std::string> decompress_all(std::string compressed, Compression* kind = nullptr) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress_util.h"
 #include "oci/digest.h"
 #include "oci/media_types.h"
 #include "registry_fake_server.h"
@@ -15,25 +16,8 @@
 
 namespace vmimage::testing {
 
-inline std::string gzip_bytes(const std::string& data) {
-  z_stream zs{};
-  deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-inline std::string zstd_bytes(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  out.resize(ZSTD_compress(out.data(), out.size(), data.data(), data.size(), 1));
-  return out;
-}
+inline std::string gzip_bytes(const std::string& data) { return gzip(data); }
+inline std::string zstd_bytes(const std::string& data) { return zstd(data); }
 
 // Deterministic, partly compressible bytes.
 inline std::string test_bytes(size_t n, uint32_t seed) {
