@@ -106,10 +106,10 @@ class ImportHandler : public archive::BlobHandler {
     VMI_TRY(layer->conversion,
             builder::LayerConversion::create(layer->writer->fd(), layer->writer->temp_path(),
                                              store_.cache_root() + "/tmp"));
-    // Read ahead: `stream` is not touched elsewhere until `tar` is gone.
+    // stream() reads `tar` ahead on other threads: `stream` is not touched
+    // elsewhere until `tar` is gone.
     VMI_TRY(io::Decompressed tar,
-            io::open_decompressed(std::make_unique<io::BorrowedReader>(stream), member,
-                                  /*read_ahead=*/true));
+            io::open_decompressed(std::make_unique<io::BorrowedReader>(stream), member));
     VMI_CHECK(layer->conversion->stream(*tar.reader, member));
     layers_.push_back(layer);
     return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};

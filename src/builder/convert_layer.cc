@@ -107,7 +107,7 @@ Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& i
   VMI_TRY(AtomicFile out, AtomicFile::create(out_path));
   VMI_TRY(auto writer, erofs::ImageWriter::create(out.fd(), out_path, scratch, image_options));
   io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name,
-                            std::nullopt, std::nullopt, /*background=*/true);
+                            std::nullopt, std::nullopt, io::HashOn::kReadAhead);
   VMI_TRY(StreamedLayer layer,
           stream_layer(hashing, input_name, writer->sink(), options.mtime, lower_context));
 

@@ -37,7 +37,7 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
   tree::SpoolSink sink(spool.get(), source, spool_name);
 
   io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name,
-                            std::nullopt, std::nullopt, /*background=*/true);
+                            std::nullopt, std::nullopt, io::HashOn::kReadAhead);
   VMI_TRY(StreamedLayer layer,
           stream_layer(hashing, input_name, sink, options.mtime, lower_context));
 

@@ -20,7 +20,7 @@ Status LayerConversion::stream(io::Reader& tar, const std::string& name,
   io::Reader* input = &tar;
   if (!verified_diff_id) {
     hashing.emplace(std::make_unique<io::BorrowedReader>(tar), name, std::nullopt, std::nullopt,
-                    /*background=*/true);
+                    io::HashOn::kReadAhead);
     input = &*hashing;
   }
   VMI_TRY(auto reader, tar::TarReader::open(*input, name));

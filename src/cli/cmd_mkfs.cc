@@ -181,7 +181,7 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   std::string name = args.input == "-" ? "stdin" : args.input;
   VMI_TRY(auto raw, open_input(args.input));
   VMI_TRY(io::Decompressed input,
-          io::open_decompressed(std::move(raw), name, /*read_ahead=*/true));
+          io::open_decompressed(std::move(raw), name));
   if (args.type == "ext4") {
     return run_ext4(args, global, *input.reader, name, lower ? &*lower : nullptr, ext4_opts);
   }

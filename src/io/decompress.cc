@@ -6,7 +6,6 @@
 #include <cstring>
 #include <vector>
 
-#include "io/read_ahead.h"
 
 namespace vmimage::io {
 
@@ -162,8 +161,7 @@ std::unique_ptr<Reader> make_zstd_reader(std::unique_ptr<Reader> inner, std::str
   return std::make_unique<ZstdReader>(std::move(inner), std::move(name));
 }
 
-Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name,
-                                       bool read_ahead) {
+Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name) {
   auto peek = std::make_unique<PeekReader>(std::move(inner));
   VMI_TRY(auto head, peek->peek(4));
   auto byte = [&](size_t i) { return std::to_integer<uint8_t>(head[i]); };
@@ -176,7 +174,6 @@ Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::strin
   } else {
     return Decompressed{std::move(peek), Compression::kNone};
   }
-  if (read_ahead) d.reader = std::make_unique<ReadAheadReader>(std::move(d.reader));
   return d;
 }
 

@@ -23,10 +23,8 @@ struct Decompressed {
 
 // Sniffs the first bytes of `inner` and wraps it in the matching decompressor
 // (or passes it through). `name` appears in error messages.
-// With `read_ahead`, a compressed stream is read and decompressed on a worker
-// thread (ReadAheadReader), a few MiB ahead of the caller. Then `inner` must not
-// be used by anyone else until the returned reader ended or was destroyed.
-Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name,
-                                       bool read_ahead = false);
+// (To decompress on another thread, wrap the result in a ReadAheadReader or a
+// HashingReader with HashOn::kReadAhead.)
+Result<Decompressed> open_decompressed(std::unique_ptr<Reader> inner, std::string name);
 
 }  // namespace vmimage::io

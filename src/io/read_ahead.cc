@@ -5,9 +5,13 @@
 
 namespace vmimage::io {
 
-ReadAheadReader::ReadAheadReader(std::unique_ptr<Reader> inner, size_t buffer_size, size_t depth)
-    : inner_(std::move(inner)), buffer_size_(buffer_size), empty_(std::max<size_t>(depth, 2)) {
-  worker_ = std::thread([this] { run(); });
+ReadAheadReader::ReadAheadReader(std::unique_ptr<Reader> inner, size_t buffer_size, size_t depth,
+                                 Observer observer)
+    : inner_(std::move(inner)), observer_(std::move(observer)),
+      buffer_size_(std::max<size_t>(buffer_size, 1)), slots_(std::max<size_t>(depth, 2)) {
+  for (Slot& s : slots_) s.data.reset(new std::byte[buffer_size_]);
+  producer_ = std::thread([this] { produce(); });
+  if (observer_) observer_thread_ = std::thread([this] { observe(); });
 }
 
 ReadAheadReader::~ReadAheadReader() {
@@ -15,27 +19,30 @@ ReadAheadReader::~ReadAheadReader() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  changed_.notify_all();
-  worker_.join();
+  space_.notify_all();
+  filled_.notify_all();
+  producer_.join();
+  if (observer_thread_.joinable()) observer_thread_.join();
 }
 
-void ReadAheadReader::run() {
+void ReadAheadReader::produce() {
   while (true) {
-    std::vector<std::byte> buf;
+    uint64_t index = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      changed_.wait(lock, [&] { return stop_ || !empty_.empty(); });
+      space_.wait(lock, [&] {
+        uint64_t oldest = std::min(observed_count_, released_count_);
+        return stop_ || filled_count_ - oldest < slots_.size();
+      });
       if (stop_) return;
-      buf = std::move(empty_.back());
-      empty_.pop_back();
+      index = filled_count_;
     }
-    // Fill the buffer; bytes read before an error or the end still go out.
-    // (Buffers keep their size: growing one again would zero it first.)
-    if (buf.size() < buffer_size_) buf.resize(buffer_size_);
+    // Fill the slot; bytes read before an error or the end still go out.
+    std::span<std::byte> buf(slot(index).data.get(), buffer_size_);
     size_t filled = 0;
     std::optional<Error> error;
     while (filled < buf.size()) {
-      Result<size_t> n = inner_->read(std::span(buf).subspan(filled));
+      Result<size_t> n = inner_->read(buf.subspan(filled));
       if (!n.ok()) {
         error = std::move(n).error();
         break;
@@ -46,37 +53,77 @@ void ReadAheadReader::run() {
     bool last = error || filled < buf.size();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (filled > 0) filled_.push_back(Chunk{std::move(buf), filled});
+      slot(index).size = filled;
+      if (filled > 0) {
+        ++filled_count_;
+        if (!observer_) ++observed_count_;
+      }
       error_ = std::move(error);
       ended_ = last && !error_;
     }
-    changed_.notify_all();
+    filled_.notify_all();
     if (last) return;
   }
 }
 
+void ReadAheadReader::observe() {
+  while (true) {
+    uint64_t index = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      filled_.wait(lock, [&] {
+        return stop_ || observed_count_ < filled_count_ || ended_ || error_;
+      });
+      if (stop_ || observed_count_ == filled_count_) return;  // stopped, or saw it all
+      index = observed_count_;
+    }
+    observer_(std::span<const std::byte>(slot(index).data.get(), slot(index).size));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++observed_count_;
+    }
+    space_.notify_one();
+    filled_.notify_all();  // the consumer may wait for the observer at the end
+  }
+}
+
+// The consumer owns chunk released_count_ while pos_ is inside it; counters
+// change under the lock only when a chunk is used up.
+Result<bool> ReadAheadReader::next_chunk() {
+  if (pos_ != 0 && pos_ < slot(released_count_).size) return true;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (pos_ != 0) {
+    ++released_count_;
+    pos_ = 0;
+    space_.notify_one();
+  }
+  filled_.wait(lock, [&] {
+    return released_count_ < filled_count_ ||
+           ((ended_ || error_) && observed_count_ == filled_count_);
+  });
+  if (released_count_ < filled_count_) return true;
+  if (error_) return *error_;
+  return false;
+}
+
 Result<size_t> ReadAheadReader::read(std::span<std::byte> buf) {
   if (buf.empty()) return size_t{0};
-  if (pos_ == current_.size) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!current_.data.empty()) {
-      empty_.push_back(std::move(current_.data));
-      changed_.notify_all();
-    }
-    current_ = {};
-    pos_ = 0;
-    changed_.wait(lock, [&] { return !filled_.empty() || ended_ || error_; });
-    if (filled_.empty()) {
-      if (error_) return *error_;
-      return size_t{0};
-    }
-    current_ = std::move(filled_.front());
-    filled_.pop_front();
-  }
-  size_t n = std::min(buf.size(), current_.size - pos_);
-  std::memcpy(buf.data(), current_.data.data() + pos_, n);
+  VMI_TRY(bool more, next_chunk());
+  if (!more) return size_t{0};
+  const Slot& current = slot(released_count_);
+  size_t n = std::min(buf.size(), current.size - pos_);
+  std::memcpy(buf.data(), current.data.get() + pos_, n);
   pos_ += n;
   return n;
+}
+
+Result<std::span<const std::byte>> ReadAheadReader::read_view(std::span<std::byte>) {
+  VMI_TRY(bool more, next_chunk());
+  if (!more) return std::span<const std::byte>();
+  const Slot& current = slot(released_count_);
+  std::span<const std::byte> view(current.data.get() + pos_, current.size - pos_);
+  pos_ = current.size;  // released by the next call
+  return view;
 }
 
 }  // namespace vmimage::io

@@ -19,6 +19,13 @@ class Reader {
   virtual ~Reader() = default;
   // Reads up to buf.size() bytes; returns 0 only at the end of the stream.
   virtual Result<size_t> read(std::span<std::byte> buf) = 0;
+  // Like read(), but a reader that holds the bytes in its own buffer may return
+  // them in place, in any amount, instead of copying them into `scratch`. The
+  // view is valid until the next call on this reader; empty only at the end.
+  virtual Result<std::span<const std::byte>> read_view(std::span<std::byte> scratch) {
+    VMI_TRY(size_t n, read(scratch));
+    return std::span<const std::byte>(scratch.first(n));
+  }
 };
 
 // Reads until buf is full or the stream ends; returns the bytes read.
@@ -48,6 +55,9 @@ class BorrowedReader : public Reader {
  public:
   explicit BorrowedReader(Reader& inner) : inner_(inner) {}
   Result<size_t> read(std::span<std::byte> buf) override { return inner_.read(buf); }
+  Result<std::span<const std::byte>> read_view(std::span<std::byte> scratch) override {
+    return inner_.read_view(scratch);
+  }
 
  private:
   Reader& inner_;

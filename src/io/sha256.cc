@@ -1,5 +1,7 @@
 #include "io/sha256.h"
 
+#include "io/read_ahead.h"
+
 namespace vmimage::io {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
@@ -97,25 +99,48 @@ void BackgroundSha256::run() {
 
 HashingReader::HashingReader(std::unique_ptr<Reader> inner, std::string what,
                              std::optional<std::string> expected_digest,
-                             std::optional<uint64_t> expected_size, bool background)
-    : inner_(std::move(inner)), what_(std::move(what)),
-      expected_digest_(std::move(expected_digest)), expected_size_(expected_size),
-      background_(background ? std::make_unique<BackgroundSha256>() : nullptr) {}
+                             std::optional<uint64_t> expected_size, HashOn where)
+    : background_(where == HashOn::kWorker ? std::make_unique<BackgroundSha256>() : nullptr),
+      inner_(std::move(inner)), what_(std::move(what)),
+      expected_digest_(std::move(expected_digest)), expected_size_(expected_size) {
+  if (where == HashOn::kReadAhead) {
+    observed_ = true;
+    inner_ = std::make_unique<ReadAheadReader>(std::move(inner_), kReadAheadBuffer,
+                                               kReadAheadDepth,
+                                               [this](std::span<const std::byte> bytes) {
+                                                 hash_.update(bytes);
+                                               });
+  }
+}
+
+// The read-ahead's threads stop before the hash they feed goes away.
+HashingReader::~HashingReader() { inner_.reset(); }
 
 Result<size_t> HashingReader::read(std::span<std::byte> buf) {
   VMI_TRY(size_t n, inner_->read(buf));
-  if (n > 0) {
+  VMI_CHECK(account(buf.first(n)));
+  return n;
+}
+
+Result<std::span<const std::byte>> HashingReader::read_view(std::span<std::byte> scratch) {
+  VMI_TRY(std::span<const std::byte> got, inner_->read_view(scratch));
+  VMI_CHECK(account(got));
+  return got;
+}
+
+Status HashingReader::account(std::span<const std::byte> got) {
+  if (!got.empty()) {
     if (background_) {
-      background_->update(buf.first(n));
-    } else {
-      hash_.update(buf.first(n));
+      background_->update(got);
+    } else if (!observed_) {
+      hash_.update(got);
     }
-    bytes_ += n;
+    bytes_ += got.size();
     if (expected_size_ && bytes_ > *expected_size_) {
       return Error(ErrorKind::kImageDigest, what_ + ": more data than the expected " +
                                                 std::to_string(*expected_size_) + " bytes");
     }
-    return n;
+    return {};
   }
   if (digest_.empty()) {
     digest_ = background_ ? background_->finish_digest() : hash_.finish_digest();
@@ -129,7 +154,7 @@ Result<size_t> HashingReader::read(std::span<std::byte> buf) {
                                                 *expected_digest_ + ", got " + digest_);
     }
   }
-  return size_t{0};
+  return {};
 }
 
 }  // namespace vmimage::io

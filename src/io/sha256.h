@@ -67,28 +67,45 @@ class BackgroundSha256 {
   std::thread worker_;
 };
 
+// Where a HashingReader hashes.
+enum class HashOn {
+  kCaller,     // in read(), on the caller's thread
+  kWorker,     // on a worker thread, fed copies (BackgroundSha256)
+  kReadAhead,  // the inner reader runs a few MiB ahead on one thread (a
+               // ReadAheadReader) and the hash reads its buffers in place on
+               // another: for long streams with a costly producer (decompression)
+};
+
 // Passes bytes through, hashing them. At end of stream, when an expected digest
 // (and size) is set, a mismatch turns the final read into an error, so nothing
 // downstream can take a corrupt stream as complete.
 class HashingReader : public Reader {
  public:
-  // `background`: hash on a worker thread (BackgroundSha256), for long streams.
   HashingReader(std::unique_ptr<Reader> inner, std::string what,
                 std::optional<std::string> expected_digest = std::nullopt,
-                std::optional<uint64_t> expected_size = std::nullopt, bool background = false);
+                std::optional<uint64_t> expected_size = std::nullopt,
+                HashOn where = HashOn::kCaller);
+  ~HashingReader() override;
   Result<size_t> read(std::span<std::byte> buf) override;
+  Result<std::span<const std::byte>> read_view(std::span<std::byte> scratch) override;
 
   uint64_t bytes() const { return bytes_; }
   // Valid once read() returned 0.
   const std::string& digest() const { return digest_; }
 
  private:
+  Sha256 hash_;  // before inner_: a read-ahead's observer thread uses it
+  std::unique_ptr<BackgroundSha256> background_;
   std::unique_ptr<Reader> inner_;
   std::string what_;
   std::optional<std::string> expected_digest_;
   std::optional<uint64_t> expected_size_;
-  Sha256 hash_;
-  std::unique_ptr<BackgroundSha256> background_;
+  // Hashes and counts the bytes a read gave; at the end (none), checks them.
+  Status account(std::span<const std::byte> got);
+
+  static constexpr size_t kReadAheadBuffer = size_t{1} << 20;
+  static constexpr size_t kReadAheadDepth = 6;
+  bool observed_ = false;  // HashOn::kReadAhead: the read-ahead feeds hash_
   uint64_t bytes_ = 0;
   std::string digest_;
 };

@@ -17,18 +17,27 @@ class LayerTarReader : public io::Reader {
 
   Result<size_t> read(std::span<std::byte> buf) override {
     auto n = tar_->read(buf);
-    if (n.ok() || failed_ || n.error().kind() != ErrorKind::kExtract) return n;
-    failed_ = true;
-    Status rest = io::drain(*compressed_);
-    if (!rest.ok() && rest.error().kind() == ErrorKind::kImageDigest) {
-      return Error(
-          ErrorKind::kImageDigest,
-          rest.error().message() + " (decompression failed first: " + n.error().message() + ")");
-    }
-    return n;
+    if (n.ok()) return n;
+    return explain(std::move(n).error());
+  }
+  Result<std::span<const std::byte>> read_view(std::span<std::byte> scratch) override {
+    auto v = tar_->read_view(scratch);
+    if (v.ok()) return v;
+    return explain(std::move(v).error());
   }
 
  private:
+  Error explain(Error e) {
+    if (failed_ || e.kind() != ErrorKind::kExtract) return e;
+    failed_ = true;
+    Status rest = io::drain(*compressed_);
+    if (!rest.ok() && rest.error().kind() == ErrorKind::kImageDigest) {
+      return Error(ErrorKind::kImageDigest,
+                   rest.error().message() + " (decompression failed first: " + e.message() + ")");
+    }
+    return e;
+  }
+
   std::unique_ptr<io::Reader> tar_;
   io::Reader* compressed_;  // owned inside tar_'s chain
   bool failed_ = false;
@@ -40,10 +49,10 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
                                                    const Digest& diff_id, std::string name) {
   io::Reader* raw = compressed.get();
   VMI_TRY(io::Decompressed d,
-          io::open_decompressed(std::move(compressed), name, /*read_ahead=*/true));
+          io::open_decompressed(std::move(compressed), name));
   auto hashed = std::make_unique<io::HashingReader>(
       std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str(),
-      std::nullopt, /*background=*/true);
+      std::nullopt, io::HashOn::kReadAhead);
   return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
 }
 

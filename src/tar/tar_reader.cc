@@ -1,7 +1,8 @@
 // TarReader over libarchive's read API. libarchive gets only the tar formats and
 // no decompression filters (decompression is io/decompress.h's job), pulls bytes
-// through read_callback from a fixed buffer, and hands out data blocks that point
-// into it: memory stays bounded whatever the entry sizes.
+// through read_callback (in place from the input's buffer where it has one, else
+// copied into a fixed buffer), and hands out data blocks that point into them:
+// memory stays bounded whatever the entry sizes.
 #include "tar/tar_reader.h"
 
 #include <archive.h>
@@ -99,15 +100,17 @@ Result<std::unique_ptr<TarReader>> TarReader::open(io::Reader& input, std::strin
 
 ssize_t TarReader::read_callback(archive* ar, void* self_ptr, const void** out) {
   auto* self = static_cast<TarReader*>(self_ptr);
-  Result<size_t> n = self->input_.read(self->buf_);
-  if (!n) {
-    self->input_error_ = n.error();
-    archive_set_error(ar, EIO, "%s", n.error().describe().c_str());
+  // In place where the input holds the bytes (a read-ahead buffer): libarchive
+  // is done with a block when it asks for the next one.
+  Result<std::span<const std::byte>> got = self->input_.read_view(self->buf_);
+  if (!got) {
+    self->input_error_ = got.error();
+    archive_set_error(ar, EIO, "%s", got.error().describe().c_str());
     return -1;
   }
-  *out = self->buf_.data();
-  self->fed_ += *n;
-  return static_cast<ssize_t>(*n);
+  *out = got->data();
+  self->fed_ += got->size();
+  return static_cast<ssize_t>(got->size());
 }
 
 Result<const Entry*> TarReader::next() {

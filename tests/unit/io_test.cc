@@ -2,8 +2,10 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -103,11 +105,11 @@ TEST(BackgroundSha256, EqualsTheDirectHash) {
 TEST(HashingReader, BackgroundModeVerifiesToo) {
   std::string data = random_text(3 << 20, 9);
   HashingReader ok(std::make_unique<MemoryReader>(data), "blob", sha256_digest(data), data.size(),
-                   /*background=*/true);
+                   HashOn::kWorker);
   EXPECT_TRUE(drain(ok).ok());
   EXPECT_EQ(ok.digest(), sha256_digest(data));
   HashingReader bad(std::make_unique<MemoryReader>(data), "blob", sha256_digest("x"),
-                    std::nullopt, /*background=*/true);
+                    std::nullopt, HashOn::kWorker);
   auto st = drain(bad);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("digest mismatch"), std::string::npos);
@@ -186,16 +188,114 @@ TEST(ReadAheadReader, DestroyedBeforeTheEndDoesNotHang) {
   ASSERT_TRUE(r.read(buf).ok());
 }
 
-TEST(Decompress, ReadAheadGivesTheSameStreamAndErrors) {
+TEST(ReadAheadReader, TheObserverSeesEveryByteInOrderBeforeTheEnd) {
+  std::string data = random_text(5'000'017, 15);
+  std::string seen;
+  bool ended_early = false;
+  {
+    // A slow observer and two small buffers: the worker must wait for it too.
+    ReadAheadReader r(std::make_unique<ChoppyReader>(data, false), 65536, 2,
+                      [&](std::span<const std::byte> bytes) {
+                        std::this_thread::sleep_for(std::chrono::microseconds(200));
+                        seen.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+                      });
+    auto all = read_all(r, 1 << 30);
+    ASSERT_TRUE(all.ok());
+    EXPECT_TRUE(*all == data);
+    ended_early = seen.size() != data.size();  // read() gave 0 before the observer was done
+  }
+  EXPECT_FALSE(ended_early);
+  EXPECT_TRUE(seen == data);
+}
+
+TEST(ReadAheadReader, TheErrorWaitsForTheObserverToo) {
+  std::string data = random_text(300000, 16);
+  size_t seen = 0;
+  ReadAheadReader r(std::make_unique<ChoppyReader>(data, true), 65536, 2,
+                    [&](std::span<const std::byte> bytes) { seen += bytes.size(); });
+  auto all = read_all(r, 1 << 30);
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(seen, data.size());
+}
+
+TEST(ReadAheadReader, DestroyedBeforeTheEndWithAnObserverDoesNotHang) {
+  std::string data = random_text(4 << 20, 17);
+  ReadAheadReader r(std::make_unique<ChoppyReader>(data, false), 65536, 2,
+                    [](std::span<const std::byte>) {});
+  std::vector<std::byte> buf(100);
+  ASSERT_TRUE(r.read(buf).ok());
+}
+
+TEST(ReadAheadReader, ViewsGiveTheBuffersInPlaceAndMixWithReads) {
+  std::string data = random_text(1'000'003, 18);
+  ReadAheadReader r(std::make_unique<ChoppyReader>(data, false), 65536, 3);
+  std::string got;
+  std::vector<std::byte> scratch(10);
+  for (int i = 0;; ++i) {
+    if (i % 3 == 2) {  // every third call a plain read, into a small buffer
+      auto n = r.read(scratch);
+      ASSERT_TRUE(n.ok());
+      if (*n == 0) break;
+      got.append(reinterpret_cast<const char*>(scratch.data()), *n);
+      continue;
+    }
+    auto v = r.read_view(scratch);
+    ASSERT_TRUE(v.ok());
+    if (v->empty()) break;
+    EXPECT_NE(v->data(), scratch.data());  // in place, not copied
+    got.append(reinterpret_cast<const char*>(v->data()), v->size());
+  }
+  EXPECT_TRUE(got == data);
+  EXPECT_TRUE(r.read_view(scratch)->empty());  // stays at the end
+}
+
+TEST(HashingReader, ViewsAreHashedAndVerified) {
+  std::string data = random_text(2'500'000, 19);
+  for (HashOn where : {HashOn::kCaller, HashOn::kWorker, HashOn::kReadAhead}) {
+    HashingReader ok(std::make_unique<MemoryReader>(data), "blob", sha256_digest(data),
+                     data.size(), where);
+    std::string got;
+    std::vector<std::byte> scratch(4096);
+    while (true) {
+      auto v = ok.read_view(scratch);
+      ASSERT_TRUE(v.ok());
+      if (v->empty()) break;
+      got.append(reinterpret_cast<const char*>(v->data()), v->size());
+    }
+    EXPECT_TRUE(got == data);
+    EXPECT_EQ(ok.digest(), sha256_digest(data));
+    HashingReader bad(std::make_unique<MemoryReader>(data), "blob", sha256_digest("x"),
+                      std::nullopt, where);
+    Result<std::span<const std::byte>> v = std::span<const std::byte>();
+    while ((v = bad.read_view(scratch)).ok() && !v->empty()) {
+    }
+    ASSERT_FALSE(v.ok());
+    EXPECT_NE(v.error().message().find("digest mismatch"), std::string::npos);
+  }
+}
+
+TEST(HashingReader, ReadAheadModeHashesAndVerifiesAGzipStream) {
   std::string data = random_text(3 << 20, 14);
-  auto d = open_decompressed(std::make_unique<MemoryReader>(gzip(data)), "t", /*read_ahead=*/true);
+  auto d = open_decompressed(std::make_unique<MemoryReader>(gzip(data)), "t");
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(*read_all(*d->reader, 1 << 30), data);
+  HashingReader ok(std::move(d->reader), "t", sha256_digest(data), data.size(),
+                   HashOn::kReadAhead);
+  EXPECT_EQ(*read_all(ok, 1 << 30), data);
+  EXPECT_EQ(ok.digest(), sha256_digest(data));
+
+  auto d2 = open_decompressed(std::make_unique<MemoryReader>(gzip(data)), "t");
+  HashingReader wrong(std::move(d2->reader), "t", sha256_digest("x"), std::nullopt,
+                      HashOn::kReadAhead);
+  auto w = read_all(wrong, 1 << 30);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.error().message().find("digest mismatch"), std::string::npos);
+
   std::string z = gzip(data);
   z[z.size() / 2] ^= 0x55;
-  auto bad = open_decompressed(std::make_unique<MemoryReader>(z), "t", /*read_ahead=*/true);
-  ASSERT_TRUE(bad.ok());
-  auto r = read_all(*bad->reader, 1 << 30);
+  auto d3 = open_decompressed(std::make_unique<MemoryReader>(z), "t");
+  ASSERT_TRUE(d3.ok());
+  HashingReader bad(std::move(d3->reader), "t", std::nullopt, std::nullopt, HashOn::kReadAhead);
+  auto r = read_all(bad, 1 << 30);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kExtract);
 }

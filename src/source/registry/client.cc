@@ -285,7 +285,7 @@ Result<std::unique_ptr<io::Reader>> Client::open_blob(const oci::Reference& repo
   VMI_TRY(auto stream, impl_->open_stream(repo, blob, progress, layer_index));
   auto hashed = std::make_unique<io::HashingReader>(
       std::move(stream), "blob " + blob.digest.str() + " of " + repo.name(), blob.digest.str(),
-      static_cast<uint64_t>(blob.size), /*background=*/true);
+      static_cast<uint64_t>(blob.size), io::HashOn::kWorker);
   LayerEvent base;
   base.digest = blob.digest;
   base.index = layer_index;
