@@ -274,10 +274,11 @@ TEST(RegistryClient, ConnectionsAreReused) {
     ASSERT_TRUE(tar.ok());
     ASSERT_TRUE(testing::read_stream(**tar).ok());
   }
-  // The https probe that found a plain-HTTP server, then one kept-alive connection
-  // for the probe, manifest, config and four layers.
+  // One kept-alive connection for the probe, manifest, config and four layers.
+  // (The https probe that found a plain-HTTP server connects first, more than once
+  // when the server's close reaches the TLS client as a reset, which is retried.)
   EXPECT_EQ(reg.server().requests().size(), 7u);
-  EXPECT_EQ(reg.server().connections(), 2u);
+  EXPECT_EQ(reg.server().http_connections(), 1u);
 }
 
 TEST(RegistryClient, ParallelLayerDownloads) {

@@ -104,6 +104,11 @@ class FakeServer {
     std::lock_guard lock(mu_);
     return workers_.size();
   }
+  // Connections that carried at least one HTTP request (not, e.g., a TLS probe).
+  size_t http_connections() const {
+    std::lock_guard lock(mu_);
+    return http_connections_;
+  }
 
   std::vector<FakeRequest> requests() const {
     std::lock_guard lock(mu_);
@@ -192,10 +197,13 @@ class FakeServer {
   void serve(int fd) {
     std::string pending;
     FakeRequest req;
+    bool first = true;
     while (!stopping_ && read_request(fd, pending, req)) {
       {
         std::lock_guard lock(mu_);
         log_.push_back(req);
+        if (first) ++http_connections_;
+        first = false;
       }
       FakeResponse resp = handler_(req);
       if (!send_response(fd, req, resp)) break;
@@ -243,6 +251,7 @@ class FakeServer {
   std::condition_variable stop_cv_;
   std::vector<int> connections_;
   std::vector<std::thread> workers_;
+  size_t http_connections_ = 0;
   std::vector<FakeRequest> log_;
 };
 
