@@ -34,15 +34,19 @@ class Xxh3_128 {
   std::unique_ptr<XXH3_state_s, Deleter> state_;
 };
 
-inline constexpr std::string_view kFileChecksumAlgorithm = "xxh3-128";
+// "xxh3-128x4m": the file in 4 MiB stripes, each hashed with XXH3-128 (on
+// several threads), and the XXH3-128 of the stripes' 16-byte canonical digests
+// in order. Reproducible with `split -b 4M`, `xxhsum -H2` and `xxd -r -p`.
+inline constexpr std::string_view kFileChecksumAlgorithm = "xxh3-128x4m";
 
-// "xxh3-128:<32 lower-case hex>" of the bytes of `fd` from offset 0 to its end,
-// or, for `algorithm` "sha256" (blobs recorded before store schema 3), "sha256:<hex>".
-// `what` names the file in errors.
+// "<algorithm>:<lower-case hex>" of the bytes of `fd` from offset 0 to its end.
+// `algorithm` is kFileChecksumAlgorithm, or one recorded by older stores:
+// "xxh3-128" (XXH3-128 of the whole file; schema 3 before 2026-11-27) or
+// "sha256" (before schema 3). `what` names the file in errors.
 Result<std::string> file_checksum(int fd, const std::string& what, ErrorKind kind,
                                   std::string_view algorithm = kFileChecksumAlgorithm);
 
-// The algorithm named by a checksum's prefix ("xxh3-128", "sha256"), "" when unknown.
+// The algorithm named by a checksum's prefix (one of the above), "" when unknown.
 std::string_view checksum_algorithm(std::string_view checksum);
 
 }  // namespace vmimage::io

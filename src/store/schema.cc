@@ -67,8 +67,9 @@ CREATE TABLE lease_blobs (
 CREATE INDEX lease_blobs_by_blob ON lease_blobs(digest, fs_type);
 )sql";
 
-// Version 3: a blob's file checksum names its algorithm ("xxh3-128:<hex>"; rows
-// written before keep their "sha256:<hex>", which verify still checks).
+// Version 3: a blob's file checksum names its algorithm ("xxh3-128x4m:<hex>",
+// earlier "xxh3-128:<hex>"; rows written before keep their "sha256:<hex>"), and
+// verify checks each with the algorithm its prefix names.
 constexpr const char* kMigration3 = R"sql(
 ALTER TABLE blobs RENAME COLUMN file_sha256 TO file_checksum;
 )sql";

@@ -1,5 +1,6 @@
 // Schema migrations: an existing version-1 database is upgraded in place with
 // its data kept; a newer database is refused; concurrent first opens agree.
+#include "io/checksum.h"
 #include "store/core.h"
 #include "store/schema.h"
 #include "store_test_util.h"
@@ -117,6 +118,32 @@ TEST_F(StoreTest, ConcurrentFirstOpensMigrateOnce) {
   }
   for (pid_t pid : children) EXPECT_EQ(testing::wait_exit(pid), 0);
   EXPECT_EQ(user_version(cache() + "/store.db"), store_detail::kSchemaVersion);
+}
+
+// Blobs sealed before the striped checksum keep their whole-file "xxh3-128:" row.
+TEST_F(StoreTest, VerifiesRowsWithTheWholeFileXxh3Checksum) {
+  Store store = open_store();
+  auto lease = store.begin_lease();
+  LayerRef ref = testing::put_blob(*lease, "w", 5000);
+  ASSERT_TRUE(store.save("w", testing::layers_of({"w"}), testing::meta_of("w")).ok());
+  ASSERT_EQ(store.blobs()->at(0).file_checksum.rfind("xxh3-128x4m:", 0), 0u);
+  std::string content = testing::blob_content("w", 5000);
+  UniqueFd fd(::open(ref.path.c_str(), O_RDONLY | O_CLOEXEC));
+  auto whole = io::file_checksum(fd.get(), ref.path, ErrorKind::kIo, "xxh3-128");
+  ASSERT_TRUE(whole.ok());
+  {
+    auto db = Db::open(cache() + "/store.db", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("UPDATE blobs SET file_checksum = '" + *whole + "'", ErrorKind::kMetadata)
+                    .ok());
+  }
+  EXPECT_TRUE(store.verify()->problems.empty());
+  ::chmod(ref.path.c_str(), 0644);
+  content[0] ^= 1;
+  std::ofstream(ref.path) << content;
+  auto report = store.verify();
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].detail.find("recorded xxh3-128:"), std::string::npos);
 }
 
 }  // namespace
