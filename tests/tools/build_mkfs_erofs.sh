@@ -15,7 +15,8 @@
 #   MIRROR: the Debian mirror (default: the URI of the machine's apt source for
 #   its own suite; the mirror must also carry trixie).
 # Installs DIR/bin/mkfs.erofs, keeps DIR/source.txt (what was verified) and
-# DIR/build.log and, last, writes DIR/complete (the sha256 of this script),
+# DIR/build.log and, last, writes DIR/complete (the sha256 of this script and
+# apt_mirror.sh),
 # which bench/run compares before reusing DIR. Needs the tools checked below
 # (scripts/install-deps) and the network to the mirror.
 set -euo pipefail
@@ -35,31 +36,8 @@ PACKAGE=erofs-utils
 VERSION=1.8.6-1
 SUITE=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
-# apt_mirror: the URI of the first apt source (one-line or deb822) with $SUITE;
-# the same as in make_debian_image.sh (copied: changing that script would
-# invalidate the Debian image cache).
-apt_mirror() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    # deb [options] URI SUITE COMPONENT...
-    awk -v s="$SUITE" '{ sub(/\[[^]]*\]/, "") } $1 == "deb" && $3 == s { print $2; exit }' "$f"
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    awk -v s="$SUITE" '
-      function flush() { if (!done && uris != "" && (" " suites " ") ~ (" " s " ") && deb) {
-                           split(uris, u, " "); print u[1]; done = 1; exit }
-                         uris = suites = ""; deb = 0 }
-      /^[ \t]*$/ { flush(); next }
-      /^URIs:/ { uris = $0; sub(/^URIs:[ \t]*/, "", uris) }
-      /^Suites:/ { suites = $0; sub(/^Suites:[ \t]*/, "", suites) }
-      /^Types:/ && / deb( |$)/ { deb = 1 }
-      END { flush() }' "$f"
-  done
-}
-
-mirror=${MIRROR:-$(apt_mirror | head -n 1)}
+source "$tools/apt_mirror.sh"
+mirror=${MIRROR:-$(apt_mirror "$SUITE" | head -n 1)}
 [[ -n $mirror ]] || { echo "no apt source for '$SUITE' in /etc/apt (set MIRROR)" >&2; exit 1; }
 mirror=${mirror%/}
 
@@ -153,4 +131,4 @@ started=$SECONDS
 echo "built in $((SECONDS - started)) s" | tee -a "$D/source.txt" >&2
 rm -rf --one-file-system "$S/build"
 # Last: the script that made DIR, which bench/run compares before reusing it.
-(cd "$tools" && sha256sum build_mkfs_erofs.sh) >"$D/complete"
+(cd "$tools" && sha256sum build_mkfs_erofs.sh apt_mirror.sh) >"$D/complete"

@@ -13,7 +13,8 @@
 # Usage (root): make_debian_image.sh WORKDIR
 #   MIRROR: the Debian mirror (default: the bookworm URI of the apt sources).
 # Writes WORKDIR/{layer1,layer2,layer3}.tar, WORKDIR/rootfs3, WORKDIR/summary.txt
-# and, last, WORKDIR/complete (the sha256 of this script and diff_layer.py).
+# and, last, WORKDIR/complete (the sha256 of this script, diff_layer.py and
+# apt_mirror.sh).
 # Needs debootstrap, chroot, setfattr and the network to the mirror.
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 WORKDIR" >&2; exit 2; }
@@ -27,29 +28,8 @@ SUITE=bookworm
 PACKAGES=(python3-minimal curl ca-certificates less)
 FIXED=@1700000000  # the mtime of the files layer 3 creates
 
-# apt_mirror: the URI of the first apt source (one-line or deb822) with $SUITE.
-apt_mirror() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    # deb [options] URI SUITE COMPONENT...
-    awk -v s="$SUITE" '{ sub(/\[[^]]*\]/, "") } $1 == "deb" && $3 == s { print $2; exit }' "$f"
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    awk -v s="$SUITE" '
-      function flush() { if (!done && uris != "" && (" " suites " ") ~ (" " s " ") && deb) {
-                           split(uris, u, " "); print u[1]; done = 1; exit }
-                         uris = suites = ""; deb = 0 }
-      /^[ \t]*$/ { flush(); next }
-      /^URIs:/ { uris = $0; sub(/^URIs:[ \t]*/, "", uris) }
-      /^Suites:/ { suites = $0; sub(/^Suites:[ \t]*/, "", suites) }
-      /^Types:/ && / deb( |$)/ { deb = 1 }
-      END { flush() }' "$f"
-  done
-}
-
-mirror=${MIRROR:-$(apt_mirror | head -n 1)}
+source "$tools/apt_mirror.sh"
+mirror=${MIRROR:-$(apt_mirror "$SUITE" | head -n 1)}
 [[ -n $mirror ]] || { echo "no apt source for $SUITE in /etc/apt (set MIRROR)" >&2; exit 1; }
 
 mounts=()
@@ -149,4 +129,4 @@ python3 "$tools/tree_manifest.py" diff "$W/layers.m" "$W/rootfs3.m" >&2 ||
 } | tee "$W/summary.txt" >&2
 rm -rf --one-file-system "$W/rootfs1" "$W/rootfs2" "$W/empty" "$W/layers.m"
 # Last: the scripts that made the cache, which bench/run compares before reusing it.
-(cd "$tools" && sha256sum make_debian_image.sh diff_layer.py) >"$W/complete"
+(cd "$tools" && sha256sum make_debian_image.sh diff_layer.py apt_mirror.sh) >"$W/complete"
