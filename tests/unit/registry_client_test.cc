@@ -274,9 +274,10 @@ TEST(RegistryClient, ConnectionsAreReused) {
     ASSERT_TRUE(tar.ok());
     ASSERT_TRUE(testing::read_stream(**tar).ok());
   }
-  // One kept-alive connection for the probe, manifest, config and four layers.
-  // (The https probe that found a plain-HTTP server connects first, more than once
-  // when the server's close reaches the TLS client as a reset, which is retried.)
+  // One kept-alive connection for the probe, manifest, config and four layers
+  // (the https probe that found a plain-HTTP server connects before it, with no
+  // HTTP request). The fake server sends headers and body in separate writes, so
+  // a client that drops a response before its body closes the connection.
   EXPECT_EQ(reg.server().requests().size(), 7u);
   EXPECT_EQ(reg.server().http_connections(), 1u);
 }

@@ -148,6 +148,10 @@ Status Session::ensure_probed(RetryState& retry) {
       std::lock_guard auth_lock(auth_mu_);
       challenge_ = pick_challenge(*sent.transfer);
     }
+    // Read the (small) body to its end: a transfer dropped before its body
+    // arrived closes the connection, and the next request would open another
+    // (a TLS handshake more, for a registry with TLS).
+    (void)read_body(*sent.transfer, kMaxErrorBody);
     probed_ = true;
     return {};
   }
