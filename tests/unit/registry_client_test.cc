@@ -282,6 +282,23 @@ TEST(RegistryClient, ConnectionsAreReused) {
   EXPECT_EQ(reg.server().http_connections(), 1u);
 }
 
+TEST(RegistryClient, TheProbeResponseIsReadSoItsConnectionIsReused) {
+  FakeRegistry reg;
+  reg.add_image("ns/app", "v1", {"l0"});
+  reg.set_hook([](const FakeRequest& r) -> std::optional<FakeResponse> {
+    if (r.target != "/v2/") return std::nullopt;
+    FakeResponse slow = json_response(200, "{}");
+    slow.body_delay = std::chrono::milliseconds(100);
+    return slow;
+  });
+  auto client = make_client();
+  ASSERT_TRUE(client->resolve(ref_of(reg.host() + "/ns/app:v1"), amd64()).ok());
+  // /v2/'s body comes 100 ms after its headers: a probe that dropped the
+  // response at its headers would leave the connection unfinished (curl closes
+  // it), and the manifest would need a second one.
+  EXPECT_EQ(reg.server().http_connections(), 1u);
+}
+
 TEST(RegistryClient, ParallelLayerDownloads) {
   FakeRegistry reg;
   std::vector<std::string> tars;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -45,6 +46,7 @@ struct FakeResponse {
   size_t offset = 0;
   std::optional<size_t> cut_after;    // close the connection after this many body bytes
   std::optional<size_t> stall_after;  // send nothing more after this many, until the server stops
+  std::chrono::milliseconds body_delay{0};  // between the headers and the body
 };
 
 inline FakeResponse json_response(int status, std::string body,
@@ -229,6 +231,7 @@ class FakeServer {
     head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
     if (!send_all(fd, head.data(), head.size())) return false;
     if (req.method == "HEAD") return true;
+    if (resp.body_delay.count() > 0) std::this_thread::sleep_for(resp.body_delay);
     size_t limit = body.size();
     if (resp.cut_after) limit = std::min(limit, *resp.cut_after);
     if (resp.stall_after) limit = std::min(limit, *resp.stall_after);
