@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <new>
 #include <optional>
 #include <thread>
@@ -17,21 +18,10 @@
 namespace vmimage::io {
 namespace {
 
-// Feeds the file to `update` in 1 MiB reads.
-template <typename Update>
-Status read_file(int fd, const std::string& what, ErrorKind kind, Update update) {
-  std::vector<std::byte> buf(1 << 20);
-  for (uint64_t offset = 0;;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys_error(kind, "reading " + what + " at offset " + std::to_string(offset));
-    if (n == 0) return {};
-    update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
-    offset += static_cast<uint64_t>(n);
-  }
-}
+constexpr uint64_t kToTheEnd = UINT64_MAX;
 
-// Feeds [begin, end) of the file to `update` in 1 MiB reads.
+// Feeds [begin, end) of the file to `update` in reads of buf's size; with end
+// kToTheEnd, up to the end of the file, whatever its size.
 template <typename Update>
 Status read_range(int fd, uint64_t begin, uint64_t end, const std::string& what, ErrorKind kind,
                   std::vector<std::byte>& buf, Update update) {
@@ -40,12 +30,20 @@ Status read_range(int fd, uint64_t begin, uint64_t end, const std::string& what,
     ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return sys_error(kind, "reading " + what + " at offset " + std::to_string(offset));
+    if (n == 0 && end == kToTheEnd) return {};
     if (n == 0) return Error(kind, what + " shrank while it was read (at offset " +
                                        std::to_string(offset) + ")");
     update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
     offset += static_cast<uint64_t>(n);
   }
   return {};
+}
+
+// The whole file, in 1 MiB reads.
+template <typename Update>
+Status read_file(int fd, const std::string& what, ErrorKind kind, Update update) {
+  std::vector<std::byte> buf(1 << 20);
+  return read_range(fd, 0, kToTheEnd, what, kind, buf, update);
 }
 
 Result<std::string> xxh3_128(int fd, const std::string& what, ErrorKind kind) {
