@@ -19,6 +19,7 @@ namespace vmimage::io {
 namespace {
 
 constexpr uint64_t kToTheEnd = UINT64_MAX;
+constexpr uint64_t kStripe = uint64_t{4} << 20;  // of kFileChecksumAlgorithm
 
 // Feeds [begin, end) of the file to `update` in reads of buf's size; with end
 // kToTheEnd, up to the end of the file, whatever its size.
@@ -39,6 +40,37 @@ Status read_range(int fd, uint64_t begin, uint64_t end, const std::string& what,
   return {};
 }
 
+// Like read_range, but the file's holes (SEEK_HOLE) are fed as zeros from
+// memory instead of being read: a sparse image's holes cost no copy.
+template <typename Update>
+Status read_range_sparse(int fd, uint64_t begin, uint64_t end, const std::string& what,
+                         ErrorKind kind, std::vector<std::byte>& buf, Update update) {
+  static const std::vector<std::byte> kZeros(1 << 20);
+  for (uint64_t pos = begin; pos < end;) {
+    off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    uint64_t data_start = pos;  // no SEEK_DATA here: read it all
+    if (data >= 0) {
+      data_start = std::min<uint64_t>(static_cast<uint64_t>(data), end);
+    } else if (errno == ENXIO) {
+      data_start = end;  // only a hole up to the end of the file
+    }
+    for (; pos < data_start;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), data_start - pos));
+      update(std::span<const std::byte>(kZeros.data(), n));
+      pos += n;
+    }
+    if (pos >= end) break;
+    off_t hole = ::lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
+    uint64_t data_end = end;
+    if (hole > static_cast<off_t>(pos)) {
+      data_end = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
+    }
+    VMI_CHECK(read_range(fd, pos, data_end, what, kind, buf, update));
+    pos = data_end;
+  }
+  return {};
+}
+
 // The whole file, in 1 MiB reads.
 template <typename Update>
 Status read_file(int fd, const std::string& what, ErrorKind kind, Update update) {
@@ -52,10 +84,27 @@ Result<std::string> xxh3_128(int fd, const std::string& what, ErrorKind kind) {
   return "xxh3-128:" + hash.finish_hex();
 }
 
+// Whether [begin, end) of the file is all hole (false where SEEK_DATA is unknown).
+bool is_hole(int fd, uint64_t begin, uint64_t end) {
+  off_t data = ::lseek(fd, static_cast<off_t>(begin), SEEK_DATA);
+  if (data < 0) return errno == ENXIO;
+  return static_cast<uint64_t>(data) >= end;
+}
+
+// The digest of a whole stripe of zeros, computed once.
+const std::string& zero_stripe_digest() {
+  static const std::string digest = [] {
+    std::vector<std::byte> zeros(static_cast<size_t>(kStripe));
+    Xxh3_128 hash;
+    hash.update(zeros);
+    return hash.finish_raw();
+  }();
+  return digest;
+}
+
 // The stripes are independent, so a blob is sealed by as many cores as are idle
 // while its fsync waits for the disk.
 Result<std::string> xxh3_128_striped(int fd, const std::string& what, ErrorKind kind) {
-  constexpr uint64_t kStripe = uint64_t{4} << 20;
   struct stat st;
   if (::fstat(fd, &st) != 0) return sys_error(kind, "inspecting " + what);
   uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -68,8 +117,12 @@ Result<std::string> xxh3_128_striped(int fd, const std::string& what, ErrorKind 
     Xxh3_128 hash;
     for (size_t i; (i = next.fetch_add(1)) < stripes;) {
       uint64_t begin = i * kStripe;
-      Status s = read_range(fd, begin, std::min(size, begin + kStripe), what, kind, buf,
-                            [&](std::span<const std::byte> data) { hash.update(data); });
+      if (begin + kStripe <= size && is_hole(fd, begin, begin + kStripe)) {
+        digests[i] = zero_stripe_digest();
+        continue;
+      }
+      Status s = read_range_sparse(fd, begin, std::min(size, begin + kStripe), what, kind, buf,
+                                   [&](std::span<const std::byte> data) { hash.update(data); });
       if (!s.ok()) {
         errors[i] = std::move(s).error();
         return;
