@@ -2,10 +2,13 @@
 """Packs layer tars into an OCI image layout (image-spec image-layout.md), so
 tests can push them with skopeo or export them as archives.
 
-  pack_image.py LAYOUT TAG LAYER.tar... [--compress gzip|zstd|none]
+  pack_image.py LAYOUT TAG LAYER.tar... [--compress gzip|zstd|none|gzipped]
       [--user U] [--workdir D] [--entrypoint JSON] [--cmd JSON] [--env K=V]...
 
 Layers are base first. Deterministic (fixed gzip mtime, sorted JSON keys).
+--compress gzipped takes LAYER files that are gzip blobs already and streams
+them (for layers too big to hold in memory): the blob is stored as it is and
+the DiffID is the sha256 of its `igzip -dc` output.
 Adds the image to LAYOUT's index.json under org.opencontainers.image.ref.name=TAG.
 Prints {"manifest": digest, "diff_ids": [...], "layers": [...]} as JSON.
 """
@@ -14,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -21,6 +25,7 @@ MEDIA = {
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
     "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzipped": "application/vnd.oci.image.layer.v1.tar+gzip",
 }
 
 
@@ -31,6 +36,29 @@ def write_blob(layout, data):
         with open(path, "wb") as f:
             f.write(data)
     return "sha256:" + digest
+
+
+def sha256_stream(f):
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def add_gzipped_blob(layout, path):
+    """Stores a gzip blob as it is; returns (diff_id, descriptor)."""
+    with open(path, "rb") as f:
+        digest = sha256_stream(f)
+    target = os.path.join(layout, "blobs", "sha256", digest)
+    if not os.path.exists(target):
+        shutil.copyfile(path, target)
+    with subprocess.Popen(["igzip", "-dc", path], stdout=subprocess.PIPE) as unzip:
+        diff_id = sha256_stream(unzip.stdout)
+    if unzip.returncode != 0:
+        sys.exit(f"pack_image.py: igzip -dc {path} failed")
+    descriptor = {"mediaType": MEDIA["gzipped"], "digest": "sha256:" + digest,
+                  "size": os.path.getsize(path)}
+    return "sha256:" + diff_id, descriptor
 
 
 def compress(data, kind):
@@ -62,6 +90,11 @@ def main():
 
     diff_ids, descriptors = [], []
     for path in a.layers:
+        if a.compress == "gzipped":
+            diff_id, descriptor = add_gzipped_blob(a.layout, path)
+            diff_ids.append(diff_id)
+            descriptors.append(descriptor)
+            continue
         with open(path, "rb") as f:
             tar = f.read()
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
