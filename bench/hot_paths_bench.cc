@@ -1,7 +1,8 @@
 // Throughput of the hot paths a pull runs per byte: SHA-256 (inline, on the
-// worker thread, and in place on the read-ahead buffers), the store's XXH3-128 file checksum, gzip inflate (isa-l, with
-// and without the read-ahead thread) and tar parsing (libarchive through
-// TarReader). Reports bytes/s, and entries/s for tar parsing.
+// worker thread, and in place on the read-ahead buffers), the store's XXH3-128
+// file checksum, gzip inflate (isa-l, with and without the read-ahead thread)
+// and tar parsing (libarchive through TarReader). Reports bytes/s, and
+// entries/s for tar parsing.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -85,7 +86,8 @@ BENCHMARK(BM_BackgroundSha256)->Unit(benchmark::kMillisecond)->UseRealTime();
 // its cache-hot window, so the producer is not slowed by memory.
 class RepeatingReader : public io::Reader {
  public:
-  RepeatingReader(std::string pattern, uint64_t total) : pattern_(std::move(pattern)), left_(total) {}
+  RepeatingReader(std::string pattern, uint64_t total)
+      : pattern_(std::move(pattern)), left_(total) {}
   Result<size_t> read(std::span<std::byte> buf) override {
     size_t n = static_cast<size_t>(std::min<uint64_t>({buf.size(), left_, pattern_.size() - pos_}));
     std::memcpy(buf.data(), pattern_.data() + pos_, n);

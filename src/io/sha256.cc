@@ -31,7 +31,7 @@ void Sha256::update(std::span<const std::byte> data) {
     EVP_DigestUpdate(ctx_, p + off, std::min(kPage, size - off));
   }
 }
-void Sha256::update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+void Sha256::update(std::string_view data) { update(std::as_bytes(std::span(data))); }
 
 std::string Sha256::finish_digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
