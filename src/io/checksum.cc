@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/sha256.h"
+#include "util/file.h"
 
 namespace vmimage::io {
 namespace {
@@ -47,26 +48,15 @@ Status read_range_sparse(int fd, uint64_t begin, uint64_t end, const std::string
                          ErrorKind kind, std::vector<std::byte>& buf, Update update) {
   static const std::vector<std::byte> kZeros(1 << 20);
   for (uint64_t pos = begin; pos < end;) {
-    off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
-    uint64_t data_start = pos;  // no SEEK_DATA here: read it all
-    if (data >= 0) {
-      data_start = std::min<uint64_t>(static_cast<uint64_t>(data), end);
-    } else if (errno == ENXIO) {
-      data_start = end;  // only a hole up to the end of the file
-    }
-    for (; pos < data_start;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), data_start - pos));
+    DataSegment data = next_data_segment(fd, pos, end);
+    for (; pos < data.start;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros.size(), data.start - pos));
       update(std::span<const std::byte>(kZeros.data(), n));
       pos += n;
     }
     if (pos >= end) break;
-    off_t hole = ::lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
-    uint64_t data_end = end;
-    if (hole > static_cast<off_t>(pos)) {
-      data_end = std::min<uint64_t>(static_cast<uint64_t>(hole), end);
-    }
-    VMI_CHECK(read_range(fd, pos, data_end, what, kind, buf, update));
-    pos = data_end;
+    VMI_CHECK(read_range(fd, pos, data.stop, what, kind, buf, update));
+    pos = data.stop;
   }
   return {};
 }
@@ -82,13 +72,6 @@ Result<std::string> xxh3_128(int fd, const std::string& what, ErrorKind kind) {
   Xxh3_128 hash;
   VMI_CHECK(read_file(fd, what, kind, [&](std::span<const std::byte> data) { hash.update(data); }));
   return "xxh3-128:" + hash.finish_hex();
-}
-
-// Whether [begin, end) of the file is all hole (false where SEEK_DATA is unknown).
-bool is_hole(int fd, uint64_t begin, uint64_t end) {
-  off_t data = ::lseek(fd, static_cast<off_t>(begin), SEEK_DATA);
-  if (data < 0) return errno == ENXIO;
-  return static_cast<uint64_t>(data) >= end;
 }
 
 // The digest of a whole stripe of zeros, computed once.
@@ -117,7 +100,8 @@ Result<std::string> xxh3_128_striped(int fd, const std::string& what, ErrorKind 
     Xxh3_128 hash;
     for (size_t i; (i = next.fetch_add(1)) < stripes;) {
       uint64_t begin = i * kStripe;
-      if (begin + kStripe <= size && is_hole(fd, begin, begin + kStripe)) {
+      if (begin + kStripe <= size &&
+          next_data_segment(fd, begin, begin + kStripe).start >= begin + kStripe) {
         digests[i] = zero_stripe_digest();
         continue;
       }

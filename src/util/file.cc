@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -49,6 +50,17 @@ Status pread_exact(int fd, std::span<std::byte> data, uint64_t offset, const std
     offset += static_cast<uint64_t>(n);
   }
   return {};
+}
+
+DataSegment next_data_segment(int fd, uint64_t pos, uint64_t end) {
+  off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+  if (data < 0) return errno == ENXIO ? DataSegment{end, end} : DataSegment{pos, end};
+  uint64_t start = std::min<uint64_t>(static_cast<uint64_t>(data), end);
+  off_t hole = ::lseek(fd, data, SEEK_HOLE);
+  // A hole found at `data` itself means the file changed between the calls:
+  // read the rest as data rather than return an empty segment.
+  if (hole <= data) return DataSegment{start, end};
+  return DataSegment{start, std::min<uint64_t>(static_cast<uint64_t>(hole), end)};
 }
 
 Result<UniqueFd> open_read(const std::string& path) {

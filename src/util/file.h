@@ -20,6 +20,15 @@ Status write_all(int fd, std::span<const std::byte> data, const std::string& wha
 Status pread_exact(int fd, std::span<std::byte> data, uint64_t offset, const std::string& what);
 
 Result<UniqueFd> open_read(const std::string& path);
+
+// The first data segment of `fd` in [pos, end), as [start, stop) (SEEK_DATA /
+// SEEK_HOLE); start == end when only holes remain. Filesystems without
+// SEEK_DATA report everything as data.
+struct DataSegment {
+  uint64_t start;
+  uint64_t stop;
+};
+DataSegment next_data_segment(int fd, uint64_t pos, uint64_t end);
 Status fsync_dir_of(const std::string& path);
 Status make_dirs(const std::string& path, mode_t mode = 0755);
 

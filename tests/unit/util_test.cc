@@ -84,3 +84,31 @@ TEST_F(AtomicFileTest, MakeDirsNested) {
 
 }  // namespace
 }  // namespace vmimage
+
+namespace vmimage {
+namespace {
+
+// Data at [0, 4 KiB) and [8 MiB, 8 MiB + 4 KiB) of a 16 MiB file; the rest holes.
+TEST(NextDataSegment, WalksDataAndHoles) {
+  UniqueFd fd(::open("/tmp", O_TMPFILE | O_RDWR, 0600));
+  ASSERT_TRUE(fd.valid());
+  std::string block(4096, 'x');
+  ASSERT_EQ(::pwrite(fd.get(), block.data(), block.size(), 0), 4096);
+  ASSERT_EQ(::pwrite(fd.get(), block.data(), block.size(), 8 << 20), 4096);
+  ASSERT_EQ(::ftruncate(fd.get(), 16 << 20), 0);
+  ASSERT_EQ(::fsync(fd.get()), 0);
+  DataSegment first = next_data_segment(fd.get(), 0, 16 << 20);
+  EXPECT_EQ(first.start, 0u);
+  EXPECT_EQ(first.stop, 4096u);
+  DataSegment second = next_data_segment(fd.get(), 4096, 16 << 20);
+  EXPECT_EQ(second.start, uint64_t{8} << 20);
+  EXPECT_EQ(second.stop, (uint64_t{8} << 20) + 4096);
+  DataSegment clipped = next_data_segment(fd.get(), 4096, 1 << 20);  // a hole to `end`
+  EXPECT_EQ(clipped.start, uint64_t{1} << 20);
+  DataSegment tail = next_data_segment(fd.get(), (8 << 20) + 4096, 16 << 20);  // ENXIO
+  EXPECT_EQ(tail.start, uint64_t{16} << 20);
+  EXPECT_EQ(tail.stop, uint64_t{16} << 20);
+}
+
+}  // namespace
+}  // namespace vmimage

@@ -18,24 +18,6 @@ constexpr size_t kBufferSize = 1 << 20;
 // would cost more than the zeros they could save.
 constexpr uint64_t kHoleProbeMin = 1 << 20;
 
-// The data segment at or after `pos` within [pos, end), as [start, stop); start == end
-// when only holes remain. Filesystems without SEEK_DATA report everything as data.
-void next_data(int fd, uint64_t pos, uint64_t end, uint64_t& start, uint64_t& stop) {
-  off_t data = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
-  if (data < 0) {
-    if (errno == ENXIO) {
-      start = stop = end;
-    } else {
-      start = pos;
-      stop = end;
-    }
-    return;
-  }
-  start = std::min<uint64_t>(static_cast<uint64_t>(data), end);
-  off_t hole = ::lseek(fd, data, SEEK_HOLE);
-  stop = hole < 0 ? end : std::min<uint64_t>(static_cast<uint64_t>(hole), end);
-}
-
 }  // namespace
 
 Result<uint64_t> RangeCopier::copy(int src_fd, uint64_t src_offset, const std::string& src_name,
@@ -49,9 +31,7 @@ Result<uint64_t> RangeCopier::copy(int src_fd, uint64_t src_offset, const std::s
   uint64_t pos = src_offset;
   uint64_t moved = 0;
   while (pos < end) {
-    uint64_t start = 0;
-    uint64_t stop = 0;
-    next_data(src_fd, pos, end, start, stop);
+    auto [start, stop] = next_data_segment(src_fd, pos, end);
     if (start >= end) break;
     VMI_CHECK(copy_data(src_fd, start, src_name, dst_fd, dst_offset + (start - src_offset),
                         dst_name, stop - start));
