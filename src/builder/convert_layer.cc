@@ -102,6 +102,7 @@ Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& i
   erofs::Options image_options;
   image_options.block_size = options.block_size;
   image_options.volume_label = options.label;
+  image_options.page_cache = PageCache::kDropBehind;  // a file for the user, not read back here
   std::string scratch = options.scratch_dir.empty() ? dirname_of(out_path) : options.scratch_dir;
 
   VMI_TRY(AtomicFile out, AtomicFile::create(out_path));

@@ -44,9 +44,29 @@ void WritebackStarter::wrote(uint64_t offset, uint64_t length) {
   if (pending_ < step_) return;
   ::sync_file_range(fd_, static_cast<off_t>(lo_), static_cast<off_t>(hi_ - lo_),
                     SYNC_FILE_RANGE_WRITE);
+  if (cache_ == PageCache::kDropBehind) {
+    started_.push_back(Range{lo_, hi_});
+    if (started_.size() > kStepsKept) {
+      drop(started_.front());
+      started_.pop_front();
+    }
+  }
   pending_ = 0;
   lo_ = UINT64_MAX;
   hi_ = 0;
+}
+
+// DONTNEED drops only clean pages: waiting for the writeback first makes it
+// drop the range; a page written again since stays (dirty) and is kept.
+void WritebackStarter::drop(Range r) {
+  auto off = static_cast<off_t>(r.lo);
+  auto len = static_cast<off_t>(r.hi - r.lo);
+  if (::sync_file_range(fd_, off, len,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                            SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+    return;
+  }
+  ::posix_fadvise(fd_, off, len, POSIX_FADV_DONTNEED);
 }
 
 }  // namespace vmimage

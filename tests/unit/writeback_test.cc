@@ -1,8 +1,12 @@
 // util/writeback.h: sparse writes of zero blocks and advisory early writeback.
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -65,7 +69,7 @@ TEST(PwriteSkippingZeroBlocks, LeavesAlignedZeroBlocksAsHoles) {
 // (a pipe) are no error.
 TEST(WritebackStarter, KeepsContentAndToleratesAnyFd) {
   UniqueFd fd = scratch_file();
-  WritebackStarter writeback(fd.get(), 8192);
+  WritebackStarter writeback(fd.get(), PageCache::kKeep, 8192);
   std::string block(4096, 'x');
   for (int i = 0; i < 8; ++i) {
     put(fd.get(), block, i * 4096);
@@ -78,9 +82,59 @@ TEST(WritebackStarter, KeepsContentAndToleratesAnyFd) {
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
   UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
-  WritebackStarter on_pipe(w.get(), 1);
+  WritebackStarter on_pipe(w.get(), PageCache::kDropBehind, 1);
   on_pipe.wrote(0, 10);
   on_pipe.wrote(10, 10);
+  for (uint64_t at = 20; at < 100; at += 10) on_pipe.wrote(at, 10);  // drops: refused quietly too
+}
+
+// Pages of the file's first `size` bytes that are in the page cache.
+size_t resident_pages(int fd, size_t size) {
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  EXPECT_NE(map, MAP_FAILED);
+  if (map == MAP_FAILED) return 0;
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> in_core((size + page - 1) / page);
+  EXPECT_EQ(::mincore(map, size, in_core.data()), 0);
+  ::munmap(map, size);
+  return static_cast<size_t>(std::count_if(in_core.begin(), in_core.end(),
+                                           [](unsigned char c) { return c & 1; }));
+}
+
+// Writes 48 MiB in 1 MiB pieces through a starter with 4 MiB steps; returns the
+// pages left in the page cache, after checking the content.
+size_t write_and_count_resident(PageCache cache) {
+  constexpr size_t kPiece = 1 << 20;
+  constexpr size_t kPieces = 48;
+  UniqueFd fd = scratch_file();
+  WritebackStarter writeback(fd.get(), cache, 4 * kPiece);
+  for (size_t i = 0; i < kPieces; ++i) {
+    put(fd.get(), std::string(kPiece, static_cast<char>('a' + i % 26)),
+        static_cast<off_t>(i * kPiece));
+    writeback.wrote(i * kPiece, kPiece);
+  }
+  size_t resident = resident_pages(fd.get(), kPieces * kPiece);
+  std::string back(kPiece, '\0');
+  for (size_t i = 0; i < kPieces; ++i) {
+    EXPECT_EQ(::pread(fd.get(), back.data(), kPiece, static_cast<off_t>(i * kPiece)),
+              static_cast<ssize_t>(kPiece));
+    EXPECT_EQ(back, std::string(kPiece, static_cast<char>('a' + i % 26))) << "piece " << i;
+  }
+  return resident;
+}
+
+TEST(WritebackStarter, DropBehindKeepsOnlyTheLastStepsCached) {
+  struct statfs fs;
+  ASSERT_EQ(::statfs("/tmp", &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "/tmp is tmpfs: its pages cannot be dropped";
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t step_pages = (4 << 20) / page;
+  size_t all_pages = (48 << 20) / page;
+  // The steps started and not waited for, plus the step still gathering.
+  EXPECT_LE(write_and_count_resident(PageCache::kDropBehind),
+            (WritebackStarter::kStepsKept + 1) * step_pages);
+  // The control: without dropping, (nearly) everything written stays cached.
+  EXPECT_GE(write_and_count_resident(PageCache::kKeep), all_pages * 3 / 4);
 }
 
 }  // namespace

@@ -335,7 +335,7 @@ ImageWriter::ImageWriter(int out_fd, std::string out_name, UniqueFd spool, Optio
       out_name_(std::move(out_name)),
       spool_fd_(std::move(spool)),
       options_(std::move(options)),
-      writeback_(out_fd_),
+      writeback_(out_fd_, options_.page_cache),
       body_writer_(out_fd_, out_name_, options_.block_size, &writeback_),
       spool_writer_(spool_fd_.get(), "the EROFS tail spool", 0, nullptr) {
   sources_.add(out_fd_, out_name_);

@@ -71,6 +71,9 @@ struct Options {
   uint32_t block_size = 4096;  // power of two, 512..65536; Linux mounts only <= page size
   std::optional<std::array<uint8_t, 16>> uuid;  // default: derived from the metadata
   std::string volume_label;                     // at most 15 bytes
+  // kDropBehind for outputs nobody reads back soon (`vmimage mkfs`): written
+  // ranges leave the page cache once on disk (util/writeback.h).
+  PageCache page_cache = PageCache::kKeep;
 };
 
 struct Stats {
