@@ -30,12 +30,14 @@ void hash_u64(io::Xxh3_128& hash, uint64_t v) {
 }  // namespace
 
 ImageWriter::ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
-                         const TreePlan& plan, const Ext4Options& options)
+                         const TreePlan& plan, const Ext4Options& options,
+                         WritebackStarter* writeback)
     : fs_(fs),
       tree_(tree),
       sources_(sources),
       plan_(plan),
       options_(options),
+      writeback_(writeback),
       alloc_(fs),
       hash_content_(!options.uuid.has_value()),
       buffer_(kChunkBytes) {}
@@ -140,6 +142,7 @@ Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uin
     VMI_CHECK(
         ext2_check(io_channel_write_blk64(fs_->io, run.start, static_cast<int>(run.count), data),
                    "writing file data"));
+    if (writeback_) writeback_->wrote(run.start * kBlockSize, run.count * kBlockSize);
     VMI_CHECK(extents.add(lblk, run.start, run.count));
     if (hash_content_) {
       hash_u64(content_hash_, lblk);

@@ -18,13 +18,15 @@
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 #include "util/result.h"
+#include "util/writeback.h"
 
 namespace vmimage::ext4 {
 
 class ImageWriter {
  public:
+  // `writeback` (may be null) is told of every file data run written.
   ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
-              const TreePlan& plan, const Ext4Options& options);
+              const TreePlan& plan, const Ext4Options& options, WritebackStarter* writeback);
 
   // Writes every inode of the plan (and lost+found when planned).
   Status write_all();
@@ -58,6 +60,7 @@ class ImageWriter {
   const tree::DataSources& sources_;
   const TreePlan& plan_;
   const Ext4Options& options_;
+  WritebackStarter* writeback_;
   BlockAllocator alloc_;
   bool hash_content_;
   io::Xxh3_128 content_hash_;  // file contents, for the UUID: fast, not secure

@@ -115,7 +115,10 @@ Result<Ext4Stats> write_ext4(const tree::Tree& tree, const tree::DataSources& so
     return sys_error(ErrorKind::kIo, "sizing " + file.temp_path());
   }
   VMI_TRY(FsHandle fs, format_fs(file.temp_path(), format_params(plan, geo, options)));
-  ImageWriter writer(fs.get(), tree, sources, plan, options);
+  // The image is a file for the user (mkfs, export): its data need not stay
+  // cached. libext2fs writes through its own descriptor of the same file.
+  WritebackStarter writeback(file.fd(), PageCache::kDropBehind);
+  ImageWriter writer(fs.get(), tree, sources, plan, options, &writeback);
   if (Status written = writer.write_all(); !written) {
     return std::move(written).error().context("writing " + output_path);
   }
