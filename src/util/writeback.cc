@@ -41,10 +41,11 @@ void WritebackStarter::wrote(uint64_t offset, uint64_t length) {
   lo_ = std::min(lo_, offset);
   hi_ = std::max(hi_, offset + length);
   pending_ += length;
+  total_ += length;
   if (pending_ < step_) return;
   ::sync_file_range(fd_, static_cast<off_t>(lo_), static_cast<off_t>(hi_ - lo_),
                     SYNC_FILE_RANGE_WRITE);
-  if (cache_ == PageCache::kDropBehind) {
+  if (cache_ == PageCache::kDropBehind && total_ > keep_first_) {
     started_.push_back(Range{lo_, hi_});
     if (started_.size() > kStepsKept) {
       drop(started_.front());

@@ -102,12 +102,12 @@ size_t resident_pages(int fd, size_t size) {
 }
 
 // Writes 48 MiB in 1 MiB pieces through a starter with 4 MiB steps; returns the
-// pages left in the page cache, after checking the content.
-size_t write_and_count_resident(PageCache cache) {
+// pages of the file left in the page cache, after checking its content.
+size_t write_and_count_resident(PageCache cache, uint64_t keep_first) {
   constexpr size_t kPiece = 1 << 20;
   constexpr size_t kPieces = 48;
   UniqueFd fd = scratch_file();
-  WritebackStarter writeback(fd.get(), cache, 4 * kPiece);
+  WritebackStarter writeback(fd.get(), cache, 4 * kPiece, keep_first);
   for (size_t i = 0; i < kPieces; ++i) {
     put(fd.get(), std::string(kPiece, static_cast<char>('a' + i % 26)),
         static_cast<off_t>(i * kPiece));
@@ -123,7 +123,7 @@ size_t write_and_count_resident(PageCache cache) {
   return resident;
 }
 
-TEST(WritebackStarter, DropBehindKeepsOnlyTheLastStepsCached) {
+TEST(WritebackStarter, DropBehindKeepsOnlyTheFirstAndLastStepsCached) {
   struct statfs fs;
   ASSERT_EQ(::statfs("/tmp", &fs), 0);
   if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "/tmp is tmpfs: its pages cannot be dropped";
@@ -131,10 +131,14 @@ TEST(WritebackStarter, DropBehindKeepsOnlyTheLastStepsCached) {
   size_t step_pages = (4 << 20) / page;
   size_t all_pages = (48 << 20) / page;
   // The steps started and not waited for, plus the step still gathering.
-  EXPECT_LE(write_and_count_resident(PageCache::kDropBehind),
-            (WritebackStarter::kStepsKept + 1) * step_pages);
+  size_t last_steps = (WritebackStarter::kStepsKept + 1) * step_pages;
+  EXPECT_LE(write_and_count_resident(PageCache::kDropBehind, 0), last_steps);
+  // The first 16 MiB are kept too.
+  size_t kept = write_and_count_resident(PageCache::kDropBehind, 16 << 20);
+  EXPECT_GE(kept, 4 * step_pages);
+  EXPECT_LE(kept, 4 * step_pages + last_steps);
   // The control: without dropping, (nearly) everything written stays cached.
-  EXPECT_GE(write_and_count_resident(PageCache::kKeep), all_pages * 3 / 4);
+  EXPECT_GE(write_and_count_resident(PageCache::kKeep, 0), all_pages * 3 / 4);
 }
 
 }  // namespace
