@@ -36,7 +36,7 @@ Result<ext4::Ext4Stats> erofs_to_ext4(const std::string& erofs_path, const std::
 Status export_erofs(const std::vector<std::string>& lower_paths, const std::string& output) {
   VMI_TRY(AtomicFile out, AtomicFile::create(output));
   VMI_TRY(std::vector<LayerFile> lowers, open_layer_files(lower_paths));
-  VMI_CHECK(write_squashed(lowers, out.fd(), output, dirname_of(output)));
+  VMI_CHECK(write_squashed(lowers, out.fd(), output, dirname_of(output), PageCache::kDropBehind));
   return out.commit();
 }
 

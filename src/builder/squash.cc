@@ -28,8 +28,11 @@ Result<std::vector<LayerFile>> open_layer_files(const std::vector<std::string>& 
 }
 
 Status write_squashed(const std::vector<LayerFile>& layers, int out_fd,
-                      const std::string& out_name, const std::string& scratch_dir) {
-  VMI_TRY(auto writer, erofs::ImageWriter::create(out_fd, out_name, scratch_dir));
+                      const std::string& out_name, const std::string& scratch_dir,
+                      PageCache page_cache) {
+  erofs::Options options;
+  options.page_cache = page_cache;
+  VMI_TRY(auto writer, erofs::ImageWriter::create(out_fd, out_name, scratch_dir, options));
   tree::Tree merged;
   for (const LayerFile& layer_file : layers) {
     uint32_t source = writer->sources().add(layer_file.fd.get(), layer_file.name);

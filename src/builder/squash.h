@@ -8,6 +8,7 @@
 
 #include "tree/tree.h"
 #include "util/fd.h"
+#include "util/writeback.h"
 #include "util/result.h"
 
 namespace vmimage::builder {
@@ -22,9 +23,11 @@ struct LayerFile {
 };
 Result<std::vector<LayerFile>> open_layer_files(const std::vector<std::string>& paths);
 
-// Writes the squash of `layers` (base first) into out_fd (a store temp file).
+// Writes the squash of `layers` (base first) into out_fd (a store temp file, or
+// with PageCache::kDropBehind a file for the user that is not read back).
 Status write_squashed(const std::vector<LayerFile>& layers, int out_fd,
-                      const std::string& out_name, const std::string& scratch_dir);
+                      const std::string& out_name, const std::string& scratch_dir,
+                      PageCache page_cache = PageCache::kKeep);
 
 // Whether a layer tree can serve as its own squash (nothing overlayfs-specific in it).
 bool is_plain_tree(const tree::Tree& tree);
