@@ -8,8 +8,8 @@
 
 #include "tree/tree.h"
 #include "util/fd.h"
-#include "util/writeback.h"
 #include "util/result.h"
+#include "util/writeback.h"
 
 namespace vmimage::builder {
 

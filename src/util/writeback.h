@@ -27,10 +27,10 @@ Status pwrite_skipping_zero_blocks(int fd, std::span<const std::byte> data, uint
 // With PageCache::kDropBehind, once keep_first bytes are written, it also waits
 // for the range started kStepsKept steps before and drops it from the page
 // cache (POSIX_FADV_DONTNEED): a large output keeps its first keep_first bytes
-// and about kStepsKept + 1 steps in memory, not all of it. For outputs
-// this process does not read back. On virtual machines whose host reclaims free
-// guest memory, a page that was not recently in use costs a host fault when a
-// write takes it: here, writing 1 GiB took 0.5-2.2 s more system time on such
+// and about kStepsKept + 1 steps in memory, not all of it. For outputs this
+// process does not read back. On virtual machines whose host reclaims free
+// guest memory, a page that was not in use recently costs a host fault when a
+// write takes it: here, writing 1 GiB took 0.5-2.7 s more system time on such
 // pages than on recycled ones (docs/benchmarks.md).
 enum class PageCache { kKeep, kDropBehind };
 

@@ -82,10 +82,10 @@ TEST(WritebackStarter, KeepsContentAndToleratesAnyFd) {
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
   UniqueFd r(pipe_fds[0]), w(pipe_fds[1]);
-  WritebackStarter on_pipe(w.get(), PageCache::kDropBehind, 1);
+  WritebackStarter on_pipe(w.get(), PageCache::kDropBehind, 1, 0);
   on_pipe.wrote(0, 10);
   on_pipe.wrote(10, 10);
-  for (uint64_t at = 20; at < 100; at += 10) on_pipe.wrote(at, 10);  // drops: refused quietly too
+  for (uint64_t at = 20; at < 100; at += 10) on_pipe.wrote(at, 10);  // drops, refused too
 }
 
 // Pages of the file's first `size` bytes that are in the page cache.
