@@ -157,7 +157,7 @@ Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> leas
     w->lock.release();
     return w;
   }
-  std::string temp = core.layout().tmp + "/" + temp_file_name(w->file_name);
+  std::string temp = core.layout().tmp + "/" + temp_file_name(lease->id, w->file_name);
   w->fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!w->fd.valid()) return save_error("creating " + temp);
   w->temp_path = temp;

@@ -137,12 +137,27 @@ std::vector<BlobId> unrecorded_blob_files(Core& core, const std::set<std::string
   return ids;
 }
 
-// Temp files whose blob nobody is producing (its lock is free) were left by a crash.
+// Whether the lease's process still holds its lock file. The file exists from
+// before the lease's first temp file until the lease ends.
+bool lease_alive(Core& core, const std::string& lease_id) {
+  std::string path = core.layout().lease_lock_path(lease_id);
+  if (::access(path.c_str(), F_OK) != 0) return false;
+  auto lock = FileLock::try_existing(path);
+  // Taken by us means its holder is gone (releasing it removes the file).
+  return lock.ok() && !lock->held() && ::access(path.c_str(), F_OK) == 0;
+}
+
+// Temp files of leases that ended (a crash, or a process that died) are
+// leftovers; a live lease's files stay, whatever key they will be committed
+// under. Files of older versions, named after their blob, go when nobody holds
+// the blob's lock.
 void remove_temp_leftovers(Core& core, GcStats& stats) {
   for (const std::string& name : dir_entries(core.layout().tmp)) {
     std::string path = core.layout().tmp + "/" + name;
     FileLock lock;
-    if (auto id = parse_temp_file_name(name)) {
+    if (auto lease = temp_file_lease(name)) {
+      if (lease_alive(core, *lease)) continue;
+    } else if (auto id = parse_legacy_temp_file_name(name)) {
       auto file = blob_file_name(id->digest, id->fs_type);
       auto taken = FileLock::acquire(core.layout().blob_lock_path(*file), false);
       if (!taken.ok() || !taken->held()) continue;

@@ -80,11 +80,19 @@ std::string random_hex(size_t bytes) {
   return hex;
 }
 
-std::string temp_file_name(const std::string& blob_file_name) {
-  return blob_file_name + "." + random_hex(8) + ".tmp";
+std::string temp_file_name(const std::string& lease_id, const std::string& blob_file_name) {
+  return lease_id + "." + blob_file_name + "." + random_hex(8) + ".tmp";
 }
 
-std::optional<BlobId> parse_temp_file_name(std::string_view name) {
+std::optional<std::string> temp_file_lease(std::string_view name) {
+  constexpr size_t kLeaseIdLength = 32;  // random_hex(16)
+  if (name.size() <= kLeaseIdLength || name[kLeaseIdLength] != '.') return std::nullopt;
+  std::string_view id = name.substr(0, kLeaseIdLength);
+  if (!is_lower_hex(id)) return std::nullopt;
+  return std::string(id);
+}
+
+std::optional<BlobId> parse_legacy_temp_file_name(std::string_view name) {
   constexpr std::string_view kSuffix = ".tmp";
   if (name.size() < kSuffix.size() || name.substr(name.size() - kSuffix.size()) != kSuffix) {
     return std::nullopt;

@@ -27,9 +27,16 @@ std::optional<BlobId> parse_blob_file_name(std::string_view name);
 // `bytes` random bytes from the kernel, in hex.
 std::string random_hex(size_t bytes);
 
-// A blob in production: "<blob file name>.<random>.tmp" in tmp/.
-std::string temp_file_name(const std::string& blob_file_name);
-std::optional<BlobId> parse_temp_file_name(std::string_view name);
+// A blob in production: "<lease id>.<blob file name>.<random>.tmp" in tmp/. The
+// file belongs to the lease, not to the key it is named after: a producer may
+// commit it under another key (BlobWriter::take_file), and gc keeps every file
+// of a live lease whatever key it ends under. Scratch files a producer makes
+// beside it (e.g. "<temp name>.ext4") start with the same lease id.
+std::string temp_file_name(const std::string& lease_id, const std::string& blob_file_name);
+// The lease id a tmp/ file name starts with, if it has one.
+std::optional<std::string> temp_file_lease(std::string_view name);
+// Names written before temp files carried a lease id: "<blob file name>.<random>.tmp".
+std::optional<BlobId> parse_legacy_temp_file_name(std::string_view name);
 
 struct Layout {
   explicit Layout(std::string root_dir);

@@ -147,6 +147,65 @@ TEST_F(StoreTest, ConcurrentWritersWithGcLoopingBeside) {
   EXPECT_TRUE(testing::dir_names(cache() + "/leases").empty());
 }
 
+// The Builder writes a layer under one key and may commit it under another
+// (BlobWriter::take_file): the file is named after the first key, whose lock
+// is released before the commit. gc run right then (between the write and the
+// rename) must keep the file: it belongs to a live lease.
+TEST_F(StoreTest, GcBetweenWriteAndRenameKeepsAFileCommittedUnderAnotherKey) {
+  int gc_runs = 0;
+  StoreOptions options;
+  options.on_step = [&](StoreStep step) {
+    if (step != StoreStep::kBlobWritten) return;
+    Store other = open_store();  // a second store: as another process would
+    auto stats = other.gc();
+    ASSERT_TRUE(stats.ok()) << stats.error().describe();
+    EXPECT_EQ(stats->temp_files_removed, 0u);
+    ++gc_runs;
+  };
+  Store store = open_store(options);
+  auto lease = store.begin_lease();
+  ASSERT_TRUE(lease.ok());
+  auto target = lease->begin_blob(digest_of("diff-id key"), FsType::kErofs);
+  ASSERT_TRUE(target.ok());
+  {
+    auto written = lease->begin_blob(digest_of("context key"), FsType::kErofs);
+    ASSERT_TRUE(written.ok());
+    std::string content = blob_content("layer", 64 * 1024);
+    ASSERT_TRUE(write_all(written->fd(), std::as_bytes(std::span(content)), "t").ok());
+    ASSERT_TRUE(target->take_file(*written).ok());
+  }  // the context key's writer ends: its lock is free, its (swapped) file gone
+  auto ref = target->commit();
+  ASSERT_TRUE(ref.ok()) << ref.error().describe();
+  EXPECT_EQ(gc_runs, 1);
+  EXPECT_EQ(testing::read_text(ref->path), blob_content("layer", 64 * 1024));
+  ASSERT_TRUE(store.save("img", layers_of({"diff-id key"}), meta_of("img")).ok());
+  ASSERT_TRUE(lease->release().ok());
+  EXPECT_TRUE(testing::dir_names(cache() + "/tmp").empty());
+}
+
+// Leftovers are still collected: the files of a lease whose process is gone,
+// and files of any kind in tmp/ that no lease owns.
+TEST_F(StoreTest, GcRemovesTempFilesOfDeadLeases) {
+  Store store = open_store();
+  pid_t child = testing::fork_child([&] {
+    auto s = Store::open(cache());
+    if (!s.ok()) return 1;
+    auto lease = s->begin_lease();
+    if (!lease.ok()) return 2;
+    auto w = lease->begin_blob(digest_of("orphan"), FsType::kErofs);
+    if (!w.ok()) return 3;
+    std::ofstream(w->temp_path() + ".ext4") << "scratch beside it";
+    ::_exit(0);  // dies holding the lease: no destructor runs
+  });
+  ASSERT_EQ(testing::wait_exit(child), 0);
+  ASSERT_EQ(testing::dir_names(cache() + "/tmp").size(), 2u);
+  std::ofstream(cache() + "/tmp/stray-file") << "x";
+  auto stats = store.gc();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->temp_files_removed, 3u);
+  EXPECT_TRUE(testing::dir_names(cache() + "/tmp").empty());
+}
+
 TEST_F(StoreTest, ThreadsSharingOneStoreProduceABlobOnce) {
   Store store = open_store();
   std::string log = dir_ + "/produced.log";
