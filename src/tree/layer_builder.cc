@@ -46,13 +46,18 @@ std::vector<Xattr> xattrs_from(const std::vector<tar::Xattr>& in) {
   return out;  // tar::Entry xattrs are already sorted and unique
 }
 
-// Linux (and so EROFS and ext4) names are at most 255 bytes.
+// Linux (and so EROFS and ext4) names are at most 255 bytes. A whiteout's own
+// name is ".wh." plus the name it hides, so the limit applies after the prefix.
 Status check_name_lengths(std::string_view path) {
   size_t pos = 0;
   while (pos < path.size()) {
     size_t slash = std::min(path.find('/', pos), path.size());
-    if (slash - pos > 255) {
-      return Error(ErrorKind::kTarball, "a name is " + std::to_string(slash - pos) +
+    std::string_view name = path.substr(pos, slash - pos);
+    if (slash == path.size() && starts_with(name, kWhiteoutPrefix)) {
+      name.remove_prefix(kWhiteoutPrefix.size());
+    }
+    if (name.size() > 255) {
+      return Error(ErrorKind::kTarball, "a name is " + std::to_string(name.size()) +
                                             " bytes long, more than the 255 Linux allows");
     }
     pos = slash + 1;
@@ -101,11 +106,25 @@ std::string LayerBuilder::where(const tar::Entry& e) const {
 LayerBuilder::LayerBuilder(FileDataSink& sink, LayerOptions options)
     : sink_(sink), options_(options) {
   // The root is implicit until a "./" entry says otherwise.
-  implicit_dirs_[tree_.root()] = "";
+  implicit_dirs_.insert(tree_.root());
+}
+
+Status LayerBuilder::count_entry(const tar::Entry& entry) {
+  ++stats_.entries;
+  if (stats_.entries > options_.max_entries) {
+    return entry_error(entry, "the layer has more than " + std::to_string(options_.max_entries) +
+                                  " entries (limit max-layer-entries)");
+  }
+  if (options_.image_entries != nullptr && !options_.image_entries->take(1)) {
+    return entry_error(entry, "the image has more than " +
+                                  std::to_string(options_.image_entries->limit()) +
+                                  " entries in all its layers (limit max-image-entries)");
+  }
+  return {};
 }
 
 Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
-  ++stats_.entries;
+  VMI_CHECK(count_entry(entry));
   if (entry.path.empty()) {
     if (entry.type != tar::EntryType::kDirectory) {
       return entry_error(entry, "the root can only be a directory, not a " +
@@ -154,13 +173,14 @@ Status LayerBuilder::add_whiteout(const tar::Entry& entry, const std::string& di
   return {};
 }
 
-Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
+// Cost is linear in the path: each level is one map lookup, and a missing
+// level costs one new inode, never a copy of the path so far.
+Result<InodeId> LayerBuilder::ensure_dir(std::string_view path) {
   InodeId cur = tree_.root();
   size_t pos = 0;
   while (pos < path.size()) {
-    size_t slash = path.find('/', pos);
-    if (slash == std::string::npos) slash = path.size();
-    std::string name = path.substr(pos, slash - pos);
+    size_t slash = std::min(path.find('/', pos), path.size());
+    std::string_view name = path.substr(pos, slash - pos);
     if (starts_with(name, kWhiteoutPrefix)) {
       return Error(ErrorKind::kTarball,
                    "whiteout name " + tar::quote_path(name) + " used as a directory");
@@ -170,10 +190,10 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
     if (it != children.end() && tree_.inode(it->second).is_dir()) {
       cur = it->second;
     } else {
-      std::string dir_path = path.substr(0, slash);
-      if (it != children.end()) recreated_.insert(dir_path);  // a non-directory in the way
-      InodeId dir = make_implicit_dir(dir_path);
-      tree_.inode(cur).children[name] = dir;
+      // A non-directory in the way: only one per path, since nothing lies below it.
+      if (it != children.end()) recreated_.insert(std::string(path.substr(0, slash)));
+      InodeId dir = make_implicit_dir();
+      tree_.inode(cur).children[std::string(name)] = dir;
       cur = dir;
     }
     pos = slash + 1;
@@ -181,24 +201,64 @@ Result<InodeId> LayerBuilder::ensure_dir(const std::string& path) {
   return cur;
 }
 
-InodeId LayerBuilder::make_implicit_dir(const std::string& path) {
+InodeId LayerBuilder::make_implicit_dir() {
   InodeId id = tree_.add(fresh_dir());
-  implicit_dirs_[id] = path;
+  implicit_dirs_.insert(id);
   return id;
 }
 
+// Directories of this layer at a path the layer deletes below: whited out (and
+// made again) or made where a non-directory of this layer stood.
+std::unordered_set<InodeId> LayerBuilder::lower_deleting_dirs() const {
+  std::unordered_set<InodeId> out;
+  for (const auto& [path, w] : whiteouts_) {
+    if (InodeId id = tree_.lookup(path); id != kNoInode) out.insert(id);
+  }
+  for (const std::string& path : recreated_) {
+    if (InodeId id = tree_.lookup(path); id != kNoInode) out.insert(id);
+  }
+  return out;
+}
+
 // Implicit directories that the lower layers have take their metadata (OCI:
-// an existing directory keeps its owner and mode); reset_hidden_implicit_dirs
-// later undoes it where this layer deletes the lower path.
-void LayerBuilder::apply_lower_metadata() {
-  for (const auto& [id, path] : implicit_dirs_) {
-    if (tree_.lookup(path) != id) continue;  // replaced by a later entry
-    context_sensitive_ = true;
-    if (lower_ == nullptr) continue;
-    InodeId below = lower_->lookup(path);
-    if (below != kNoInode && lower_->inode(below).is_dir()) {
-      copy_dir_metadata(lower_->inode(below), tree_.inode(id));
-      implicit_from_lower_[id] = path;
+// an existing directory keeps its owner and mode), unless this layer deletes
+// the lower path (a whiteout of it, a non-directory of this layer that stood
+// there, an opaque ancestor, an opaque root): then it is new. One walk of the
+// layer tree, with an explicit stack, beside the matching lower directory.
+void LayerBuilder::complete_implicit_dirs() {
+  struct Visit {
+    InodeId id;
+    InodeId below;        // the same path in lower_, or kNoInode
+    bool opaque_above;    // a strict ancestor is opaque in this layer
+  };
+  std::unordered_set<InodeId> deleting = lower_deleting_dirs();
+  std::vector<Visit> stack{{tree_.root(), lower_ ? lower_->root() : kNoInode, false}};
+  while (!stack.empty()) {
+    Visit v = stack.back();
+    stack.pop_back();
+    Inode& dir = tree_.inode(v.id);
+    bool opaque = dir.find_xattr(kOpaqueXattr) != nullptr;
+    if (implicit_dirs_.count(v.id) != 0) {
+      context_sensitive_ = true;
+      bool hidden = v.opaque_above || deleting.count(v.id) != 0 ||
+                    (root_opaque_ && v.id != tree_.root());
+      if (!hidden && v.below != kNoInode && lower_->inode(v.below).is_dir()) {
+        copy_dir_metadata(lower_->inode(v.below), dir);
+        if (opaque) dir.set_xattr(std::string(kOpaqueXattr), "y");
+        context_used_ = true;
+      }
+    }
+    const Inode* lower_dir = v.below != kNoInode && lower_->inode(v.below).is_dir()
+                                 ? &lower_->inode(v.below)
+                                 : nullptr;
+    for (const auto& [name, child] : tree_.inode(v.id).children) {
+      if (!tree_.inode(child).is_dir()) continue;
+      InodeId below = kNoInode;
+      if (lower_dir != nullptr) {
+        auto it = lower_dir->children.find(name);
+        if (it != lower_dir->children.end()) below = it->second;
+      }
+      stack.push_back(Visit{child, below, v.opaque_above || opaque});
     }
   }
 }
@@ -297,10 +357,9 @@ Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReade
 Result<Tree> LayerBuilder::finish(const Tree* lower) {
   lower_ = lower;
   if (!whiteouts_.empty() || root_opaque_) context_sensitive_ = true;
-  apply_lower_metadata();
   expand_root_opaque();
   mark_opaque_dirs();
-  reset_hidden_implicit_dirs();
+  complete_implicit_dirs();
   resolve_whiteouts();
   if (options_.mtime) {
     for (InodeId id : reachable_inodes(tree_)) {
@@ -353,25 +412,6 @@ void LayerBuilder::mark_opaque_dirs() {
   // Likewise a directory where this layer first put a non-directory: that entry
   // deleted whatever the lower layers had at the path.
   for (const std::string& path : recreated_) mark(path);
-}
-
-// An implicit directory at a path this layer deletes below (whited out itself,
-// re-created after a non-directory, or under an opaque ancestor) is a new
-// directory, not the lower one.
-void LayerBuilder::reset_hidden_implicit_dirs() {
-  for (const auto& [id, path] : implicit_from_lower_) {
-    if (tree_.lookup(path) != id) continue;  // replaced by a later entry
-    bool hidden = whiteouts_.count(path) != 0 || recreated_.count(path) != 0 ||
-                  (root_opaque_ && !path.empty()) || has_opaque_ancestor(path);
-    if (hidden) {
-      Inode& dir = tree_.inode(id);
-      bool opaque = dir.find_xattr(kOpaqueXattr) != nullptr;
-      copy_dir_metadata(fresh_dir(), dir);
-      if (opaque) dir.set_xattr(std::string(kOpaqueXattr), "y");
-    } else {
-      context_used_ = true;
-    }
-  }
 }
 
 void LayerBuilder::resolve_whiteouts() {

@@ -9,8 +9,10 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 
 #include "tar/entry.h"
+#include "util/budget.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 
@@ -19,6 +21,10 @@ namespace vmimage::tree {
 struct LayerOptions {
   std::optional<int64_t> mtime;  // when set, every inode's mtime (nsec 0)
   std::string source_name;       // names the layer in messages
+  uint64_t max_entries = UINT64_MAX;  // tar entries of this layer (limit max-layer-entries)
+  // Entries of all layers of one image together (limit max-image-entries), shared
+  // by the builders of the image's layers; may be null.
+  Budget* image_entries = nullptr;
 };
 
 struct LayerStats {
@@ -91,9 +97,11 @@ class LayerBuilder {
 
   Error entry_error(const tar::Entry& e, std::string_view what) const;
   std::string where(const tar::Entry& e) const;
-  Result<InodeId> ensure_dir(const std::string& path);
-  InodeId make_implicit_dir(const std::string& path);
-  void apply_lower_metadata();
+  Status count_entry(const tar::Entry& entry);
+  Result<InodeId> ensure_dir(std::string_view path);
+  InodeId make_implicit_dir();
+  void complete_implicit_dirs();
+  std::unordered_set<InodeId> lower_deleting_dirs() const;
   Status add_whiteout(const tar::Entry& entry, const std::string& dir, const std::string& name);
   Status add_node(const tar::Entry& entry, InodeId parent, const std::string& name,
                   tar::DataReader& data);
@@ -103,7 +111,6 @@ class LayerBuilder {
   void expand_root_opaque();
   bool in_aufs_dir(const std::string& dir) const;
   void mark_opaque_dirs();
-  void reset_hidden_implicit_dirs();
   void resolve_whiteouts();
   // Whether a strict ancestor of `path` (the root included) is opaque in this layer.
   bool has_opaque_ancestor(const std::string& path) const;
@@ -116,10 +123,11 @@ class LayerBuilder {
   std::set<std::string> opaque_markers_;       // dirs with `.wh..wh..opq`
   std::optional<Whiteout> root_opaque_;        // `./.wh..wh..opq` (its mtime)
   std::set<std::string> recreated_;            // dirs that replaced a non-dir of this layer
-  std::map<InodeId, std::string> implicit_from_lower_;  // dirs that copied lower metadata
   bool context_used_ = false;
   bool context_sensitive_ = false;
-  std::map<InodeId, std::string> implicit_dirs_;       // dirs no entry of this layer made
+  // Dirs no entry of this layer made. Held by id, never by path: a path is as
+  // long as its depth, and one deep entry implies a directory per level.
+  std::unordered_set<InodeId> implicit_dirs_;
   LayerStats stats_;
 };
 

@@ -1,10 +1,12 @@
-// apply_layer: a recursive walk of the layer tree that edits the merged tree in
-// place. Inode ids of the merged tree are held, never references, because
-// Tree::add may move the inode vector.
+// apply_layer: a walk of the layer tree with an explicit stack (a layer may be
+// as deep as its input makes it), editing the merged tree in place. Inode ids
+// of the merged tree are held, never references, because Tree::add may move
+// the inode vector.
 #include "tree/merge.h"
 
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace vmimage::tree {
 
@@ -26,7 +28,20 @@ class Merger {
   Merger(Tree& merged, const Tree& layer, const MergeOptions& options)
       : merged_(merged), layer_(layer), options_(options) {}
 
-  Status merge_dir(InodeId mdir, InodeId ldir) {
+  // Each (merged dir, layer dir) pair is handled once; the order does not
+  // change the result, since every name of a layer directory is applied once.
+  Status run() {
+    std::vector<std::pair<InodeId, InodeId>> todo{{merged_.root(), layer_.root()}};
+    while (!todo.empty()) {
+      auto [mdir, ldir] = todo.back();
+      todo.pop_back();
+      VMI_CHECK(merge_dir(mdir, ldir, todo));
+    }
+    return {};
+  }
+
+ private:
+  Status merge_dir(InodeId mdir, InodeId ldir, std::vector<std::pair<InodeId, InodeId>>& todo) {
     const Inode& from = layer_.inode(ldir);
     const std::string* opaque = from.find_xattr(kOpaqueXattr);
     if (opaque != nullptr && *opaque == "y") merged_.inode(mdir).children.clear();
@@ -42,7 +57,7 @@ class Merger {
       if (is_whiteout(child)) {
         merged_.inode(mdir).children.erase(name);
       } else if (child.is_dir()) {
-        VMI_CHECK(merge_subdir(mdir, name, lchild));
+        todo.emplace_back(subdir(mdir, name), lchild);
       } else {
         VMI_TRY(InodeId id, copy_node(lchild));
         merged_.inode(mdir).children[name] = id;
@@ -51,20 +66,17 @@ class Merger {
     return {};
   }
 
- private:
-  Status merge_subdir(InodeId mdir, const std::string& name, InodeId lchild) {
+  // The merged directory `name` in `mdir`: the existing one, or a new one in
+  // place of whatever else had the name.
+  InodeId subdir(InodeId mdir, const std::string& name) {
     auto& children = merged_.inode(mdir).children;
     auto it = children.find(name);
-    InodeId target;
-    if (it != children.end() && merged_.inode(it->second).is_dir()) {
-      target = it->second;
-    } else {
-      Inode dir;
-      dir.type = FileType::kDirectory;
-      target = merged_.add(std::move(dir));
-      merged_.inode(mdir).children[name] = target;
-    }
-    return merge_dir(target, lchild);
+    if (it != children.end() && merged_.inode(it->second).is_dir()) return it->second;
+    Inode dir;
+    dir.type = FileType::kDirectory;
+    InodeId target = merged_.add(std::move(dir));
+    merged_.inode(mdir).children[name] = target;
+    return target;
   }
 
   // One merged inode per layer inode, so hardlinks stay hardlinks.
@@ -106,8 +118,7 @@ bool is_whiteout(const Inode& node) {
 }
 
 Status apply_layer(Tree& merged, const Tree& layer, const MergeOptions& options) {
-  Merger merger(merged, layer, options);
-  return merger.merge_dir(merged.root(), layer.root());
+  return Merger(merged, layer, options).run();
 }
 
 }  // namespace vmimage::tree

@@ -52,7 +52,7 @@ InodeId Tree::lookup(std::string_view path) const {
     if (part.empty()) continue;
     const Inode& dir = inodes_[cur];
     if (!dir.is_dir()) return kNoInode;
-    auto it = dir.children.find(std::string(part));
+    auto it = dir.children.find(part);
     if (it == dir.children.end()) return kNoInode;
     cur = it->second;
   }

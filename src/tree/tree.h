@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -61,7 +62,8 @@ struct Inode {
   std::string symlink_target;
   std::vector<Xattr> xattrs;  // sorted by name, names unique
   FileData data;              // kRegular only
-  std::map<std::string, InodeId> children;  // kDirectory only; no "." or ".."
+  // kDirectory only; no "." or "..". std::less<> looks names up by string_view.
+  std::map<std::string, InodeId, std::less<>> children;
 
   bool is_dir() const { return type == FileType::kDirectory; }
   // Sets or replaces an xattr, keeping the vector sorted.
