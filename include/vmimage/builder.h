@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/result.h"
+#include "vmimage/limits.h"
 #include "vmimage/store.h"
 #include "vmimage/types.h"
 
@@ -61,6 +62,7 @@ struct BuildOptions {
   std::vector<std::string> insecure_registries;
   std::string ca_file;
   BuildEvents events;        // may be empty
+  Limits limits;             // what an image may hold and a registry may make us wait
 };
 
 struct ImportOptions {

@@ -60,6 +60,13 @@ OCIConfig oci_config_of(const oci::ImageConfig& config) {
   return out;
 }
 
+Status check_layer_count(const std::string& image, size_t layers, const Limits& limits) {
+  if (layers <= limits.max_layers) return {};
+  return Error(ErrorKind::kPullImage, image + " has " + std::to_string(layers) +
+                                          " layers, more than " +
+                                          std::to_string(limits.max_layers) + " (limit max-layers)");
+}
+
 uint64_t total_size(const std::vector<LayerRef>& layers) {
   uint64_t n = 0;
   for (const LayerRef& l : layers) n += l.size;
@@ -95,7 +102,8 @@ class ProgressAdapter : public registry::ProgressSink {
 // under a provisional key; store_layers later commits it under its real key.
 class ImportHandler : public archive::BlobHandler {
  public:
-  ImportHandler(Store& store, Lease& lease) : store_(store), lease_(lease) {}
+  ImportHandler(Store& store, Lease& lease, builder::ImageBudget& budget)
+      : store_(store), lease_(lease), budget_(budget) {}
 
   Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
     auto layer = std::make_shared<builder::PrestreamedLayer>();
@@ -110,7 +118,7 @@ class ImportHandler : public archive::BlobHandler {
     // elsewhere until `tar` is gone.
     VMI_TRY(io::Decompressed tar,
             io::open_decompressed(std::make_unique<io::BorrowedReader>(stream), member));
-    VMI_CHECK(layer->conversion->stream(*tar.reader, member));
+    VMI_CHECK(layer->conversion->stream(*tar.reader, member, budget_));
     layers_.push_back(layer);
     return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};
   }
@@ -120,6 +128,7 @@ class ImportHandler : public archive::BlobHandler {
  private:
   Store& store_;
   Lease& lease_;
+  builder::ImageBudget& budget_;
   std::vector<std::shared_ptr<builder::PrestreamedLayer>> layers_;
 };
 }  // namespace
@@ -253,8 +262,10 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
   std::vector<std::string> diff_ids;
   for (const oci::Digest& d : image.config.diff_ids) diff_ids.push_back(d.str());
 
+  VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
   VMI_TRY(Lease lease, store.begin_lease());
-  builder::LayerStoreOptions layer_options{options.jobs, options.events};
+  builder::ImageBudget budget(options.limits);
+  builder::LayerStoreOptions layer_options{options.jobs, options.events, &budget};
   auto open = [&](int i) { return c->open_layer(ref, image.layers[i], &progress, i); };
   VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, open, layer_options));
@@ -284,7 +295,8 @@ Result<BuildResult> Builder::Impl::import_image(
     VMI_TRY(walk_options.platform, oci::parse_platform(this->options.platform));
   }
   VMI_TRY(Lease lease, store.begin_lease());
-  ImportHandler handler(store, lease);
+  builder::ImageBudget budget(this->options.limits);
+  ImportHandler handler(store, lease, budget);
   VMI_TRY(archive::ImportedImage image, walk(handler, walk_options));
   std::string name = tag.empty() ? image.name : std::string(tag);
   if (name.empty()) {
@@ -300,7 +312,8 @@ Result<BuildResult> Builder::Impl::import_image(
   auto no_open = [](int i) -> Result<std::unique_ptr<io::Reader>> {
     return Error(ErrorKind::kInternal, "layer " + std::to_string(i) + " was not streamed");
   };
-  builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events};
+  VMI_CHECK(check_layer_count(name, diff_ids.size(), this->options.limits));
+  builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events, &budget};
   VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
   VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));

@@ -77,11 +77,10 @@ std::array<uint8_t, 16> derive_uuid(const std::string& diff_id, const ConvertOpt
 
 Result<StreamedLayer> stream_layer(io::Reader& tar, const std::string& input_name,
                                    tree::FileDataSink& sink, std::optional<int64_t> mtime,
-                                   const tree::Tree* lower) {
-  VMI_TRY(auto reader, tar::TarReader::open(tar, input_name));
-  tree::LayerOptions layer_options;
+                                   const tree::Tree* lower, ImageBudget& budget) {
+  VMI_TRY(auto reader, tar::TarReader::open(tar, input_name, budget.tar_options()));
+  tree::LayerOptions layer_options = budget.layer_options(input_name);
   layer_options.mtime = mtime;
-  layer_options.source_name = input_name;
   tree::LayerBuilder builder(sink, layer_options);
   while (true) {
     VMI_TRY(const tar::Entry* entry, reader->next());
@@ -109,8 +108,9 @@ Result<ConvertResult> convert_layer(io::Reader& tar_stream, const std::string& i
   VMI_TRY(auto writer, erofs::ImageWriter::create(out.fd(), out_path, scratch, image_options));
   io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name,
                             std::nullopt, std::nullopt, io::HashOn::kReadAhead);
-  VMI_TRY(StreamedLayer layer,
-          stream_layer(hashing, input_name, writer->sink(), options.mtime, lower_context));
+  ImageBudget budget(options.limits);
+  VMI_TRY(StreamedLayer layer, stream_layer(hashing, input_name, writer->sink(), options.mtime,
+                                            lower_context, budget));
 
   ConvertResult result;
   result.diff_id = hashing.digest();

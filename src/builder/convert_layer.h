@@ -12,6 +12,7 @@
 #include "fs/erofs/writer.h"
 #include "io/reader.h"
 #include "tree/layer_builder.h"
+#include "builder/layer_limits.h"
 #include "tree/tree.h"
 #include "util/result.h"
 
@@ -23,6 +24,7 @@ struct ConvertOptions {
   std::optional<std::array<uint8_t, 16>> uuid;  // default: derived (see convert_layer)
   std::string label;                            // EROFS volume name, at most 15 bytes
   std::string scratch_dir;                      // default: the output's directory
+  Limits limits;
 };
 
 struct ConvertStats {
@@ -53,7 +55,7 @@ struct StreamedLayer {
 };
 Result<StreamedLayer> stream_layer(io::Reader& tar, const std::string& input_name,
                                    tree::FileDataSink& sink, std::optional<int64_t> mtime,
-                                   const tree::Tree* lower);
+                                   const tree::Tree* lower, ImageBudget& budget);
 
 // Reads the tar stream to its end (so a verifying reader beneath sees EOF) and
 // writes `out_path` atomically: on any error nothing is left under out_path or a

@@ -38,8 +38,9 @@ Result<Ext4ConvertResult> convert_layer_ext4(io::Reader& tar_stream, const std::
 
   io::HashingReader hashing(std::make_unique<io::BorrowedReader>(tar_stream), input_name,
                             std::nullopt, std::nullopt, io::HashOn::kReadAhead);
+  ImageBudget budget(options.limits);
   VMI_TRY(StreamedLayer layer,
-          stream_layer(hashing, input_name, sink, options.mtime, lower_context));
+          stream_layer(hashing, input_name, sink, options.mtime, lower_context, budget));
 
   ext4::Ext4Options ext4;
   ext4.size_bytes = options.size_bytes;

@@ -14,6 +14,7 @@
 #include "tree/layer_builder.h"
 #include "tree/tree.h"
 #include "util/result.h"
+#include "vmimage/limits.h"
 
 namespace vmimage::builder {
 
@@ -24,6 +25,7 @@ struct Ext4ConvertOptions {
   std::string scratch_dir;                      // default: the output's directory
   uint64_t size_bytes = 0;                      // 0: automatic
   uint64_t extra_free_bytes = 0;                // free space added to an automatic size
+  Limits limits;
 };
 
 struct Ext4ConvertResult {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "builder/layer_limits.h"
 #include "fs/erofs/writer.h"
 #include "io/reader.h"
 #include "tree/layer_builder.h"
@@ -26,7 +27,8 @@ class LayerConversion {
   // Phase 1, any thread: reads the tar to its end (so verifying readers beneath
   // check digests) and computes its DiffID, unless `verified_diff_id` is given:
   // the DiffID that `tar` itself checks at its end (a registry layer stream).
-  Status stream(io::Reader& tar, const std::string& name,
+  // `budget` bounds the stream (and the image it belongs to).
+  Status stream(io::Reader& tar, const std::string& name, ImageBudget& budget,
                 std::optional<std::string> verified_diff_id = std::nullopt);
   const std::string& diff_id() const { return diff_id_; }
   uint64_t tar_bytes() const { return tar_bytes_; }

@@ -89,7 +89,7 @@ Status convert_one(Store& store, Slot& slot, int index, const OpenLayer& open,
           LayerConversion::create(out.fd(), out.temp_path(), store.cache_root() + "/tmp"));
   VMI_TRY(auto tar, open(index));
   std::string name = "layer " + std::to_string(index) + " (" + slot.diff_id + ")";
-  VMI_CHECK(slot.conversion->stream(*tar, name, slot.diff_id));
+  VMI_CHECK(slot.conversion->stream(*tar, name, *options.budget, slot.diff_id));
   emit(options, BuildEvent::Kind::kConverting, index, slot.diff_id);
   return {};
 }

@@ -39,6 +39,7 @@ struct PrestreamedLayer {
 struct LayerStoreOptions {
   int jobs = 3;
   BuildEvents events;  // may be empty
+  ImageBudget* budget = nullptr;  // the image's limits; required
 };
 
 // The layers of one image, complete but for the publishing of the blobs this

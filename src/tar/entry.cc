@@ -27,7 +27,15 @@ std::string_view entry_type_name(EntryType type) {
   return "unknown";
 }
 
-Result<std::string> normalize_path(std::string_view raw) {
+Result<std::string> normalize_path(std::string_view raw, const PathLimits& limits) {
+  // ".//" and "./" spellings may make the raw text longer than the result, but
+  // not past twice the limit plus a leading "/" without being absurd.
+  if (raw.size() / 2 > limits.max_bytes) {
+    return Error(ErrorKind::kTarball, "path of " + std::to_string(raw.size()) +
+                                          " bytes is longer than " +
+                                          std::to_string(limits.max_bytes) +
+                                          " (limit max-path-bytes)");
+  }
   std::vector<std::string_view> parts;
   size_t pos = 0;
   while (pos <= raw.size()) {
@@ -46,15 +54,34 @@ Result<std::string> normalize_path(std::string_view raw) {
     }
     parts.push_back(part);
   }
+  if (parts.size() > limits.max_depth) {
+    return Error(ErrorKind::kTarball, "path " + quote_path(raw.substr(0, 64)) + "... is " +
+                                          std::to_string(parts.size()) +
+                                          " levels deep, more than " +
+                                          std::to_string(limits.max_depth) +
+                                          " (limit max-path-depth)");
+  }
   std::string out;
   for (std::string_view part : parts) {
     if (!out.empty()) out += '/';
     out += part;
   }
+  if (out.size() > limits.max_bytes) {
+    return Error(ErrorKind::kTarball, "path " + quote_path(out.substr(0, 64)) + "... is " +
+                                          std::to_string(out.size()) + " bytes long, more than " +
+                                          std::to_string(limits.max_bytes) +
+                                          " (limit max-path-bytes)");
+  }
   return out;
 }
 
 std::string quote_path(std::string_view path) {
+  // A hostile path may be a megabyte long: messages show its ends.
+  constexpr size_t kHead = 160, kTail = 80;
+  if (path.size() > 320) {
+    return quote_path(path.substr(0, kHead)) + "..." + std::to_string(path.size()) +
+           " bytes..." + quote_path(path.substr(path.size() - kTail));
+  }
   std::string out = "'";
   for (char c : path) {
     auto byte = static_cast<unsigned char>(c);

@@ -67,12 +67,20 @@ class DataReader {
   virtual Result<std::optional<DataBlock>> read_block() = 0;
 };
 
+// Bounds on a normalized path: bytes, and directory levels (components).
+struct PathLimits {
+  uint64_t max_bytes = UINT64_MAX;
+  uint64_t max_depth = UINT64_MAX;
+};
+
 // Tar paths to the canonical relative form: strips leading "/" and "./", collapses
 // "//" and "." components and resolves ".." lexically; a ".." that would climb out
-// of the root is a kTarball error. A trailing "/" is dropped; "" names the root.
-Result<std::string> normalize_path(std::string_view raw);
+// of the root is a kTarball error, and so is a path past `limits` (checked on the
+// raw text first, so cost stays linear). A trailing "/" is dropped; "" names the root.
+Result<std::string> normalize_path(std::string_view raw, const PathLimits& limits = {});
 
-// The path for messages: printable ASCII kept, other bytes as \xNN, in quotes.
+// The path for messages: printable ASCII kept, other bytes as \xNN, in quotes;
+// a path of more than 320 bytes shows only its first 160 and last 80.
 std::string quote_path(std::string_view path);
 
 }  // namespace vmimage::tar

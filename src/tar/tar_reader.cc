@@ -78,15 +78,16 @@ std::vector<Xattr> xattrs_of(archive_entry* ae) {
 
 }  // namespace
 
-TarReader::TarReader(io::Reader& input, std::string name)
-    : input_(input), name_(std::move(name)), buf_(kReadBufferSize) {}
+TarReader::TarReader(io::Reader& input, std::string name, TarOptions options)
+    : input_(input), name_(std::move(name)), options_(options), buf_(kReadBufferSize) {}
 
 TarReader::~TarReader() {
   if (ar_ != nullptr) archive_read_free(ar_);
 }
 
-Result<std::unique_ptr<TarReader>> TarReader::open(io::Reader& input, std::string name) {
-  std::unique_ptr<TarReader> r(new TarReader(input, std::move(name)));
+Result<std::unique_ptr<TarReader>> TarReader::open(io::Reader& input, std::string name,
+                                                   TarOptions options) {
+  std::unique_ptr<TarReader> r(new TarReader(input, std::move(name), options));
   r->ar_ = archive_read_new();
   if (r->ar_ == nullptr) return Error(ErrorKind::kInternal, "archive_read_new failed");
   // archive_read_support_format_gnutar is an alias of this one: ustar, pax and GNU.
@@ -108,9 +109,47 @@ ssize_t TarReader::read_callback(archive* ar, void* self_ptr, const void** out) 
     archive_set_error(ar, EIO, "%s", got.error().describe().c_str());
     return -1;
   }
+  if (Status counted = self->count_bytes(got->size()); !counted) {
+    self->input_error_ = counted.error();
+    archive_set_error(ar, EFBIG, "%s", counted.error().message().c_str());
+    return -1;
+  }
   *out = got->data();
-  self->fed_ += got->size();
   return static_cast<ssize_t>(got->size());
+}
+
+// Every byte of the stream counts against the layer's and the image's size limits.
+Status TarReader::count_bytes(uint64_t n) {
+  fed_ += n;
+  if (fed_ > options_.max_bytes) {
+    return Error(ErrorKind::kTarball, name_ + ": the uncompressed layer is larger than " +
+                                          std::to_string(options_.max_bytes) +
+                                          " bytes (limit max-layer-bytes)");
+  }
+  if (options_.image_bytes != nullptr && !options_.image_bytes->take(n)) {
+    return Error(ErrorKind::kTarball, name_ + ": the image's uncompressed layers are larger than " +
+                                          std::to_string(options_.image_bytes->limit()) +
+                                          " bytes together (limit max-image-bytes)");
+  }
+  return {};
+}
+
+// After the end-of-archive marker: the rest is read (digests cover it), but
+// only so much; a stream that goes on (`cat layer.tar /dev/zero`) is an error.
+Status TarReader::drain_trailing() {
+  std::vector<std::byte> buf(64 * 1024);
+  uint64_t trailing = 0;
+  while (true) {
+    VMI_TRY(size_t n, input_.read(buf));
+    if (n == 0) return {};
+    VMI_CHECK(count_bytes(n));
+    trailing += n;
+    if (trailing > options_.max_trailing_bytes) {
+      return Error(ErrorKind::kTarball,
+                   name_ + ": more than " + std::to_string(options_.max_trailing_bytes) +
+                       " bytes follow the end-of-archive marker (limit max-trailing-bytes)");
+    }
+  }
 }
 
 Result<const Entry*> TarReader::next() {
@@ -122,7 +161,8 @@ Result<const Entry*> TarReader::next() {
   int r = archive_read_next_header(ar_, &ae);
   if (r == ARCHIVE_EOF) {
     ended_ = true;
-    if (Status s = io::drain(input_); !s) {
+    if (Status s = drain_trailing(); !s) {
+      if (s.error().kind() == ErrorKind::kTarball) return std::move(s).error();
       return std::move(s).error().context(name_ + ": after the end of the archive");
     }
     return static_cast<const Entry*>(nullptr);
@@ -144,7 +184,7 @@ Status TarReader::fill_entry(archive_entry* ae) {
   const char* raw = archive_entry_pathname(ae);
   entry_.path = raw != nullptr ? raw : "";
   if (entry_.path.empty()) return entry_error("entry has an empty name");
-  Result<std::string> path = normalize_path(entry_.path);
+  Result<std::string> path = normalize_path(entry_.path, options_.paths);
   if (!path) return entry_error(path.error().message());
   Result<EntryType> type = entry_type_of(ae);
   if (!type) return entry_error(type.error().message());
@@ -180,7 +220,7 @@ Status TarReader::fill_type_fields(archive_entry* ae) {
     if (entry_.symlink_target.empty()) return entry_error("symlink has an empty target");
   }
   if (type == EntryType::kHardlink) {
-    Result<std::string> target = normalize_path(archive_entry_hardlink(ae));
+    Result<std::string> target = normalize_path(archive_entry_hardlink(ae), options_.paths);
     if (!target) return entry_error("hardlink target: " + target.error().message());
     entry_.hardlink_target = std::move(*target);
   }

@@ -57,6 +57,12 @@ Status CoalescingWriter::flush() {
   return s;
 }
 
+Status CoalescingWriter::release() {
+  Status s = flush();
+  std::vector<std::byte>().swap(buf_);
+  return s;
+}
+
 Status CoalescingWriter::write_now(uint64_t offset, std::span<const std::byte> data) {
   if (zero_block_ > 0) {
     VMI_CHECK(pwrite_skipping_zero_blocks(fd_, data, offset, zero_block_, what_));

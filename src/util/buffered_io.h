@@ -38,6 +38,8 @@ class CoalescingWriter {
         limit_(limit) {}
   Status write(uint64_t offset, std::span<const std::byte> data);
   Status flush();
+  // flush(), then frees the buffer's memory (it grows again on the next write).
+  Status release();
 
  private:
   Status write_now(uint64_t offset, std::span<const std::byte> data);

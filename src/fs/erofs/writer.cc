@@ -373,6 +373,11 @@ tree::FileDataSink& ImageWriter::sink() {
   return *sink_;
 }
 
+Status ImageWriter::end_stream() {
+  VMI_CHECK(body_writer_.release());
+  return spool_writer_.release();
+}
+
 Result<std::vector<uint64_t>> ImageWriter::source_sizes() {
   VMI_CHECK(body_writer_.flush());
   VMI_CHECK(spool_writer_.flush());

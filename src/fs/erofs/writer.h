@@ -102,6 +102,9 @@ class ImageWriter {
   ImageWriter& operator=(const ImageWriter&) = delete;
 
   tree::FileDataSink& sink();
+  // Optional, after the last file went through sink(): flushes and frees the
+  // write buffers (a writer may wait a while for finish()).
+  Status end_stream();
   tree::DataSources& sources() { return sources_; }
   // Sets the superblock UUID before finish(), for callers that derive it from
   // content they only know once the input has streamed by (e.g. a layer's DiffID).
