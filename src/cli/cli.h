@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <functional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "source/registry/client.h"
 #include "util/result.h"
 #include "vmimage/builder.h"
+#include "vmimage/limits.h"
 
 namespace vmimage::cli {
 
@@ -20,7 +22,18 @@ struct GlobalOptions {
   bool quiet = false;
   std::vector<std::string> insecure_registries;
   std::string ca_file;
+  std::vector<std::string> limit_flags;  // --limit NAME=VALUE, in order
+  Limits limits;  // defaults, then $VMIMAGE_LIMITS, then --limit (set by main)
 };
+
+// The limits of the global options: $VMIMAGE_LIMITS, then each --limit flag.
+Result<Limits> resolve_limits(const GlobalOptions& global);
+// Prints a JSON document on stdout. Text that cannot be JSON (bytes that are
+// not UTF-8) is an error naming what, never an abort or a silent replacement.
+Status print_json(const nlohmann::ordered_json& doc, int indent = 2);
+// The text an argument or path must be to appear in JSON output: valid UTF-8.
+// `what` names it in the error ("--cache-dir", "OUTPUT").
+Status check_utf8(std::string_view text, std::string_view what);
 
 // A command's body: returns the process exit code, or an Error that main prints
 // as "vmimage: <kind>: <message>" with exit code 1 (2 for usage errors).
@@ -32,6 +45,7 @@ struct CliContext {
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);
+void add_limits_command(CLI::App& app, CliContext& ctx);
 void add_resolve_command(CLI::App& app, CliContext& ctx);
 void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 

@@ -38,7 +38,7 @@ Result<int> run_ls(const GlobalOptions& global, LsScope which) {
                      {"source", image_source_name(i.meta.source)},
                      {"rootfs_path", i.rootfs_path}});
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    VMI_CHECK(print_json(out));
     return 0;
   }
   if (global.quiet) {
@@ -57,7 +57,7 @@ Result<int> run_ls(const GlobalOptions& global, LsScope which) {
 Result<int> run_inspect(const GlobalOptions& global, const std::string& ref) {
   VMI_TRY(Store store, open_store(global));
   VMI_TRY(FoundImage found, find_image(store, ref));
-  std::printf("%s\n", inspect_json(found.image).dump(2).c_str());
+  VMI_CHECK(print_json(inspect_json(found.image)));
   return 0;
 }
 
@@ -86,7 +86,7 @@ Result<int> run_rm(const GlobalOptions& global, const std::vector<std::string>& 
     nlohmann::ordered_json out = {{"removed", removed},
                                   {"blobs_removed", pruned.blobs_removed},
                                   {"bytes_removed", pruned.bytes_removed}};
-    std::printf("%s\n", out.dump(2).c_str());
+    VMI_CHECK(print_json(out));
   } else if (!global.quiet && !removed.empty()) {
     std::printf("pruned %llu blobs, %s\n", static_cast<unsigned long long>(pruned.blobs_removed),
                 human_size(pruned.bytes_removed).c_str());

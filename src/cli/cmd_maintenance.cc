@@ -17,7 +17,7 @@ Result<int> run_gc(const GlobalOptions& global) {
                                   {"bytes_removed", stats.bytes_removed},
                                   {"temp_files_removed", stats.temp_files_removed},
                                   {"leases_reaped", stats.leases_reaped}};
-    std::printf("%s\n", out.dump(2).c_str());
+    VMI_CHECK(print_json(out));
   } else if (!global.quiet) {
     std::printf("removed %llu blobs and %llu temp files, %llu bytes (%s)\n",
                 static_cast<ull>(stats.blobs_removed), static_cast<ull>(stats.temp_files_removed),
@@ -42,7 +42,7 @@ Result<int> run_du(const GlobalOptions& global) {
                                   {"shared_bytes", du.shared_bytes},
                                   {"unreferenced_bytes", du.unreferenced_bytes},
                                   {"images", images}};
-    std::printf("%s\n", out.dump(2).c_str());
+    VMI_CHECK(print_json(out));
     return 0;
   }
   print_table({{"BLOBS", "SIZE", "SHARED", "UNREFERENCED"},
@@ -78,7 +78,7 @@ Result<int> run_verify(const GlobalOptions& global, const std::vector<std::strin
     nlohmann::ordered_json out = {{"blobs_checked", report.blobs_checked},
                                   {"bytes_checked", report.bytes_checked},
                                   {"problems", problems}};
-    std::printf("%s\n", out.dump(2).c_str());
+    VMI_CHECK(print_json(out));
   } else {
     for (const BlobProblem& p : report.problems) {
       std::printf("%s %s (%s) %s: %s\n", problem_name(p.kind), p.record.blob.digest.c_str(),

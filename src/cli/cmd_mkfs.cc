@@ -64,10 +64,10 @@ std::string megabytes(uint64_t bytes) {
   return buf;
 }
 
-void print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool json) {
+Status print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool json) {
   const tree::LayerStats& l = r.stats.layer;
   if (json) {
-    nlohmann::json j = {{"output", args.output},
+    nlohmann::ordered_json j = {{"output", args.output},
                         {"diff_id", r.diff_id},
                         {"uuid", builder::format_uuid(r.uuid)},
                         {"entries", l.entries},
@@ -80,14 +80,14 @@ void print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool j
                         {"tar_bytes", r.stats.tar_bytes},
                         {"image_bytes", r.stats.image.image_bytes},
                         {"context_used", r.context_used}};
-    std::printf("%s\n", j.dump().c_str());
-    return;
+    return print_json(j, -1);
   }
   std::printf("%s: %llu entries, %llu files (%s), %llu whiteouts, image %s, diff_id %s\n",
               args.output.c_str(), static_cast<unsigned long long>(l.entries),
               static_cast<unsigned long long>(l.files), megabytes(l.file_bytes).c_str(),
               static_cast<unsigned long long>(l.whiteouts),
               megabytes(r.stats.image.image_bytes).c_str(), r.diff_id.c_str());
+  return {};
 }
 
 void print_warnings(const std::vector<std::string>& warnings, const tree::LayerStats& layer,
@@ -121,11 +121,12 @@ Result<builder::Ext4ConvertOptions> ext4_options(const MkfsArgs& args) {
   return opts;
 }
 
-void print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& r, bool json) {
+Status print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& r,
+                          bool json) {
   const tree::LayerStats& l = r.layer;
   const ext4::Ext4Stats& img = r.image;
   if (json) {
-    nlohmann::json j = {{"output", args.output},       {"type", "ext4"},
+    nlohmann::ordered_json j = {{"output", args.output},       {"type", "ext4"},
                         {"diff_id", r.diff_id},        {"uuid", img.uuid},
                         {"entries", l.entries},        {"files", l.files},
                         {"file_bytes", l.file_bytes},  {"hardlinks", l.hardlinks},
@@ -134,8 +135,7 @@ void print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& 
                         {"image_bytes", img.size_bytes}, {"min_image_bytes", img.min_size_bytes},
                         {"auto_sized", img.auto_sized}, {"free_blocks", img.free_blocks},
                         {"inodes", img.inodes},        {"context_used", r.context_used}};
-    std::printf("%s\n", j.dump().c_str());
-    return;
+    return print_json(j, -1);
   }
   std::printf("%s: %llu entries, %llu files (%s), %llu whiteouts, ext4 %s (%s; content needs "
               "%s), diff_id %s\n",
@@ -144,6 +144,7 @@ void print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& 
               static_cast<unsigned long long>(l.whiteouts), format_size(img.size_bytes).c_str(),
               img.auto_sized ? "size chosen automatically" : "size as given",
               format_size(img.min_size_bytes).c_str(), r.diff_id.c_str());
+  return {};
 }
 
 Result<int> run_ext4(const MkfsArgs& args, const GlobalOptions& global, io::Reader& input,
@@ -153,12 +154,13 @@ Result<int> run_ext4(const MkfsArgs& args, const GlobalOptions& global, io::Read
           builder::convert_layer_ext4(input, name, args.output, opts, lower));
   if (!global.quiet) {
     print_warnings(result.warnings, result.layer, lower != nullptr, name);
-    print_ext4_summary(args, result, global.json);
+    VMI_CHECK(print_ext4_summary(args, result, global.json));
   }
   return 0;
 }
 
 Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
+  VMI_CHECK(check_utf8(args.output, "OUTPUT"));
   if (args.type != "erofs" && args.type != "ext4") {
     return Error(ErrorKind::kLayerFs, "unsupported filesystem type \"" + args.type +
                                           "\" (this build makes: erofs, ext4)");
@@ -174,6 +176,8 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   } else {
     VMI_TRY(opts, convert_options(args));
   }
+  opts.limits = global.limits;
+  ext4_opts.limits = global.limits;
   std::optional<tree::Tree> lower;
   if (!args.lowers.empty()) {
     VMI_TRY(lower, builder::lower_context_from_images(args.lowers));
@@ -189,7 +193,7 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
                                                                 opts, lower ? &*lower : nullptr));
   if (!global.quiet) {
     print_warnings(result.warnings, result.stats.layer, lower.has_value(), name);
-    print_summary(args, result, global.json);
+    VMI_CHECK(print_summary(args, result, global.json));
   }
   return 0;
 }

@@ -112,6 +112,7 @@ Result<BuildOptions> build_options(const GlobalOptions& global, const std::strin
                  "unknown layer filesystem '" + fs + "' (expected erofs or ext4)");
   }
   options.fs_type = *fs_type;
+  options.limits = global.limits;
   registry::ClientOptions client = make_client_options(global);  // flags and environment
   options.insecure_registries = client.insecure_registries;
   options.ca_file = client.ca_file;
@@ -153,7 +154,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
         j["cached"] = result.cached;
         j["rootfs_path"] = result.rootfs_path;
         j["lower_paths"] = result.lower_paths;
-        std::printf("%s\n", j.dump(2).c_str());
+        VMI_CHECK(print_json(j));
       } else {
         std::printf("%s\n", result.digest.c_str());
       }

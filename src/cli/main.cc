@@ -1,4 +1,6 @@
 // vmimage: OCI images to boot-ready EROFS/ext4 filesystem images for microVMs.
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "cli/cli.h"
@@ -10,6 +12,7 @@ using AddCommand = void (*)(CLI::App&, CliContext&);
 
 constexpr AddCommand kCommands[] = {
     add_version_command,
+    add_limits_command,
     add_resolve_command,
     add_fetch_layers_command,
     add_mkfs_command,
@@ -20,6 +23,15 @@ constexpr AddCommand kCommands[] = {
     add_upper_command,
     add_export_command,
 };
+
+// Each layer being converted holds a few descriptors (its blob, tail spool and
+// lock) until the image is complete; an image may have max-layers of them.
+void raise_open_file_limit() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 int report(const Error& error) {
   std::fprintf(stderr, "vmimage: %s: %s\n", std::string(error_kind_name(error.kind())).c_str(),
@@ -52,6 +64,8 @@ int main(int argc, char** argv) {
   app.add_option("--insecure-registry", ctx.global.insecure_registries,
                  "Allow plain HTTP to HOST[:PORT] (repeatable)");
   app.add_option("--ca-file", ctx.global.ca_file, "Extra CA certificates (PEM)");
+  app.add_option("--limit", ctx.global.limit_flags,
+                 "NAME=VALUE: change a limit on hostile input (repeatable; see `vmimage limits`)");
   for (AddCommand add : kCommands) add(app, ctx);
   try {
     app.parse(argc, argv);
@@ -63,6 +77,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vmimage: usage: %s\n", e.what());
     return 2;
   }
+  Result<Limits> limits = resolve_limits(ctx.global);
+  if (!limits) return report(limits.error());
+  ctx.global.limits = *limits;
+  raise_open_file_limit();
   Result<int> code = ctx.run();
   if (!code) return report(code.error());
   return *code;

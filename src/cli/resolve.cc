@@ -134,7 +134,7 @@ Result<int> fetch_layers(const GlobalOptions& global, const FetchArgs& args) {
   for (int j = 0; j < std::max(1, args.jobs); ++j) threads.emplace_back(worker);
   for (std::thread& t : threads) t.join();
   if (first_error) return std::move(*first_error);
-  std::printf("%s\n", image_json(image).dump(2).c_str());
+  VMI_CHECK(print_json(image_json(image)));
   return 0;
 }
 
@@ -182,7 +182,7 @@ void add_resolve_command(CLI::App& app, CliContext& ctx) {
     ctx.run = [&ctx, args]() -> Result<int> {
       std::unique_ptr<registry::Client> client;
       VMI_TRY(auto image, resolve_image(ctx.global, args->reference, args->platform, &client));
-      std::printf("%s\n", image_json(image).dump(2).c_str());
+      VMI_CHECK(print_json(image_json(image)));
       return 0;
     };
   });
