@@ -19,6 +19,7 @@
 #include "source/archive/archive.h"
 #include "source/registry/client.h"
 #include "util/file.h"
+#include "util/text.h"
 
 namespace vmimage {
 
@@ -289,6 +290,10 @@ Result<BuildResult> Builder::Impl::import_image(
     std::string_view tag, const ImportOptions& options,
     const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
                                                        const archive::ImportOptions&)>& walk) {
+  if (!tag.empty()) {
+    Result<oci::Reference> valid = oci::parse_reference(tag);
+    if (!valid) return Error(ErrorKind::kUsage, "invalid image tag: " + valid.error().message());
+  }
   archive::ImportOptions walk_options;
   walk_options.ref = options.ref;
   if (!this->options.platform.empty()) {
@@ -300,11 +305,10 @@ Result<BuildResult> Builder::Impl::import_image(
   VMI_TRY(archive::ImportedImage image, walk(handler, walk_options));
   std::string name = tag.empty() ? image.name : std::string(tag);
   if (name.empty()) {
-    std::string names;
-    for (const std::string& n : image.names) names += (names.empty() ? "" : ", ") + n;
-    return Error(ErrorKind::kUsage, names.empty()
-                                        ? "the archive names no image: give a tag"
-                                        : "the image has several names (" + names + "): give a tag");
+    return Error(ErrorKind::kUsage,
+                 image.names.empty()
+                     ? "the archive names no image: give a tag"
+                     : "the image has several names (" + join_some(image.names) + "): give a tag");
   }
   std::vector<std::string> diff_ids;
   for (const archive::LayerBlob& l : image.layers) diff_ids.push_back(l.diff_id);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "util/utf8.h"
+
 namespace vmimage::oci {
 namespace {
 
@@ -29,9 +31,15 @@ struct Parse {
   std::string_view input;
 
   Error fail(std::string_view problem, std::string_view part, size_t offset) const {
-    return Error(ErrorKind::kParseReference,
-                 "invalid reference \"" + std::string(input) + "\": " + std::string(problem) +
-                     ": \"" + std::string(part) + "\" at offset " + std::to_string(offset));
+    return Error(ErrorKind::kParseReference, "invalid reference \"" + shown(input) + "\": " +
+                                                 std::string(problem) + ": \"" + shown(part) +
+                                                 "\" at offset " + std::to_string(offset));
+  }
+
+  // Input text for a message: bytes that are not UTF-8 escaped, at most 300 bytes.
+  static std::string shown(std::string_view text) {
+    std::string out = escape_non_utf8(text.substr(0, 300));
+    return text.size() > 300 ? out + "..." : out;
   }
 };
 
@@ -67,9 +75,15 @@ bool valid_dns_label(std::string_view label) {
   return std::all_of(label.begin(), label.end(), [](char c) { return is_alnum(c) || c == '-'; });
 }
 
+// A TCP port: 1..65535 (distribution's grammar takes any digits; no registry
+// listens past 65535, so such a reference can only fail later, less clearly).
 bool valid_port(std::string_view port) {
-  return !port.empty() && port.size() <= 5 &&
-         std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  int value = std::stoi(std::string(port));
+  return value >= 1 && value <= 65535;
 }
 
 std::string domain_problem(std::string_view domain) {
@@ -86,14 +100,14 @@ std::string domain_problem(std::string_view domain) {
     if (!ok) return "invalid IPv6 address";
     std::string_view rest = domain.substr(close + 1);
     if (rest.empty()) return {};
-    if (rest.front() != ':' || !valid_port(rest.substr(1))) return "invalid port";
+    if (rest.front() != ':' || !valid_port(rest.substr(1))) return "invalid port (1-65535)";
     return {};
   }
   size_t colon = domain.find(':');
   if (colon != std::string_view::npos) {
     host = domain.substr(0, colon);
     port = domain.substr(colon + 1);
-    if (!valid_port(port)) return "invalid port";
+    if (!valid_port(port)) return "invalid port (1-65535)";
   }
   size_t start = 0;
   while (true) {

@@ -11,6 +11,7 @@
 
 #include "store/schema.h"
 #include "util/file.h"
+#include "util/utf8.h"
 
 namespace vmimage::store_detail {
 namespace {
@@ -93,6 +94,13 @@ int64_t now_ns() {
 
 Result<std::shared_ptr<Core>> Core::open(StoreOptions options) {
   VMI_TRY(std::string root, resolve_cache_root(options.cache_dir));
+  // Every path the store hands out starts with the root, and paths go into
+  // JSON (inspect, ls): a root that is not UTF-8 could not be reported.
+  if (!is_valid_utf8(root)) {
+    return Error(ErrorKind::kUsage, "the cache directory \"" + escape_non_utf8(root) +
+                                        "\" is not valid UTF-8; choose another with "
+                                        "--cache-dir or $VMIMAGE_CACHE_DIR");
+  }
   VMI_TRY(root, prepare_root(root));
   Layout layout(root);
   bool read_only = false;

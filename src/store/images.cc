@@ -6,21 +6,17 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "oci/reference.h"
 #include "store/core.h"
 
 namespace vmimage::store_detail {
 namespace {
 
-constexpr size_t kMaxTagLength = 1024;
-
+// A tag is an image reference by Docker's grammar (distribution/reference),
+// stored as given: "app:v1", "localhost:5000/a/b:tag", "name@sha256:...".
 Status check_tag(std::string_view tag, ErrorKind kind) {
-  if (tag.empty()) return Error(kind, "empty image tag");
-  if (tag.size() > kMaxTagLength) return Error(kind, "image tag longer than 1024 bytes");
-  for (char c : tag) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return Error(kind, "image tag contains a control character");
-    }
-  }
+  Result<oci::Reference> ref = oci::parse_reference(tag);
+  if (!ref) return Error(kind, "invalid image tag: " + ref.error().message());
   return {};
 }
 

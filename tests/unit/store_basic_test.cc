@@ -180,6 +180,38 @@ TEST_F(StoreTest, SaveRefusesBlobsNotInTheStore) {
   EXPECT_FALSE(store.save("z", ImageLayers{}, meta_of("z")).ok());
 }
 
+// Tags are references by Docker's grammar, checked at the door: a tag that is
+// not UTF-8 once made every later `ls --json` and `inspect` abort.
+TEST_F(StoreTest, TagsMustBeReferences) {
+  Store store = open_store();
+  auto lease = store.begin_lease();
+  put_blob(*lease, "one");
+  for (std::string ok : {std::string("app"), std::string("app:v1"),
+                         std::string("localhost:5000/a/b:v2"), std::string("docker.io/library/x:latest"),
+                         "x@sha256:" + std::string(64, 'a')}) {
+    EXPECT_TRUE(store.save(ok, layers_of({"one"}), meta_of(ok)).ok()) << ok;
+  }
+  for (std::string bad : {std::string("a\xff:v"), std::string("a b"), std::string("App:v1"),
+                          std::string("x:" + std::string(129, 't')), std::string("a\nb"),
+                          std::string("host:99999/a")}) {
+    auto saved = store.save(bad, layers_of({"one"}), meta_of("bad"));
+    ASSERT_FALSE(saved.ok()) << bad;
+    EXPECT_NE(saved.error().message().find("invalid image tag"), std::string::npos);
+    auto tagged = store.tag("app:v1", bad);
+    ASSERT_FALSE(tagged.ok()) << bad;
+    EXPECT_EQ(tagged.error().kind(), ErrorKind::kUsage);
+  }
+  EXPECT_EQ(store.list()->size(), 5u);
+}
+
+TEST_F(StoreTest, CacheRootMustBeUtf8) {
+  auto store = Store::open(dir_ + "/cache-\xff");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind(), ErrorKind::kUsage);
+  EXPECT_NE(store.error().message().find("cache-\\xff\" is not valid UTF-8"), std::string::npos)
+      << store.error().message();
+}
+
 TEST_F(StoreTest, GcRemovesExactlyUnreferencedBlobsAndLeftovers) {
   Store store = open_store();
   {

@@ -2,11 +2,13 @@
 #include "source/archive/select.h"
 
 #include "oci/reference.h"
+#include "util/text.h"
 
 namespace vmimage::archive {
 namespace {
 
 constexpr size_t kMinDigestPrefix = 12;
+constexpr size_t kShownCandidates = 5;
 
 std::optional<std::string> normalized(const std::string& name) {
   auto ref = oci::parse_reference(name);
@@ -55,18 +57,23 @@ std::vector<size_t> match_candidates(const std::vector<Candidate>& candidates,
 }
 
 std::string describe_candidates(const std::vector<Candidate>& candidates) {
-  std::string out;
-  for (const Candidate& c : candidates) {
-    if (!out.empty()) out += ", ";
+  std::vector<std::string> described;
+  for (size_t k = 0; k < candidates.size() && k <= kShownCandidates; ++k) {
+    const Candidate& c = candidates[k];
+    std::string out;
     if (c.names.empty()) {
       std::string id = c.digests.empty() ? "" : " " + c.digests.front().substr(0, 7 + 12);
       out += "<unnamed" + id + ">";
     } else {
-      for (size_t i = 0; i < c.names.size(); ++i) out += (i ? " " : "") + c.names[i];
+      out += join_some(c.names, 3, " ");
     }
     if (c.platform) out += " (" + c.platform->str() + ")";
+    described.push_back(std::move(out));
   }
-  return out.empty() ? "nothing" : out;
+  if (candidates.size() > described.size()) {
+    described.resize(candidates.size());  // join_some counts the rest
+  }
+  return described.empty() ? "nothing" : join_some(described, kShownCandidates);
 }
 
 std::string chosen_name(const Candidate& candidate, const std::optional<std::string>& ref) {
