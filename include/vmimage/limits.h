@@ -35,6 +35,7 @@ struct Limits {
   std::chrono::seconds rate_window{30};
   std::chrono::seconds document_timeout{60}; // one manifest, config or token, retries included
   uint64_t max_redirects = 5;
+  uint64_t max_retries = 5;  // further attempts of a failed request (backoff between)
 };
 
 // Sets one limit by name ("max-layer-bytes") from text: sizes take K/M/G/T

@@ -146,6 +146,7 @@ Result<registry::Client*> Builder::Impl::registry_client() {
     registry::ClientOptions o;
     o.insecure_registries = options.insecure_registries;
     o.ca_file = options.ca_file;
+    o.limits = options.limits;
     VMI_TRY(client, registry::Client::create(std::move(o)));
   }
   return client.get();

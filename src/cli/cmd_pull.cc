@@ -112,10 +112,10 @@ Result<BuildOptions> build_options(const GlobalOptions& global, const std::strin
                  "unknown layer filesystem '" + fs + "' (expected erofs or ext4)");
   }
   options.fs_type = *fs_type;
-  options.limits = global.limits;
   registry::ClientOptions client = make_client_options(global);  // flags and environment
   options.insecure_registries = client.insecure_registries;
   options.ca_file = client.ca_file;
+  options.limits = client.limits;
   return options;
 }
 

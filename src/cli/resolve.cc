@@ -162,10 +162,11 @@ registry::ClientOptions make_client_options(const GlobalOptions& global) {
     }
   }
   o.ca_file = global.ca_file;
+  o.limits = global.limits;
   // Limits for tests that inject faults and must stay fast.
   if (auto v = env_number("VMIMAGE_REGISTRY_STALL_TIMEOUT"))
-    o.stall_timeout = std::chrono::seconds(*v);
-  if (auto v = env_number("VMIMAGE_REGISTRY_RETRIES")) o.retry.max_retries = static_cast<int>(*v);
+    o.limits.stall_timeout = std::chrono::seconds(*v);
+  if (auto v = env_number("VMIMAGE_REGISTRY_RETRIES")) o.limits.max_retries = static_cast<uint64_t>(*v);
   if (auto v = env_number("VMIMAGE_REGISTRY_BACKOFF_MS")) {
     o.retry.initial_backoff = std::chrono::milliseconds(*v);
   }

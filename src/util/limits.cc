@@ -47,6 +47,8 @@ const Row kRows[] = {
     {"document-timeout", Unit::kSeconds, &Limits::document_timeout,
      "fetching one manifest, config or token, retries included"},
     {"max-redirects", Unit::kCount, &Limits::max_redirects, "HTTP redirects followed per request"},
+    {"max-retries", Unit::kCount, &Limits::max_retries,
+     "further attempts of a failed registry request"},
 };
 
 Error bad_value(std::string_view name, std::string_view value, std::string_view why) {

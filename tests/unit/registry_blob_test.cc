@@ -146,7 +146,7 @@ TEST(RegistryBlob, StallWithoutEndFailsWithinBounds) {
   FaultyBlob blob(1 << 20, [](FakeResponse& r) { r.stall_after = 1000; });
   blob.faults = 1000;
   ClientOptions o = testing::fast_options();
-  o.retry.max_retries = 1;
+  o.limits.max_retries = 1;
   o.max_resumes = 2;
   auto start = Clock::now();
   auto got = blob.fetch(o);
@@ -286,7 +286,7 @@ TEST(RegistryBlob, LoopbackThroughput) {
   std::string data = testing::test_bytes(64 << 20, 11);
   oci::Digest d = reg.add_blob("ns/big", data);
   ClientOptions options = testing::fast_options();
-  options.stall_timeout = std::chrono::seconds(30);  // measuring speed, not stalls, on a busy host
+  options.limits.stall_timeout = std::chrono::seconds(30);  // measuring speed, not stalls, on a busy host
   auto client = Client::create(options).value();
   auto start = Clock::now();
   auto reader = client->open_blob(repo_ref(reg, "ns/big"), blob_desc(d, data.size()));

@@ -152,10 +152,10 @@ class FakeRegistry {
 inline registry::ClientOptions fast_options(
     std::optional<registry::Credential> cred = std::nullopt) {
   registry::ClientOptions o;
-  o.retry.max_retries = 4;
+  o.limits.max_retries = 4;
   o.retry.initial_backoff = std::chrono::milliseconds(10);
   o.retry.max_backoff = std::chrono::milliseconds(50);
-  o.stall_timeout = std::chrono::seconds(1);
+  o.limits.stall_timeout = std::chrono::seconds(1);
   o.credentials = [cred](std::string_view, std::string_view) {
     return Result<std::optional<registry::Credential>>(cred);
   };

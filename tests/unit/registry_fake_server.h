@@ -47,6 +47,7 @@ struct FakeResponse {
   std::optional<size_t> cut_after;    // close the connection after this many body bytes
   std::optional<size_t> stall_after;  // send nothing more after this many, until the server stops
   std::chrono::milliseconds body_delay{0};  // between the headers and the body
+  std::chrono::milliseconds trickle{0};     // when set: the body one byte per this interval
 };
 
 inline FakeResponse json_response(int status, std::string body,
@@ -232,6 +233,7 @@ class FakeServer {
     if (!send_all(fd, head.data(), head.size())) return false;
     if (req.method == "HEAD") return true;
     if (resp.body_delay.count() > 0) std::this_thread::sleep_for(resp.body_delay);
+    if (resp.trickle.count() > 0) return trickle(fd, body, resp.trickle);
     size_t limit = body.size();
     if (resp.cut_after) limit = std::min(limit, *resp.cut_after);
     if (resp.stall_after) limit = std::min(limit, *resp.stall_after);
@@ -242,6 +244,16 @@ class FakeServer {
       return false;
     }
     return limit == body.size();
+  }
+
+  // A server that never stalls yet never gets anywhere: a byte at a time.
+  bool trickle(int fd, std::string_view body, std::chrono::milliseconds every) {
+    for (char c : body) {
+      if (!send_all(fd, &c, 1)) return false;
+      std::unique_lock lock(mu_);
+      if (stop_cv_.wait_for(lock, every, [this] { return stopping_.load(); })) return false;
+    }
+    return true;
   }
 
   Handler handler_;

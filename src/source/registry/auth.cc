@@ -13,6 +13,10 @@
 namespace vmimage::registry {
 namespace {
 
+// Tokens are reused for at most a day, whatever expires_in says (a huge value
+// would also overflow the cache's clock arithmetic).
+constexpr int64_t kMaxTokenLife = 24 * 3600;
+
 bool is_tchar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
@@ -128,11 +132,29 @@ Result<Token> parse_token_response(std::string_view body) {
   if (!token || !access) return Error(ErrorKind::kPullImage, "token response: token not a string");
   t.value = !token->empty() ? *token : *access;
   if (t.value.empty()) return Error(ErrorKind::kPullImage, "token response holds no token");
+  // The token goes into an Authorization header: only its grammar may pass,
+  // never a CR/LF that would add headers of the server's choosing.
+  if (!is_b64token(t.value)) {
+    return Error(ErrorKind::kPullImage,
+                 "token response: the token is not an RFC 6750 b64token (it holds characters "
+                 "other than letters, digits and -._~+/ with trailing =)");
+  }
   if (f.has("expires_in")) {
     VMI_TRY(int64_t seconds, f.integer("expires_in"));
-    if (seconds > 0) t.expires_in = std::chrono::seconds(seconds);
+    if (seconds > 0) t.expires_in = std::chrono::seconds(std::min<int64_t>(seconds, kMaxTokenLife));
   }
   return t;
+}
+
+bool is_b64token(std::string_view token) {
+  size_t i = 0;
+  while (i < token.size() && (std::isalnum(static_cast<unsigned char>(token[i])) ||
+                              std::string_view("-._~+/").find(token[i]) != std::string_view::npos)) {
+    ++i;
+  }
+  if (i == 0) return false;
+  while (i < token.size() && token[i] == '=') ++i;
+  return i == token.size();
 }
 
 std::string pull_scope(std::string_view repository) {

@@ -35,6 +35,9 @@ struct Token {
 // (60 s when absent). Never quotes the body in errors: it holds the secret.
 Result<Token> parse_token_response(std::string_view body);
 
+// RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+bool is_b64token(std::string_view token);
+
 // "repository:<path>:pull"
 std::string pull_scope(std::string_view repository);
 

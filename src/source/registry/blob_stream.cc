@@ -34,7 +34,7 @@ BlobStream::BlobStream(Session& session, std::string repository, oci::Digest dig
       digest_(std::move(digest)),
       size_(size),
       options_(options),
-      retry_(session.config().retry) {
+      retry_(session.config().retry, options.deadline) {
   spec_.path = "/v2/" + repository + "/blobs/" + digest_.str();
   spec_.repository = std::move(repository);
 }

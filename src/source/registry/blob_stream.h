@@ -19,6 +19,8 @@ struct BlobStreamOptions {
   int max_resumes = 20;  // reconnections after progress, in total
   ProgressSink* progress = nullptr;
   int layer_index = -1;  // for progress events
+  // For small blobs (an image config): the whole download, retries included.
+  RetryState::Deadline deadline;
 };
 
 class BlobStream : public io::Reader {

@@ -21,8 +21,6 @@ namespace vmimage::registry {
 namespace {
 
 constexpr ErrorKind kKind = ErrorKind::kPullImage;
-constexpr size_t kMaxManifest = 4 << 20;  // the distribution spec's manifest size limit
-constexpr int64_t kMaxConfig = 64 << 20;
 constexpr int kMaxIndexDepth = 2;
 
 struct Document {
@@ -88,7 +86,8 @@ struct Client::Impl {
                                 const oci::Platform& want, ResolvedImage& out);
   Result<std::unique_ptr<BlobStream>> open_stream(const oci::Reference& repo,
                                                   const oci::Descriptor& blob,
-                                                  ProgressSink* progress, int index);
+                                                  ProgressSink* progress, int index,
+                                                  RetryState::Deadline deadline = std::nullopt);
   Status load_config(const oci::Reference& ref, const oci::Platform& want, ResolvedImage& out);
 };
 
@@ -107,10 +106,15 @@ Session& Client::Impl::session_for(const oci::Reference& ref) {
     }
     config.transport.ca_file = options.ca_file;
     config.transport.connect_timeout = options.connect_timeout;
-    config.transport.stall_timeout = options.stall_timeout;
+    config.transport.stall_timeout = options.limits.stall_timeout;
+    config.transport.min_rate = options.limits.min_rate;
+    config.transport.rate_window = options.limits.rate_window;
+    config.document_timeout = options.limits.document_timeout;
+    config.max_redirects = static_cast<int>(std::min<uint64_t>(options.limits.max_redirects, 100));
     config.transport.user_agent = options.user_agent;
     config.transport.buffer_limit = options.stream_buffer;
     config.retry = options.retry;
+    config.retry.max_retries = static_cast<int>(std::min<uint64_t>(options.limits.max_retries, 100));
     config.credentials = options.credentials;
     if (!config.credentials) {
       CredentialEnv env = credential_env;
@@ -130,7 +134,7 @@ Result<Document> Client::Impl::fetch_manifest(Session& s, const oci::Reference& 
   spec.repository = ref.path;
   spec.headers.push_back("Accept: " + std::string(oci::kManifestAccept));
   std::string what = "manifest " + ref.name() + (id.rfind("sha256:", 0) == 0 ? "@" : ":") + id;
-  VMI_TRY(Response r, s.fetch(spec, kMaxManifest));
+  VMI_TRY(Response r, s.fetch(spec, options.limits.max_manifest_bytes));
   if (r.status == 404) {
     std::string summary = registry_error_summary(r.body);
     return Error(ErrorKind::kImageNotFound,
@@ -179,11 +183,14 @@ Result<Document> Client::Impl::follow_index(Session& s, const oci::Reference& re
 Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform& want,
                                  ResolvedImage& out) {
   const oci::Descriptor& desc = out.manifest.config;
-  if (desc.size > kMaxConfig) {
+  uint64_t max = options.limits.max_config_bytes;
+  if (static_cast<uint64_t>(desc.size) > max) {
     return Error(kKind, "image config " + desc.digest.str() + " is " + std::to_string(desc.size) +
-                            " bytes, more than the " + std::to_string(kMaxConfig) + " accepted");
+                            " bytes, more than " + std::to_string(max) +
+                            " (limit max-config-bytes)");
   }
-  VMI_TRY(auto stream, open_stream(ref, desc, nullptr, -1));
+  VMI_TRY(auto stream, open_stream(ref, desc, nullptr, -1,
+                                   document_deadline(session_for(ref).config())));
   io::HashingReader hashed(std::move(stream), "image config " + desc.digest.str(),
                            desc.digest.str(), static_cast<uint64_t>(desc.size));
   VMI_TRY(out.config_bytes, io::read_all(hashed, static_cast<size_t>(desc.size) + 1));
@@ -210,9 +217,11 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
 
 Result<std::unique_ptr<BlobStream>> Client::Impl::open_stream(const oci::Reference& repo,
                                                               const oci::Descriptor& blob,
-                                                              ProgressSink* progress, int index) {
+                                                              ProgressSink* progress, int index,
+                                                              RetryState::Deadline deadline) {
   Session& s = session_for(repo);
   BlobStreamOptions o;
+  o.deadline = deadline;
   o.max_resumes = options.max_resumes;
   o.progress = progress;
   o.layer_index = index;
@@ -257,6 +266,12 @@ Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Plat
   if (!manifest) return std::move(manifest).error().context("manifest " + doc.digest.str());
   out.manifest = std::move(manifest).value();
   VMI_CHECK(check_image_types(out.manifest, ref.str()));
+  if (out.manifest.layers.size() > impl_->options.limits.max_layers) {
+    return Error(kKind, ref.str() + " has " + std::to_string(out.manifest.layers.size()) +
+                            " layers, more than " +
+                            std::to_string(impl_->options.limits.max_layers) +
+                            " (limit max-layers)");
+  }
   out.digest = doc.digest;
   out.manifest_media_type = out.manifest.media_type;
   out.manifest_bytes = std::move(doc.bytes);

@@ -19,6 +19,7 @@
 #include "source/registry/credentials.h"
 #include "source/registry/progress.h"
 #include "source/registry/retry.h"
+#include "vmimage/limits.h"
 
 namespace vmimage::registry {
 
@@ -28,7 +29,9 @@ struct ClientOptions {
   std::vector<std::string> insecure_registries;
   std::string ca_file;  // extra CA certificates (PEM); else $SSL_CERT_FILE; system CAs stay
   RetryPolicy retry;
-  std::chrono::seconds stall_timeout{30};
+  // Document sizes, JSON depth, layer count, stalls, minimum rate, document
+  // deadlines and redirects (vmimage/limits.h).
+  Limits limits;
   std::chrono::milliseconds connect_timeout{30000};
   int max_resumes = 20;
   size_t stream_buffer = 512 * 1024;  // bytes buffered between curl and a blob reader

@@ -176,7 +176,7 @@ Status HttpTransfer::start() {
     return Error(ErrorKind::kPullImage, "cannot start a curl transfer");
   }
   added_ = true;
-  last_activity_ = std::chrono::steady_clock::now();
+  begin_wait();
   while (!headers_done_ && !done_) VMI_CHECK(pump());
   // Once headers are in, a broken body surfaces from read(), after the bytes
   // that did arrive: a resume must know about them.
@@ -203,27 +203,67 @@ Status HttpTransfer::pump() {
       result_ = msg->data.result;
     }
   }
-  if (done_ || unread() > had || headers_done_ != had_headers) return {};  // progress
+  auto now = std::chrono::steady_clock::now();
+  window_waited_ += now - wait_mark_;
+  wait_mark_ = now;
+  if (done_ || check_deadline(now) || check_rate()) return {};
+  if (unread() > had || headers_done_ != had_headers) return {};  // progress
   check_stall();
   if (done_) return {};
   curl_multi_poll(h_.multi, nullptr, 0, 250, nullptr);
   return {};
 }
 
+void HttpTransfer::begin_wait() {
+  auto now = std::chrono::steady_clock::now();
+  last_activity_ = now;  // the server gets a full stall window from here
+  wait_mark_ = now;      // time spent before, with the transfer idle, is not waiting
+}
+
+void HttpTransfer::abort_transfer(std::string why, Failure failure) {
+  if (added_) curl_multi_remove_handle(h_.multi, h_.easy);  // drops the connection
+  added_ = false;
+  done_ = true;
+  result_ = CURLE_OPERATION_TIMEDOUT;
+  aborted_ = std::move(why);
+  abort_failure_ = failure;
+}
+
+bool HttpTransfer::check_deadline(std::chrono::steady_clock::time_point now) {
+  if (!options_.deadline || now < *options_.deadline) return false;
+  abort_transfer("no complete answer in time (limit document-timeout)", Failure::kPermanent);
+  return true;
+}
+
+// A server sending a byte every few seconds never stalls; this bounds it: the
+// bytes received while the reader waited, over at least rate_window of waiting.
+bool HttpTransfer::check_rate() {
+  if (options_.min_rate == 0 || window_waited_ < options_.rate_window) return false;
+  auto waited_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(window_waited_).count();
+  uint64_t wanted = options_.min_rate * static_cast<uint64_t>(waited_ms) / 1000;
+  if (window_bytes_ >= wanted) {
+    window_waited_ = {};
+    window_bytes_ = 0;
+    return false;
+  }
+  abort_transfer("too slow: " + std::to_string(window_bytes_) + " bytes in " +
+                     std::to_string(waited_ms / 1000) + " s, less than " +
+                     std::to_string(options_.min_rate) + " bytes/s (limit min-rate)",
+                 Failure::kPermanent);
+  return true;
+}
+
 // curl's LOW_SPEED check averages over a window of several seconds; this is
 // exact: no byte for stall_timeout ends the transfer as a transient failure.
 void HttpTransfer::check_stall() {
   if (std::chrono::steady_clock::now() - last_activity_ < options_.stall_timeout) return;
-  curl_multi_remove_handle(h_.multi, h_.easy);  // drops the connection mid-transfer
-  added_ = false;
-  done_ = true;
-  stalled_ = true;
-  result_ = CURLE_OPERATION_TIMEDOUT;
+  abort_transfer("stalled: no data for " + std::to_string(options_.stall_timeout.count()) + " s",
+                 Failure::kTransient);
 }
 
 Result<size_t> HttpTransfer::read(std::span<std::byte> buf) {
-  // The server gets a full stall window from the moment the reader waits.
-  if (unread() == 0) last_activity_ = std::chrono::steady_clock::now();
+  if (unread() == 0) begin_wait();
   while (unread() == 0 && !done_) {
     if (paused_) {
       paused_ = false;
@@ -258,6 +298,7 @@ size_t HttpTransfer::on_write(char* data, size_t size, size_t count, void* self)
     t->pos_ = 0;
   }
   t->last_activity_ = std::chrono::steady_clock::now();
+  t->window_bytes_ += n;
   const auto* bytes = reinterpret_cast<const std::byte*>(data);
   t->buf_.insert(t->buf_.end(), bytes, bytes + n);
   t->max_buffered_ = std::max(t->max_buffered_, t->unread());
@@ -268,6 +309,12 @@ size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self
   auto* t = static_cast<HttpTransfer*>(self);
   size_t n = size * count;
   t->last_activity_ = std::chrono::steady_clock::now();
+  t->window_bytes_ += n;
+  t->header_bytes_ += n;
+  if (t->header_bytes_ > t->options_.max_header_bytes) {
+    t->headers_too_large_ = true;
+    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+  }
   std::string_view line = trim(std::string_view(data, n));
   if (line.rfind("HTTP/", 0) == 0) {
     // A new response (after 1xx): start over.
@@ -320,8 +367,14 @@ std::string HttpTransfer::redirect_url() const {
 Error HttpTransfer::transfer_error() {
   failure_ = classify(result_);
   std::string detail = errbuf_[0] ? std::string(errbuf_) : curl_easy_strerror(result_);
-  if (stalled_) {
-    detail = "stalled: no data for " + std::to_string(options_.stall_timeout.count()) + " s";
+  if (headers_too_large_) {
+    failure_ = Failure::kPermanent;
+    detail = "response headers larger than " + std::to_string(options_.max_header_bytes) +
+             " bytes";
+  }
+  if (!aborted_.empty()) {
+    failure_ = abort_failure_;
+    detail = aborted_;
   }
   return Error(ErrorKind::kPullImage,
                request_.method + " " + redact_url(request_.url) + ": " + detail);

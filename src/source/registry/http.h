@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,13 @@ struct TransportOptions {
   bool verify_tls = true;
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::seconds stall_timeout{30};  // no byte for this long aborts the transfer
+  // Bytes per second the server must average while the reader waits, measured
+  // over rate_window (a trickle of a byte every few seconds is no progress); 0: off.
+  uint64_t min_rate = 1024;
+  std::chrono::seconds rate_window{30};
+  // When set, the transfer fails once this moment passes (a document's deadline).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  size_t max_header_bytes = 256 * 1024;  // all response headers together
   std::string user_agent = "vmimage";
   size_t buffer_limit = 512 * 1024;
 };
@@ -40,7 +48,8 @@ enum class Failure {
   kNone,
   kTransient,     // connection refused/reset, stall, truncated body: retry
   kTlsHandshake,  // TLS did not start (e.g. a plain-HTTP server): maybe fall back to http
-  kPermanent,     // certificate rejected, bad URL, unresolvable host: do not retry
+  kPermanent,     // certificate rejected, bad URL, unresolvable host, too slow, too
+                  // late, headers too large: do not retry
 };
 
 // Pooled multi+easy handle pairs; a multi keeps its connection cache, so a
@@ -98,7 +107,12 @@ class HttpTransfer : public io::Reader {
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   void configure();
   Status pump();
+  // Each ends the transfer (as if it failed) and returns true when its bound is passed.
+  bool check_deadline(std::chrono::steady_clock::time_point now);
+  bool check_rate();
   void check_stall();
+  void abort_transfer(std::string why, Failure failure);
+  void begin_wait();
   Error transfer_error();
   size_t unread() const { return buf_.size() - pos_; }
 
@@ -124,7 +138,15 @@ class HttpTransfer : public io::Reader {
   // A stall is no byte (or header) for stall_timeout while the reader waits:
   // time the consumer spends elsewhere, with the transfer idle, does not count.
   std::chrono::steady_clock::time_point last_activity_;
-  bool stalled_ = false;
+  // The rate is measured over waiting time only, too: window_waited_ of it so
+  // far in this window, window_bytes_ received meanwhile.
+  std::chrono::steady_clock::time_point wait_mark_;
+  std::chrono::steady_clock::duration window_waited_{};
+  uint64_t window_bytes_ = 0;
+  size_t header_bytes_ = 0;
+  bool headers_too_large_ = false;
+  std::string aborted_;  // why the transfer was ended here, if it was
+  Failure abort_failure_ = Failure::kNone;
 };
 
 // A short description of an HTTP status for messages: "404 Not Found".

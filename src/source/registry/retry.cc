@@ -47,6 +47,10 @@ bool RetryState::next(std::optional<std::chrono::milliseconds> wait) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
   std::chrono::milliseconds delay = wait ? *wait : backoff_delay(policy_, failures_, jitter(rng));
+  if (deadline_ && std::chrono::steady_clock::now() + delay >= *deadline_) {
+    out_of_time_ = true;
+    return false;
+  }
   ++failures_;
   std::this_thread::sleep_for(delay);
   return true;

@@ -31,10 +31,16 @@ bool is_retryable_status(int status);
 // Counts failed attempts of one operation and sleeps between them.
 class RetryState {
  public:
-  explicit RetryState(const RetryPolicy& policy) : policy_(policy) {}
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+  // With a deadline, no attempt starts (and no sleep ends) after it.
+  explicit RetryState(const RetryPolicy& policy, Deadline deadline = std::nullopt)
+      : policy_(policy), deadline_(deadline) {}
   // Whether another attempt may be made; if so, first sleeps `wait` (when
   // given, e.g. from Retry-After) or the backoff delay.
   bool next(std::optional<std::chrono::milliseconds> wait = std::nullopt);
+  const Deadline& deadline() const { return deadline_; }
+  // Whether the last next() said no because the deadline would pass.
+  bool out_of_time() const { return out_of_time_; }
   // Forgets earlier failures (after progress was made).
   void reset() { failures_ = 0; }
   int failures() const { return failures_; }
@@ -42,6 +48,8 @@ class RetryState {
 
  private:
   RetryPolicy policy_;
+  Deadline deadline_;
+  bool out_of_time_ = false;
   int failures_ = 0;
 };
 

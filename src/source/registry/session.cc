@@ -10,7 +10,6 @@ namespace vmimage::registry {
 namespace {
 
 constexpr ErrorKind kKind = ErrorKind::kPullImage;
-constexpr int kMaxRedirects = 5;
 constexpr size_t kMaxErrorBody = 64 * 1024;
 constexpr size_t kMaxTokenBody = 1 << 20;
 
@@ -73,7 +72,17 @@ Result<std::string> read_body(HttpTransfer& transfer, size_t limit) {
   }
 }
 
+RetryState::Deadline document_deadline(const SessionConfig& config) {
+  return std::chrono::steady_clock::now() + config.document_timeout;
+}
+
 Session::Session(HttpPool& pool, SessionConfig config) : pool_(pool), config_(std::move(config)) {}
+
+Error Session::deadline_error(const std::string& what) const {
+  return Error(kKind, what + ": no complete answer within " +
+                          std::to_string(config_.document_timeout.count()) +
+                          " s, retries included (limit document-timeout)");
+}
 
 std::string Session::url_for(const std::string& path) const {
   return base_url_ + path;
@@ -83,8 +92,10 @@ bool Session::plain_http_allowed(const std::string& host_port) const {
   return is_loopback(host_port) || host_listed(host_port, config_.insecure_registries);
 }
 
-TransportOptions Session::transport_for(const std::string& url) const {
+TransportOptions Session::transport_for(const std::string& url,
+                                        const RetryState::Deadline& deadline) const {
   TransportOptions t = config_.transport;
+  t.deadline = deadline;
   UrlParts parts;
   if (split_url(url, parts)) {
     std::string host_port = parts.host + ":" + parts.port;
@@ -95,26 +106,40 @@ TransportOptions Session::transport_for(const std::string& url) const {
   return t;
 }
 
-Session::Sent Session::send(HttpRequest request, const std::string& authorization) {
+Session::Sent Session::send(HttpRequest request, const std::string& authorization,
+                            const RetryState::Deadline& deadline) {
   std::string origin = url_origin(base_url_.empty() ? request.url : base_url_);
+  std::string first = redact_url(request.url);
+  auto refuse = [&](const std::string& why) {
+    return Sent{nullptr, Error(kKind, request.method + " " + first + ": " + why),
+                Failure::kPermanent};
+  };
   for (int hop = 0;; ++hop) {
     HttpRequest r = request;
     // Blob redirects to storage or a CDN are normal; the registry's credentials stay home.
     if (!authorization.empty() && url_origin(r.url) == origin) {
       r.headers.push_back("Authorization: " + authorization);
     }
-    auto t = std::make_unique<HttpTransfer>(pool_, std::move(r), transport_for(request.url));
+    auto t = std::make_unique<HttpTransfer>(pool_, std::move(r),
+                                            transport_for(request.url, deadline));
     Status s = t->start();
     if (!s) return Sent{nullptr, std::move(s).error(), t->failure()};
-    if (!is_redirect(t->status()) || hop == kMaxRedirects) return Sent{std::move(t)};
+    if (!is_redirect(t->status())) return Sent{std::move(t)};
+    std::string status = std::to_string(t->status());
     std::string next = t->redirect_url();
+    if (next.empty()) return refuse("redirect (" + status + ") without a Location");
     UrlParts parts;
-    if (next.empty() || !split_url(next, parts)) return Sent{std::move(t)};
+    if (!split_url(next, parts)) {
+      return refuse("refusing a redirect (" + status + ") to " + redact_url(next) +
+                    ": only http and https URLs are followed");
+    }
+    if (hop == config_.max_redirects) {
+      return refuse("more than " + std::to_string(config_.max_redirects) +
+                    " redirects (limit max-redirects); the last went to " + redact_url(next));
+    }
     if (parts.scheme == "http" && !plain_http_allowed(parts.host + ":" + parts.port)) {
-      return Sent{nullptr,
-                  Error(kKind, "refusing a redirect from " + redact_url(request.url) +
-                                   " to plain HTTP " + redact_url(next)),
-                  Failure::kPermanent};
+      return refuse("refusing a redirect from " + redact_url(request.url) + " to plain HTTP " +
+                    redact_url(next));
     }
     if (t->status() == 303) {
       request.method = "GET";
@@ -128,8 +153,9 @@ Status Session::ensure_probed(RetryState& retry) {
   std::lock_guard lock(probe_mu_);
   if (probed_) return {};
   base_url_ = "https://" + config_.api_host;
+  RetryState::Deadline deadline = document_deadline(config_);
   while (true) {
-    Sent sent = send(HttpRequest{"GET", base_url_ + "/v2/", {}, {}}, "");
+    Sent sent = send(HttpRequest{"GET", base_url_ + "/v2/", {}, {}}, "", deadline);
     if (sent.error) {
       if (sent.failure == Failure::kTlsHandshake && base_url_.rfind("https:", 0) == 0 &&
           plain_http_allowed(config_.api_host)) {
@@ -184,6 +210,7 @@ Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetrySt
                             " s allowed");
   }
   if (retry.next(wait)) return {};
+  if (retry.out_of_time()) return deadline_error(what + ": " + status_text(status));
   return Error(kKind, what + ": " + status_text(status) + " after " +
                           std::to_string(retry.failures() + 1) + " attempts");
 }
@@ -194,10 +221,12 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
   bool reauthenticated = false;
   while (true) {
     VMI_TRY(std::string authz, authorization(spec.repository));
-    Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz);
+    Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz,
+                     retry.deadline());
     if (sent.error) {
       if (sent.failure != Failure::kTransient) return std::move(*sent.error);
       if (retry.next()) continue;
+      if (retry.out_of_time()) return deadline_error(what);
       return std::move(*sent.error)
           .context("giving up after " + std::to_string(retry.failures() + 1) + " attempts");
     }
@@ -217,7 +246,7 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
 }
 
 Result<Response> Session::fetch(const RequestSpec& spec, size_t limit) {
-  RetryState retry(config_.retry);
+  RetryState retry(config_.retry, document_deadline(config_));
   while (true) {
     VMI_TRY(auto t, open(spec, retry));
     auto body = read_body(*t, limit);
@@ -324,10 +353,10 @@ Result<HttpRequest> Session::token_request(const Challenge& challenge, const std
 Result<Token> Session::fetch_token(const Challenge& challenge, const std::string& scope,
                                    const std::optional<Credential>& cred) {
   VMI_TRY(HttpRequest request, token_request(challenge, scope, cred));
-  RetryState retry(config_.retry);
+  RetryState retry(config_.retry, document_deadline(config_));
   std::string what = "token service " + redact_url(challenge.param("realm"));
   while (true) {
-    HttpTransfer t(pool_, request, transport_for(request.url));
+    HttpTransfer t(pool_, request, transport_for(request.url, retry.deadline()));
     Status started = t.start();
     if (!started) {
       if (t.failure() == Failure::kTransient && retry.next()) continue;

@@ -29,6 +29,9 @@ struct SessionConfig {
   TransportOptions transport;
   RetryPolicy retry;
   CredentialLookup credentials;  // may be empty: anonymous only
+  // One document (the /v2/ probe, a manifest, a token), retries included.
+  std::chrono::seconds document_timeout{60};
+  int max_redirects = 5;
 };
 
 struct RequestSpec {
@@ -37,6 +40,9 @@ struct RequestSpec {
   std::string repository;  // the auth scope; "" for none
   std::vector<std::string> headers;
 };
+
+// The moment a document fetched from now must be complete by.
+RetryState::Deadline document_deadline(const SessionConfig& config);
 
 struct Response {
   int status = 0;
@@ -49,12 +55,13 @@ class Session {
   Session(HttpPool& pool, SessionConfig config);
 
   // Sends a request with authentication, redirects and retries (counted in
-  // `retry`), and returns the response once its status is final: 2xx, or an
-  // error status the caller must judge (404, 416, ...). 401s that new
-  // credentials cannot fix, exhausted retries and transport errors are errors.
+  // `retry`, which may carry a deadline for the whole exchange), and returns
+  // the response once its status is final: 2xx, or an error status the caller
+  // must judge (404, 416, ...). 401s that new credentials cannot fix,
+  // exhausted retries and transport errors are errors.
   Result<std::unique_ptr<HttpTransfer>> open(const RequestSpec& spec, RetryState& retry);
 
-  // open() plus the body, at most `limit` bytes.
+  // open() plus the body, at most `limit` bytes, within the document timeout.
   Result<Response> fetch(const RequestSpec& spec, size_t limit);
 
   const SessionConfig& config() const { return config_; }
@@ -68,8 +75,10 @@ class Session {
   };
 
   Status ensure_probed(RetryState& retry);
-  Sent send(HttpRequest request, const std::string& authorization);
-  TransportOptions transport_for(const std::string& url) const;
+  Sent send(HttpRequest request, const std::string& authorization,
+            const RetryState::Deadline& deadline);
+  TransportOptions transport_for(const std::string& url, const RetryState::Deadline& deadline) const;
+  Error deadline_error(const std::string& what) const;
   bool plain_http_allowed(const std::string& host_port) const;
 
   Error access_denied(HttpTransfer& response, const std::string& what,

@@ -13,8 +13,13 @@ GET), at most "times" times (default: always). Actions:
                                       forwards N body bytes, then sends nothing for S seconds
   {"action": "corrupt", "offset": N} forwards with the body byte at N flipped
   {"action": "no_range"}             drops the Range header (the upstream answers 200)
+  {"action": "trickle", "seconds": S} forwards the body one byte every S seconds
+  {"action": "redirect", "location": URL}
+                                      answers 302 to URL; "{same}" in it stands for
+                                      this proxy's URL of the request plus "x" (a loop)
 Each request is logged as a JSON line: method, path, range, whether it carried
-Authorization, and the action taken. Exits by itself after --lifetime seconds.
+Authorization (and an X-Injected header), and the action taken. Exits by itself
+after --lifetime seconds.
 """
 import argparse
 import http.client
@@ -54,7 +59,8 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         entry = {"method": self.command, "path": self.path,
                  "range": self.headers.get("Range", ""),
-                 "authorization": "Authorization" in self.headers, "action": action}
+                 "authorization": "Authorization" in self.headers, "action": action,
+                 "injected": "X-Injected" in self.headers}
         with state.lock, open(state.log, "a") as f:
             f.write(json.dumps(entry) + "\n")
 
@@ -68,6 +74,13 @@ class Handler(BaseHTTPRequestHandler):
         rule = self.pick_rule()
         action = rule["action"] if rule else "forward"
         self.record(action)
+        if action == "redirect":
+            same = "http://127.0.0.1:%d%sx" % (self.server.server_address[1], self.path)
+            self.send_response(302)
+            self.send_header("Location", rule["location"].replace("{same}", same))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if action == "status":
             body = b'{"errors":[{"code":"INJECTED","message":"injected fault"}]}'
             self.send_response(rule["status"])
@@ -101,6 +114,13 @@ class Handler(BaseHTTPRequestHandler):
             chunk = resp.read(65536)
             if not chunk:
                 break
+            if action == "trickle":
+                for i in range(len(chunk)):
+                    self.wfile.write(chunk[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(rule.get("seconds", 5))
+                sent += len(chunk)
+                continue
             if action == "corrupt" and sent <= rule["offset"] < sent + len(chunk):
                 i = rule["offset"] - sent
                 chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1:]

@@ -107,6 +107,8 @@ class Handler(BaseHTTPRequestHandler):
             expired = state.issued <= state.args.expired_first
         access = grants(state, user, scopes)
         token = state.sign(user or "", access, expired)
+        if state.args.inject_header:
+            token = "abc\r\nX-Injected: yes"
         entry.update({"granted": [a["name"] for a in access], "expired": expired})
         self.record(entry)
         self.reply(200, {"token": token, "access_token": token,
@@ -156,6 +158,8 @@ def main():
     p.add_argument("--refresh-token", action="append", default=[])
     p.add_argument("--expired-first", type=int, default=0)
     p.add_argument("--expires-in", type=int, default=300)
+    p.add_argument("--inject-header", action="store_true",
+                   help="answer with a token holding CR LF and an X-Injected header")
     p.add_argument("--log", required=True)
     p.add_argument("--lifetime", type=float, default=300)
     args = p.parse_args()
