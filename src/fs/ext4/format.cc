@@ -117,7 +117,10 @@ Result<Capacity> probe_capacity(uint64_t blocks, uint64_t inodes) {
   // because the handle is freed, never closed.
   FsHandle fs;
   errcode_t code = initialize_raw("/dev/null", blocks, inodes, false, fs);
-  if (code == EXT2_ET_TOOSMALL) return Capacity{};  // no room even for the metadata
+  // No room even for the metadata, or not for the inode tables the inode count
+  // needs (libext2fs shrinks the groups to get more of them, down to where a
+  // group cannot hold its share of the tables): a larger size may fit.
+  if (code == EXT2_ET_TOOSMALL || code == EXT2_ET_TOO_MANY_INODES) return Capacity{};
   if (code != 0) {
     return ext2_error(code, "computing an ext4 layout of " + std::to_string(blocks) +
                                 " blocks and " + std::to_string(inodes) + " inodes");
