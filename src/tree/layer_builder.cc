@@ -4,6 +4,8 @@
 // wins" does not depend on archive order.
 #include "tree/layer_builder.h"
 
+#include "tree/storable.h"
+
 #include <algorithm>
 
 namespace vmimage::tree {
@@ -123,8 +125,30 @@ Status LayerBuilder::count_entry(const tar::Entry& entry) {
   return {};
 }
 
+namespace {
+
+// What the entry would store must be storable exactly (tree/storable.h);
+// whiteout markers store nothing of their own.
+Status check_entry_storable(const tar::Entry& e) {
+  if (e.type == tar::EntryType::kSymlink) VMI_CHECK(check_symlink_target(e.symlink_target));
+  FileType type = e.type == tar::EntryType::kCharDevice    ? FileType::kCharDevice
+                  : e.type == tar::EntryType::kBlockDevice ? FileType::kBlockDevice
+                                                           : FileType::kRegular;
+  VMI_CHECK(check_device(type, e.rdev_major, e.rdev_minor));
+  for (const tar::Xattr& x : e.xattrs) {
+    if (!starts_with(x.name, kOverlayXattrPrefix)) VMI_CHECK(check_xattr(x.name, x.value));
+  }
+  return {};
+}
+
+}  // namespace
+
 Status LayerBuilder::add(const tar::Entry& entry, tar::DataReader& data) {
   VMI_CHECK(count_entry(entry));
+  std::string_view base = std::string_view(entry.path).substr(entry.path.rfind('/') + 1);
+  if (entry.type != tar::EntryType::kHardlink && !starts_with(base, kWhiteoutPrefix)) {
+    if (Status s = check_entry_storable(entry); !s) return entry_error(entry, s.error().message());
+  }
   if (entry.path.empty()) {
     if (entry.type != tar::EntryType::kDirectory) {
       return entry_error(entry, "the root can only be a directory, not a " +

@@ -10,6 +10,7 @@
 #include "fs/erofs/dir.h"
 #include "fs/erofs/format.h"
 #include "fs/erofs/xattr.h"
+#include "tree/storable.h"
 
 namespace vmimage::erofs {
 namespace {
@@ -142,6 +143,7 @@ Status Planner::plan_inode(InodePlan& p) {
   if (n.mtime_nsec >= 1000000000u) {
     return fail(p.id, Error(ErrorKind::kLayerFs, "mtime nanoseconds out of range"));
   }
+  if (Status s = tree::check_storable(n); !s) return fail(p.id, s.error());
   Result<uint32_t> xattrs = xattr_ibody_size(n.xattrs);
   if (!xattrs) return fail(p.id, xattrs.error());
   p.xattr_size = *xattrs;

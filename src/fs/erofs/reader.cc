@@ -322,7 +322,10 @@ class TreeBuilder {
     node.rdev_minor = info.rdev_minor;
     VMI_TRY(node.xattrs, r_.xattrs(info));
     if (info.type == tree::FileType::kSymlink) {
-      if (info.size == 0 || info.size > kMaxSymlink) return err("symlink target of bad size");
+      if (info.size == 0 || info.size > kMaxSymlink) {
+        return err("inode " + std::to_string(info.nid) + ": symlink target of " +
+                   std::to_string(info.size) + " bytes");
+      }
       node.symlink_target.resize(info.size);
       VMI_CHECK(r_.read(info, 0, std::as_writable_bytes(std::span(node.symlink_target))));
     } else if (info.type == tree::FileType::kRegular) {

@@ -10,6 +10,7 @@
 #include "fs/ext4/format.h"
 #include "fs/ext4/identity.h"
 #include "fs/ext4/inode.h"
+#include "tree/storable.h"
 #include "util/size.h"
 
 namespace vmimage::ext4 {
@@ -46,11 +47,8 @@ Status check_inode(const tree::Tree& tree, const TreePlan& plan, tree::InodeId i
                                              std::to_string(plan.links[id]) +
                                              " hard links; ext4 allows 65000");
   }
-  if (node.type == tree::FileType::kSymlink &&
-      (node.symlink_target.empty() || node.symlink_target.size() > kMaxSymlink)) {
-    return Error(ErrorKind::kCreateExt4,
-                 "symlink " + path_of(tree, plan, id) + " has a target of " +
-                     std::to_string(node.symlink_target.size()) + " bytes; ext4 takes 1 to 4095");
+  if (Status s = tree::check_storable(node); !s) {
+    return std::move(s).error().context(path_of(tree, plan, id));
   }
   if (node.type == tree::FileType::kRegular && node.data.size > (uint64_t{1} << 44) - kBlockSize) {
     return Error(ErrorKind::kCreateExt4,
