@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "util/file.h"
+#include "util/writeback.h"
 
 namespace vmimage::tree {
 
@@ -11,8 +12,10 @@ uint32_t DataSources::add(int fd, std::string name) {
   return static_cast<uint32_t>(entries_.size() - 1);
 }
 
+// Files start block-aligned so that their zero blocks can stay holes: a layer
+// of zeros (a gzip bomb) costs no disk here. The gaps between files are holes.
 Status SpoolSink::begin(uint64_t size) {
-  start_ = end_;
+  start_ = (end_ + kBlock - 1) / kBlock * kBlock;
   size_ = size;
   return {};
 }
@@ -22,7 +25,7 @@ Status SpoolSink::write(uint64_t offset, std::span<const std::byte> data) {
     return Error(ErrorKind::kExtract, "file data runs past its declared size of " +
                                           std::to_string(size_) + " bytes");
   }
-  return pwrite_all(fd_, data, start_ + offset, name_);
+  return pwrite_skipping_zero_blocks(fd_, data, start_ + offset, kBlock, name_);
 }
 
 Result<FileData> SpoolSink::finish() {

@@ -39,7 +39,8 @@ class FileDataSink {
   virtual Result<FileData> finish() = 0;
 };
 
-// Appends every file, body and tail together, to one scratch file (holes kept).
+// Appends every file, body and tail together, to one scratch file: each file
+// starts at a 4 KiB boundary, and gaps and all-zero blocks stay holes.
 class SpoolSink : public FileDataSink {
  public:
   // `spool_fd` is registered in `sources` by the caller as `source`.
@@ -52,6 +53,7 @@ class SpoolSink : public FileDataSink {
  private:
   int fd_;
   uint32_t source_;
+  static constexpr uint64_t kBlock = 4096;
   std::string name_;
   uint64_t end_ = 0;    // spool bytes used so far
   uint64_t start_ = 0;  // where the current file starts
