@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "util/cleanup.h"
 
 namespace vmimage::cli {
 namespace {
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
   if (!limits) return report(limits.error());
   ctx.global.limits = *limits;
   raise_open_file_limit();
+  install_cleanup_handlers();
   Result<int> code = ctx.run();
   if (!code) return report(code.error());
   return *code;

@@ -12,6 +12,7 @@
 
 #include "io/checksum.h"
 #include "store/core.h"
+#include "util/cleanup.h"
 #include "util/file.h"
 
 namespace vmimage::store_detail {
@@ -160,6 +161,7 @@ Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> leas
   std::string temp = core.layout().tmp + "/" + temp_file_name(lease->id, w->file_name);
   w->fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!w->fd.valid()) return save_error("creating " + temp);
+  w->cleanup_slot = register_cleanup(temp);
   w->temp_path = temp;
   return w;
 }
@@ -179,6 +181,7 @@ Result<LayerRef> commit_blob(WriterState& w) {
     return save_error("renaming " + w.temp_path + " to " + final_path);
   }
   w.temp_path.clear();
+  unregister_cleanup(std::exchange(w.cleanup_slot, -1));
   w.fd.reset();
   Status synced = fsync_dir_of(final_path);
   core.step(StoreStep::kBlobRenamed);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "store/schema.h"
+#include "util/cleanup.h"
 #include "util/file.h"
 #include "util/utf8.h"
 
@@ -121,6 +122,7 @@ Result<std::shared_ptr<Core>> Core::open(StoreOptions options) {
 
 WriterState::~WriterState() {
   if (!temp_path.empty()) ::unlink(temp_path.c_str());
+  unregister_cleanup(cleanup_slot);
 }
 
 }  // namespace vmimage::store_detail

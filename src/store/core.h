@@ -59,6 +59,7 @@ struct WriterState {
   UniqueFd fd;
   std::string temp_path;
   std::optional<LayerRef> existing;
+  int cleanup_slot = -1;  // temp_path, removed if a signal ends the process
   ~WriterState();  // removes an uncommitted temp file
 };
 

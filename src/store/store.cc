@@ -55,6 +55,7 @@ Status BlobWriter::take_file(BlobWriter& other) {
   }
   std::swap(state_->fd, other.state_->fd);
   std::swap(state_->temp_path, other.state_->temp_path);
+  std::swap(state_->cleanup_slot, other.state_->cleanup_slot);
   return {};
 }
 

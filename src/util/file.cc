@@ -1,5 +1,7 @@
 #include "util/file.h"
 
+#include "util/cleanup.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,6 +115,7 @@ Result<AtomicFile> AtomicFile::create(const std::string& final_path, mode_t mode
     if (fd >= 0) {
       AtomicFile file;
       file.fd_.reset(fd);
+      file.cleanup_slot_ = register_cleanup(temp);
       file.temp_path_ = std::move(temp);
       file.final_path_ = final_path;
       return file;
@@ -126,7 +129,8 @@ AtomicFile::AtomicFile(AtomicFile&& other) noexcept
     : fd_(std::move(other.fd_)),
       temp_path_(std::move(other.temp_path_)),
       final_path_(std::move(other.final_path_)),
-      committed_(std::exchange(other.committed_, true)) {}
+      committed_(std::exchange(other.committed_, true)),
+      cleanup_slot_(std::exchange(other.cleanup_slot_, -1)) {}
 
 AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
   if (this != &other) {
@@ -135,6 +139,7 @@ AtomicFile& AtomicFile::operator=(AtomicFile&& other) noexcept {
     temp_path_ = std::move(other.temp_path_);
     final_path_ = std::move(other.final_path_);
     committed_ = std::exchange(other.committed_, true);
+    cleanup_slot_ = std::exchange(other.cleanup_slot_, -1);
   }
   return *this;
 }
@@ -143,6 +148,7 @@ AtomicFile::~AtomicFile() { discard(); }
 
 void AtomicFile::discard() {
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  unregister_cleanup(std::exchange(cleanup_slot_, -1));
   committed_ = true;
   fd_.reset();
 }
@@ -152,6 +158,7 @@ Status AtomicFile::commit() {
   if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
     return sys_error(ErrorKind::kIo, "renaming " + temp_path_ + " to " + final_path_);
   }
+  unregister_cleanup(std::exchange(cleanup_slot_, -1));
   committed_ = true;
   fd_.reset();
   return fsync_dir_of(final_path_);

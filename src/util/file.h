@@ -34,7 +34,8 @@ Status make_dirs(const std::string& path, mode_t mode = 0755);
 
 // A new file written under a hidden temporary name beside `final_path`.
 // commit() fsyncs it, renames it over final_path and fsyncs the directory;
-// destroying an uncommitted AtomicFile unlinks the temporary.
+// destroying an uncommitted AtomicFile unlinks the temporary, and so does a
+// signal that ends the process while it exists (util/cleanup.h).
 class AtomicFile {
  public:
   static Result<AtomicFile> create(const std::string& final_path, mode_t mode = 0644);
@@ -55,6 +56,7 @@ class AtomicFile {
   std::string temp_path_;
   std::string final_path_;
   bool committed_ = false;
+  int cleanup_slot_ = -1;
 };
 
 // An anonymous scratch file (O_TMPFILE) in `dir`: gone when closed, never visible.
