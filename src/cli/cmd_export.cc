@@ -9,6 +9,30 @@
 
 namespace vmimage::cli {
 
+namespace {
+
+// The image as EROFS blobs, base first: its runtime lowers when they are EROFS
+// (a squashed image is one blob), else its per-layer blobs, which always are
+// (an image pulled with --fs ext4 has ext4 lowers).
+Result<std::vector<std::string>> erofs_lowers(const BuildResult& image) {
+  bool runtime_erofs = !image.lower_fs_types.empty();
+  for (FsType t : image.lower_fs_types) runtime_erofs = runtime_erofs && t == FsType::kErofs;
+  if (runtime_erofs) return image.lower_paths;
+  std::vector<std::string> paths;
+  for (const LayerRef& layer : image.canonical_layers) {
+    if (layer.fs_type != FsType::kErofs) {
+      return Error(ErrorKind::kStoreRead, "the image has no EROFS blobs to export from (" +
+                                              layer.digest + " is " +
+                                              std::string(fs_type_name(layer.fs_type)) + ")");
+    }
+    paths.push_back(layer.path);
+  }
+  if (paths.empty()) return Error(ErrorKind::kStoreRead, "the image records no layers");
+  return paths;
+}
+
+}  // namespace
+
 void add_export_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string ref, output, type = "ext4", size, free;
@@ -24,7 +48,8 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(Store store, open_store(ctx.global));
       VMI_TRY(FoundImage found, find_image(store, args->ref));
-      const std::vector<std::string>& lowers = found.image.result.lower_paths;
+      VMI_CHECK(check_utf8(args->output, "OUTPUT"));
+      VMI_TRY(std::vector<std::string> lowers, erofs_lowers(found.image.result));
       if (args->type == "erofs") {
         VMI_CHECK(builder::export_erofs(lowers, args->output));
         if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());

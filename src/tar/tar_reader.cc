@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace vmimage::tar {
@@ -40,11 +41,19 @@ Result<EntryType> entry_type_of(archive_entry* ae) {
       return EntryType::kFifo;
     case AE_IFSOCK:
       return EntryType::kSocket;
+    case 0:
+      // libarchive 3.6 drops a pax linkpath record when the ustar link name
+      // is empty, and is left with a hardlink (typeflag '1') of no type.
+      return Error(ErrorKind::kTarball,
+                   "a hardlink without a target libarchive can read: its target is only in a "
+                   "pax 'linkpath' record and the ustar link name is empty (write the target in "
+                   "the ustar header as well)");
     default:
       break;
   }
-  return Error(ErrorKind::kTarball,
-               "unsupported entry type (mode " + std::to_string(archive_entry_mode(ae)) + ")");
+  char mode[16];
+  std::snprintf(mode, sizeof mode, "%06o", static_cast<unsigned>(archive_entry_mode(ae)));
+  return Error(ErrorKind::kTarball, std::string("unsupported entry type (mode ") + mode + ")");
 }
 
 Result<uint32_t> id_of(int64_t value, const char* what) {

@@ -30,6 +30,23 @@ python3 "$TOOLS/tree_manifest.py" dir "$WORK/mnt/erofs" >"$WORK/got-erofs"
 python3 "$TOOLS/tree_manifest.py" diff "$WORK/got-erofs" "$WORK/want" ||
   fail "the exported EROFS differs from the OCI result"
 
+# Images whose lowers are ext4 (--fs ext4) export from their per-layer EROFS
+# blobs; this once failed with "not an EROFS image (bad magic)".
+for layout in layered squashed; do
+  vmi -q import --fs ext4 --layout "$layout" "ext4-$layout:v1" "$WORK/oci" ||
+    fail "import --fs ext4 --layout $layout"
+  for type in ext4 erofs; do
+    vmi -q export "ext4-$layout:v1" "$WORK/from-ext4.$type" --type "$type" ||
+      fail "export --type $type of an --fs ext4 image ($layout)"
+    mount_image "$type" "$WORK/from-ext4.$type" "$WORK/mnt/from-ext4-$layout-$type"
+    python3 "$TOOLS/tree_manifest.py" dir "$WORK/mnt/from-ext4-$layout-$type" \
+      >"$WORK/got-from-ext4"
+    python3 "$TOOLS/tree_manifest.py" diff --ignore nlink "$WORK/got-from-ext4" "$WORK/want" ||
+      fail "the $type export of the --fs ext4 image ($layout) differs from the OCI result"
+    rm -f "$WORK/from-ext4.$type"
+  done
+done
+
 # Too small a size: a clear error naming the size needed, and no file.
 expect_fail vmi export main:v1 "$WORK/small.ext4" --type ext4 --size 64K
 grep -qi 'size' "$WORK/err" || fail "too small: $(cat "$WORK/err")"
