@@ -25,10 +25,10 @@ struct Limits {
   uint64_t max_layers = 500;                 // overlayfs stacks at most 500 lowers
   uint64_t max_image_entries = 8'000'000;    // tar entries of all layers together
   uint64_t max_image_bytes = uint64_t{256} << 30;  // uncompressed tars together
+  uint64_t max_archive_blobs = 1000;         // layer blobs one archive may hold (all images)
   // Documents (manifests, indexes, configs, archive metadata, token answers).
   uint64_t max_manifest_bytes = uint64_t{4} << 20;  // the distribution spec's own limit
   uint64_t max_config_bytes = uint64_t{64} << 20;
-  uint64_t max_json_depth = 64;              // nesting of any JSON document read
   // Registry transfers.
   std::chrono::seconds stall_timeout{30};    // no byte at all for this long
   uint64_t min_rate = 1024;                  // bytes/s, averaged over rate_window; 0: off

@@ -297,6 +297,9 @@ Result<BuildResult> Builder::Impl::import_image(
   }
   archive::ImportOptions walk_options;
   walk_options.ref = options.ref;
+  walk_options.max_blobs = static_cast<size_t>(this->options.limits.max_archive_blobs);
+  // An archive's configs are documents like its manifests and indexes.
+  walk_options.max_document_bytes = static_cast<size_t>(this->options.limits.max_manifest_bytes);
   if (!this->options.platform.empty()) {
     VMI_TRY(walk_options.platform, oci::parse_platform(this->options.platform));
   }

@@ -1,11 +1,49 @@
 // Typed JSON field access without exceptions reaching callers.
 #include "oci/json_util.h"
 
+#include <algorithm>
+
 namespace vmimage::oci::json {
 
-Result<Json> parse_object(std::string_view text, std::string_view what, ErrorKind kind) {
+namespace {
+
+// The deepest nesting of arrays and objects, strings skipped (a scan, no parse).
+size_t nesting_depth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
+Result<Json> parse_document(std::string_view text, std::string_view what, ErrorKind kind) {
+  if (nesting_depth(text) > kMaxDepth) {
+    return Error(kind, std::string(what) + ": JSON nested deeper than " +
+                           std::to_string(kMaxDepth) + " levels");
+  }
   Json doc = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Error(kind, std::string(what) + ": not valid JSON");
+  return doc;
+}
+
+Result<Json> parse_object(std::string_view text, std::string_view what, ErrorKind kind) {
+  VMI_TRY(Json doc, parse_document(text, what, kind));
   if (!doc.is_object()) return Error(kind, std::string(what) + ": not a JSON object");
   return doc;
 }

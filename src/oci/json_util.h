@@ -16,7 +16,14 @@ namespace vmimage::oci::json {
 
 using Json = nlohmann::json;
 
-// Parses `text` as one JSON object; `what` names the document in errors.
+// Arrays and objects nested deeper than this are refused before parsing: no
+// OCI or Docker document comes near it, and a deep one costs memory for nothing.
+constexpr size_t kMaxDepth = 64;
+
+// Parses `text` as one JSON document of any type, at most kMaxDepth deep;
+// `what` names the document in errors.
+Result<Json> parse_document(std::string_view text, std::string_view what, ErrorKind kind);
+// The same, for a document that must be an object.
 Result<Json> parse_object(std::string_view text, std::string_view what, ErrorKind kind);
 
 // A field reader bound to one object and its path inside the document.

@@ -283,5 +283,23 @@ TEST(MediaTypes, LayerCompression) {
   EXPECT_NE(helm.error().message().find("helm"), std::string::npos);
 }
 
+
+// Hostile nesting: refused with a clear error before any parse (a manifest of
+// two million nested arrays once cost memory for nothing).
+TEST(OciDocuments, DeepNestingIsRefused) {
+  std::string deep = "{\"layers\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  for (auto r : {parse_manifest(deep).error(), parse_index(deep).error()}) {
+    EXPECT_NE(r.message().find("nested deeper than 64 levels"), std::string::npos) << r.message();
+  }
+  auto config = parse_image_config(deep);
+  ASSERT_FALSE(config.ok());
+  // Brackets inside strings are text, not nesting.
+  std::string quoted = "{\"schemaVersion\":2,\"x\":\"" + std::string(1000, '[') + "\"}";
+  auto m = parse_manifest(quoted, kOciManifest);
+  if (!m.ok()) {
+    EXPECT_EQ(m.error().message().find("nested deeper"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace vmimage::oci

@@ -50,6 +50,9 @@ struct ImportOptions {
   size_t max_document_bytes = size_t{4} << 20;
   // ...and all of them together at most this much.
   size_t max_metadata_bytes = size_t{64} << 20;
+  // Layer-like members converted while the archive streams past (each holds a
+  // converted blob until the image is resolved).
+  size_t max_blobs = 1000;
 };
 
 enum class ArchiveFormat {

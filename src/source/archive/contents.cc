@@ -162,6 +162,11 @@ Status TarContents::add_file(const std::string& path, int64_t size, MemberReader
   if (!looks_like_layer(head) && small) return keep_document(path, peek, size);
   // Layer-like, or too big to be a document: the handler judges it; a failure
   // matters only if the chosen image uses this member.
+  if (blobs_.size() >= options_.max_blobs) {
+    return Error(ErrorKind::kTarball, "the archive holds more than " +
+                                          std::to_string(options_.max_blobs) +
+                                          " layer blobs (at " + path + "; limit max-archive-blobs)");
+  }
   auto stored = convert_stream(handler_, path, peek, sniff_compression(head));
   if (data.broken()) return *data.broken();
   if (!stored.ok()) return std::move(stored).error();

@@ -3,6 +3,8 @@
 // OCI layout); index.json alone means an OCI image layout.
 #include "source/archive/resolve.h"
 
+#include <set>
+
 #include "oci/json_util.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -86,8 +88,7 @@ Result<DockerEntry> parse_docker_entry(const Json& object, const std::string& wh
 }
 
 Result<std::vector<DockerEntry>> parse_docker_manifest(std::string_view raw) {
-  Json doc = Json::parse(raw.begin(), raw.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error(kKind, "manifest.json: not valid JSON");
+  VMI_TRY(Json doc, oci::json::parse_document(raw, "manifest.json", kKind));
   if (doc.is_null()) return Error(kKind, "manifest.json is null: the archive lists no image");
   if (!doc.is_array()) return Error(kKind, "manifest.json: not a JSON array of images");
   if (doc.empty())
@@ -111,18 +112,25 @@ Candidate docker_candidate(const DockerEntry& e) {
 }
 
 // Docker 25+ also writes the image's OCI manifest: find it through index.json
-// (nested indexes included) so the import keeps the real manifest digest.
+// (nested indexes included) so the import keeps the real manifest digest. A
+// worklist with each document read once: indexes that name each other, or one
+// index many times, cost no more than the documents the archive holds.
 void find_oci_manifest(Contents& contents, const oci::Index& index, const std::string& config,
-                       int depth, std::optional<std::pair<oci::Manifest, ManifestDoc>>& found) {
-  for (const oci::Descriptor& d : index.manifests) {
-    if (found || depth > kMaxIndexDepth) return;
+                       std::optional<std::pair<oci::Manifest, ManifestDoc>>& found) {
+  std::vector<std::pair<oci::Descriptor, int>> todo;  // with its index depth
+  for (const oci::Descriptor& d : index.manifests) todo.emplace_back(d, 0);
+  std::set<std::string> seen;
+  for (size_t next = 0; next < todo.size() && !found; ++next) {
+    auto [d, depth] = todo[next];
+    if (depth > kMaxIndexDepth || !seen.insert(d.digest.str()).second) continue;
     auto raw = read_blob_document(contents, d, "index.json");
     if (!raw.ok()) continue;
     auto kind = oci::classify_manifest(d.media_type, *raw);
     if (!kind.ok()) continue;
     if (*kind == oci::DocumentKind::kIndex) {
       auto nested = oci::parse_index(*raw, d.media_type);
-      if (nested.ok()) find_oci_manifest(contents, *nested, config, depth + 1, found);
+      if (!nested.ok()) continue;
+      for (const oci::Descriptor& n : nested->manifests) todo.emplace_back(n, depth + 1);
       continue;
     }
     auto m = oci::parse_manifest(*raw, d.media_type);
@@ -143,7 +151,7 @@ Status adopt_docker25_manifest(Contents& contents, const DockerEntry& e, Plan& p
   auto index = oci::parse_index(*raw);
   if (!index.ok()) return {};
   std::optional<std::pair<oci::Manifest, ManifestDoc>> found;
-  find_oci_manifest(contents, *index, e.config, 0, found);
+  find_oci_manifest(contents, *index, e.config, found);
   if (!found) return {};
   std::vector<std::string> paths;
   for (const oci::Descriptor& d : found->first.layers) paths.push_back(blob_path(d.digest));

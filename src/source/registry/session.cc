@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oci/json_util.h"
 #include "source/registry/url.h"
 
 namespace vmimage::registry {
@@ -46,8 +47,9 @@ std::optional<std::chrono::milliseconds> capped_retry_after(const HttpTransfer& 
 }  // namespace
 
 std::string registry_error_summary(std::string_view body) {
-  auto doc = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return {};
+  auto parsed = oci::json::parse_object(body, "error body", kKind);
+  if (!parsed.ok()) return {};
+  const nlohmann::json& doc = *parsed;
   auto errors = doc.find("errors");
   if (errors == doc.end() || !errors->is_array() || errors->empty()) return {};
   const auto& first = (*errors)[0];
