@@ -23,7 +23,7 @@ struct Limits {
   uint64_t max_trailing_bytes = uint64_t{1} << 20;  // after the end-of-archive marker
   // One image.
   uint64_t max_layers = 500;                 // overlayfs stacks at most 500 lowers
-  uint64_t max_image_entries = 8'000'000;    // tar entries of all layers together
+  uint64_t max_image_entries = 4'000'000;    // tar entries of all layers together
   uint64_t max_image_bytes = uint64_t{256} << 30;  // uncompressed tars together
   uint64_t max_archive_blobs = 1000;         // layer blobs one archive may hold (all images)
   // Documents (manifests, indexes, configs, archive metadata, token answers).
