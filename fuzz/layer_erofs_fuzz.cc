@@ -3,12 +3,11 @@
 // the writer finishes must read back: a failure there is a crash.
 #include <cstdint>
 
-#include "builder/layer_limits.h"
+#include "builder/convert_layer.h"
 #include "fs/erofs/reader.h"
 #include "fs/erofs/writer.h"
 #include "fuzz_util.h"
 #include "io/decompress.h"
-#include "tar/tar_reader.h"
 #include "tree/merge.h"
 
 using namespace vmimage;
@@ -22,18 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::make_unique<io::MemoryReader>(std::string(reinterpret_cast<const char*>(data), size)),
       "layer");
   if (!input.ok()) return 0;
-  auto tar = tar::TarReader::open(*input->reader, "layer", budget.tar_options());
-  if (!tar.ok()) return 0;
-  tree::LayerBuilder layer((*writer)->sink(), budget.layer_options("layer"));
-  while (true) {
-    auto entry = (*tar)->next();
-    if (!entry.ok()) return 0;
-    if (*entry == nullptr) break;
-    if (!layer.add(**entry, **tar).ok()) return 0;
-  }
-  auto tree = layer.finish(nullptr);
-  if (!tree.ok()) return 0;
-  if (!(*writer)->finish(*tree).ok()) return 0;  // refused (e.g. unstorable): fine
+  auto layer = builder::stream_layer(*input->reader, "layer", (*writer)->sink(), std::nullopt,
+                                     nullptr, budget);
+  if (!layer.ok()) return 0;
+  if (!(*writer)->finish(layer->tree).ok()) return 0;  // refused (e.g. unstorable): fine
 
   auto back = erofs::read_image(out.get(), 0, "image");
   if (!back.ok()) fuzz::broken("reading back a finished image", back.error());

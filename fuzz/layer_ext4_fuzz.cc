@@ -4,11 +4,10 @@
 
 #include <cstdint>
 
-#include "builder/layer_limits.h"
+#include "builder/convert_layer.h"
 #include "fs/ext4/writer.h"
 #include "fuzz_util.h"
 #include "io/decompress.h"
-#include "tar/tar_reader.h"
 
 using namespace vmimage;
 
@@ -23,21 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::make_unique<io::MemoryReader>(std::string(reinterpret_cast<const char*>(data), size)),
       "layer");
   if (!input.ok()) return 0;
-  auto tar = tar::TarReader::open(*input->reader, "layer", budget.tar_options());
-  if (!tar.ok()) return 0;
-  tree::LayerBuilder layer(sink, budget.layer_options("layer"));
-  while (true) {
-    auto entry = (*tar)->next();
-    if (!entry.ok()) return 0;
-    if (*entry == nullptr) break;
-    if (!layer.add(**entry, **tar).ok()) return 0;
-  }
-  auto tree = layer.finish(nullptr);
-  if (!tree.ok()) return 0;
+  auto layer = builder::stream_layer(*input->reader, "layer", sink, std::nullopt, nullptr, budget);
+  if (!layer.ok()) return 0;
   std::string path = fuzz::scratch_dir() + "/vmimage-fuzz-" + std::to_string(::getpid()) + ".ext4";
   ext4::Ext4Options options;
   options.uuid = std::array<uint8_t, 16>{};
-  auto written = ext4::write_ext4(*tree, sources, path, options);
+  auto written = ext4::write_ext4(layer->tree, sources, path, options);
   ::unlink(path.c_str());
   return 0;
 }
