@@ -23,14 +23,14 @@ class Reader;
 }
 
 // How the lowers a VM mounts are made from the per-layer blobs.
-struct Layout {
+struct LowerLayout {
   enum class Kind { kSquashed, kLayered, kAuto };
   Kind kind = Kind::kSquashed;
   uint32_t max_lowers = 0;  // kAuto: squash the bottom layers so at most this many remain
 };
 // "squashed" | "layered" | "auto:N" (N >= 1).
-Result<Layout> parse_layout(std::string_view text);
-std::string layout_name(const Layout& layout);
+Result<LowerLayout> parse_layout(std::string_view text);
+std::string layout_name(const LowerLayout& layout);
 
 // Per-layer progress, from the thread working on that layer.
 struct BuildEvent {
@@ -41,7 +41,8 @@ struct BuildEvent {
     kConverting,  // stream finished, the layer's filesystem is being completed
     kDone,        // the layer's blob is stored
     kSquashing,   // index -1: writing the squashed lower
-    kSaved,       // index -1: the image is recorded; message = its digest
+    kSaved,       // index -1: the image is recorded; digest = its manifest digest
+    kWarning,     // the layer's tar had a problem that left it usable; message says what
   };
   Kind kind = Kind::kResolved;
   int index = -1;
@@ -56,7 +57,7 @@ struct BuildOptions {
   std::string cache_dir;     // empty: resolve_cache_root("")
   bool force_pull = false;   // skip the local scope and the registry cache
   std::string platform;      // "os/arch[/variant]"; empty: the host's
-  Layout layout;
+  LowerLayout layout;
   int jobs = 3;              // layers downloaded and converted at once
   FsType fs_type = FsType::kErofs;
   std::vector<std::string> insecure_registries;

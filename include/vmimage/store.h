@@ -112,15 +112,14 @@ class BlobWriter {
   int fd() const;
   const std::string& temp_path() const;
   // Syncs and hashes the file, renames it into blobs/, records it under the
-  // lease and unlocks. Afterwards the writer is empty.
+  // lease and unlocks. Afterwards the writer is empty. A scratch blob has no
+  // key: it cannot be committed, only adopted.
   Result<LayerRef> commit();
-  // Takes over the file written through `other` (an unfinished writer of the same
-  // store) in place of this writer's own; commit() then records it under this
-  // writer's key. Lets a producer decide the key only once the blob is written.
-  Status take_file(BlobWriter& other);
-  // Replaces this writer's file by `path` (a complete file in the store's tmp/
-  // directory, written by a library that creates files by name).
-  Status replace_file(const std::string& path);
+  // Takes over the file written through `scratch` (a scratch blob of the same
+  // lease) in place of this writer's own, and ends `scratch`; commit() then
+  // records it under this writer's key. Lets a producer learn the key only once
+  // the blob is written (a layer's key depends on what it holds).
+  Status adopt(BlobWriter&& scratch);
 
  private:
   friend class Lease;
@@ -141,6 +140,9 @@ class Lease {
   // Returns the blob if the store has it (and leases it); otherwise locks it,
   // and another process asking for it waits until it is committed.
   Result<BlobWriter> begin_blob(std::string_view digest, FsType fs_type);
+  // A blob whose key is not known yet: a new file in the store, owned by this
+  // lease, for a keyed writer to adopt() once it is.
+  Result<BlobWriter> begin_scratch_blob();
   // begin_blob + produce + commit: a blob is produced once however many
   // processes ask for it at the same time.
   Result<LayerRef> ensure_blob(std::string_view digest, FsType fs_type,
@@ -163,6 +165,9 @@ class Store {
   ~Store();
 
   const std::string& cache_root() const;
+  // Where anonymous scratch files (O_TMPFILE spools) of store work go: the
+  // store's filesystem, so their space is the store's.
+  const std::string& scratch_dir() const;
   Result<std::string> blob_path(std::string_view digest, FsType fs_type = FsType::kErofs) const;
   // Whether the store has the blob, recorded and whole (no lock is taken: use a
   // Lease's begin_blob to keep it).

@@ -1,50 +1,23 @@
-// Builder: the pipelines that join a source (registry, archive), the layer
-// converter and the store. Build() answers from the local scope, then the
-// registry cache, then pulls; every image ends as canonical per-layer blobs plus
-// the runtime lowers its layout asks for.
+// Builder: one pipeline for pull and import. A LayerSource (the registry, or
+// an archive that streamed its blobs as it went by) feeds store_layers; one
+// tail then makes the runtime lowers the layout asks for, in the filesystem
+// asked for, and records the image. Build() answers from the local scope, then
+// the registry cache, then pulls.
 #include "vmimage/builder.h"
-
-#include <unistd.h>
 
 #include <mutex>
 
 #include "builder/export.h"
 #include "builder/layer_store.h"
 #include "builder/squash.h"
-#include "fs/erofs/reader.h"
+#include "io/decompress.h"
 #include "oci/platform.h"
 #include "oci/reference.h"
-#include "io/decompress.h"
-#include "io/sha256.h"
 #include "source/archive/archive.h"
 #include "source/registry/client.h"
-#include "util/file.h"
 #include "util/text.h"
 
 namespace vmimage {
-
-struct Builder::Impl {
-  BuildOptions options;
-  Store store;
-  std::unique_ptr<registry::Client> client;
-
-  Result<registry::Client*> registry_client();
-  Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
-  Result<BuildResult> pull(const oci::Reference& ref);
-  Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
-                                               builder::StoredLayers& layers);
-  Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers);
-  Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
-                          builder::StoredLayers& layers);
-  Result<BuildResult> import_image(
-      std::string_view tag, const ImportOptions& options,
-      const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
-                                                         const archive::ImportOptions&)>& walk);
-  Result<BuildResult> record(Scope scope, const std::string& tag, const ImageLayers& layers,
-                             const ImageMeta& meta);
-  void emit(BuildEvent::Kind kind, int index, std::string digest = {}, uint64_t done = 0,
-            uint64_t total = 0);
-};
 
 namespace {
 
@@ -61,6 +34,12 @@ OCIConfig oci_config_of(const oci::ImageConfig& config) {
   return out;
 }
 
+uint64_t total_size(const std::vector<LayerRef>& layers) {
+  uint64_t n = 0;
+  for (const LayerRef& l : layers) n += l.size;
+  return n;
+}
+
 Status check_layer_count(const std::string& image, size_t layers, const Limits& limits) {
   if (layers <= limits.max_layers) return {};
   return Error(ErrorKind::kPullImage, image + " has " + std::to_string(layers) +
@@ -68,18 +47,30 @@ Status check_layer_count(const std::string& image, size_t layers, const Limits& 
                                           std::to_string(limits.max_layers) + " (limit max-layers)");
 }
 
-uint64_t total_size(const std::vector<LayerRef>& layers) {
-  uint64_t n = 0;
-  for (const LayerRef& l : layers) n += l.size;
-  return n;
-}
+// The caller's event callback, called by one thread at a time (layers convert
+// on several).
+class EventSink {
+ public:
+  explicit EventSink(BuildEvents events) : events_(std::move(events)) {}
+  void operator()(const BuildEvent& e) {
+    if (!events_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    events_(e);
+  }
+  BuildEvents as_callback() {
+    return [this](const BuildEvent& e) { (*this)(e); };
+  }
+
+ private:
+  BuildEvents events_;
+  std::mutex mu_;
+};
 
 // Registry byte counts → build events.
 class ProgressAdapter : public registry::ProgressSink {
  public:
-  explicit ProgressAdapter(const BuildEvents& events) : events_(events) {}
+  explicit ProgressAdapter(EventSink& events) : events_(events) {}
   void on_layer(const registry::LayerEvent& e) override {
-    if (!events_) return;
     BuildEvent out;
     out.index = e.index;
     out.digest = e.digest.str();
@@ -90,55 +81,108 @@ class ProgressAdapter : public registry::ProgressSink {
       case registry::LayerEvent::Kind::kBytes: out.kind = BuildEvent::Kind::kBytes; break;
       default: return;  // converting and done come from the layer store
     }
-    std::lock_guard<std::mutex> lock(mu_);
     events_(out);
   }
 
  private:
-  const BuildEvents& events_;
-  std::mutex mu_;
+  EventSink& events_;
 };
 
-// Converts each layer blob as the archive streams past, into a store temp file
-// under a provisional key; store_layers later commits it under its real key.
-class ImportHandler : public archive::BlobHandler {
+// A registry image's layers, each opened and streamed when the store lacks it.
+class RegistrySource : public builder::LayerSource {
  public:
-  ImportHandler(Store& store, Lease& lease, builder::ImageBudget& budget)
+  RegistrySource(Store& store, registry::Client& client, const registry::ResolvedImage& image,
+                 registry::ProgressSink& progress)
+      : store_(store), client_(client), image_(image), progress_(progress) {}
+
+  Result<std::shared_ptr<builder::StreamedLayer>> stream(int i, Lease& lease,
+                                                         builder::ImageBudget& budget) override {
+    VMI_TRY(auto layer, builder::start_layer(store_, lease));
+    const registry::Layer& l = image_.layers[static_cast<size_t>(i)];
+    VMI_TRY(auto tar, client_.open_layer(image_.reference, l, &progress_, i));
+    std::string name = "layer " + std::to_string(i) + " (" + l.diff_id.str() + ")";
+    VMI_CHECK(layer->converter->stream(*tar, name, budget, l.diff_id.str()));
+    return layer;
+  }
+
+ private:
+  Store& store_;
+  registry::Client& client_;
+  const registry::ResolvedImage& image_;
+  registry::ProgressSink& progress_;
+};
+
+// An archive's layer blobs, streamed as the archive goes by (before it is
+// known which image, hence which layers, it holds), handed over by position.
+class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
+ public:
+  ArchiveSource(Store& store, Lease& lease, builder::ImageBudget& budget)
       : store_(store), lease_(lease), budget_(budget) {}
 
   Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
-    auto layer = std::make_shared<builder::PrestreamedLayer>();
-    std::string provisional = io::sha256_digest("vmimage-import " + lease_.id() + " " +
-                                                std::to_string(layers_.size()));
-    VMI_TRY(BlobWriter writer, lease_.begin_blob(provisional, FsType::kErofs));
-    layer->writer = std::move(writer);
-    VMI_TRY(layer->conversion,
-            builder::LayerConversion::create(layer->writer->fd(), layer->writer->temp_path(),
-                                             store_.cache_root() + "/tmp"));
-    // stream() reads `tar` ahead on other threads: `stream` is not touched
+    VMI_TRY(auto layer, builder::start_layer(store_, lease_));
+    // The converter reads `tar` ahead on other threads: `stream` is not touched
     // elsewhere until `tar` is gone.
     VMI_TRY(io::Decompressed tar,
             io::open_decompressed(std::make_unique<io::BorrowedReader>(stream), member));
-    VMI_CHECK(layer->conversion->stream(*tar.reader, member, budget_));
-    layers_.push_back(layer);
-    return archive::ConvertedBlob{layer->conversion->diff_id(), layers_.size() - 1};
+    VMI_CHECK(layer->converter->stream(*tar.reader, member, budget_));
+    streamed_.push_back(layer);
+    return archive::ConvertedBlob{layer->converter->diff_id(), streamed_.size() - 1};
   }
 
-  std::shared_ptr<builder::PrestreamedLayer> layer(uint64_t handle) { return layers_.at(handle); }
+  void set_image(const archive::ImportedImage& image) { image_ = &image; }
+
+  Result<std::shared_ptr<builder::StreamedLayer>> stream(int i, Lease&,
+                                                         builder::ImageBudget&) override {
+    return streamed_.at(image_->layers.at(static_cast<size_t>(i)).handle);
+  }
 
  private:
   Store& store_;
   Lease& lease_;
   builder::ImageBudget& budget_;
-  std::vector<std::shared_ptr<builder::PrestreamedLayer>> layers_;
+  const archive::ImportedImage* image_ = nullptr;
+  std::vector<std::shared_ptr<builder::StreamedLayer>> streamed_;
 };
+
 }  // namespace
 
-void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest, uint64_t done,
-                         uint64_t total) {
-  if (!options.events) return;
-  BuildEvent e{kind, index, std::move(digest), done, total, {}};
-  options.events(e);
+struct Builder::Impl {
+  Impl(BuildOptions o, Store s)
+      : options(std::move(o)), store(std::move(s)), events(options.events) {}
+
+  BuildOptions options;
+  Store store;
+  std::unique_ptr<registry::Client> client;
+  EventSink events;
+
+  Result<registry::Client*> registry_client();
+  Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
+  Result<BuildResult> pull(const oci::Reference& ref);
+  Result<BuildResult> import_image(
+      std::string_view tag, const ImportOptions& options,
+      const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
+                                                         const archive::ImportOptions&)>& walk);
+  // The tail both share: layers into the store, runtime lowers, the record.
+  Result<BuildResult> store_image(Lease& lease, builder::LayerSource& source,
+                                  builder::ImageBudget& budget,
+                                  const std::vector<std::string>& diff_ids, ImageMeta meta,
+                                  Scope scope, const std::vector<std::string>& tags);
+  Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
+                                               builder::StoredLayers& layers);
+  Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers,
+                                           const std::vector<std::string>& diff_ids);
+  Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
+                          builder::StoredLayers& layers);
+  void emit(BuildEvent::Kind kind, int index, std::string digest = {});
+};
+
+void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest) {
+  BuildEvent e;
+  e.kind = kind;
+  e.index = index;
+  e.digest = std::move(digest);
+  events(e);
 }
 
 Result<registry::Client*> Builder::Impl::registry_client() {
@@ -159,14 +203,17 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
                             std::pair{Scope::kRegistry, ref.str()}}) {
     Result<StoredImage> found = store.find(scope, tag);
     if (found.ok()) {
-      const std::vector<FsType>& types = found->result.lower_fs_types;
+      const BuildResult& r = found->result;
       // Built for another filesystem: build again (its layers are cached).
-      if (!types.empty() && types.front() != options.fs_type) return std::optional<BuildResult>();
-      // A blob deleted behind the store's back: pull again rather than hand it out.
-      for (const std::string& path : found->result.lower_paths) {
-        if (::access(path.c_str(), R_OK) != 0) return std::optional<BuildResult>();
+      if (!r.lower_fs_types.empty() && r.lower_fs_types.front() != options.fs_type) {
+        return std::optional<BuildResult>();
       }
-      return std::optional<BuildResult>(found->result);
+      // A blob deleted behind the store's back: pull again rather than hand it out.
+      for (const LayerRef& layer : r.layers) {
+        VMI_TRY(bool whole, store.has_blob(layer.digest, layer.fs_type));
+        if (!whole) return std::optional<BuildResult>();
+      }
+      return std::optional<BuildResult>(r);
     }
     if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();
   }
@@ -187,10 +234,9 @@ Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::stri
   emit(BuildEvent::Kind::kSquashing, -1, key);
   std::vector<std::string> paths;
   for (size_t i = 0; i < diff_ids.size(); ++i) paths.push_back(layers.refs()[i].path);
-  VMI_TRY(std::vector<builder::LayerFile> files, builder::open_layer_files(paths));
-  layers.start();
-  VMI_CHECK(builder::write_squashed(files, writer.fd(), writer.temp_path(),
-                                    store.cache_root() + "/tmp"));
+  auto started = [&] { layers.start(); };
+  VMI_CHECK(builder::write_squashed(paths, writer.fd(), writer.temp_path(), store.scratch_dir(),
+                                    PageCache::kKeep, started));
   return writer.commit();
 }
 
@@ -200,9 +246,9 @@ Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
   size_t n = layers.refs().size();
   size_t squash_count = 0;  // bottom layers merged into one lower
   switch (options.layout.kind) {
-    case Layout::Kind::kLayered: squash_count = 0; break;
-    case Layout::Kind::kSquashed: squash_count = n; break;
-    case Layout::Kind::kAuto:
+    case LowerLayout::Kind::kLayered: squash_count = 0; break;
+    case LowerLayout::Kind::kSquashed: squash_count = n; break;
+    case LowerLayout::Kind::kAuto:
       squash_count = n > options.layout.max_lowers ? n - options.layout.max_lowers + 1 : 0;
       break;
   }
@@ -218,18 +264,21 @@ Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
   return out;
 }
 
-// The runtime lowers in the requested filesystem: an ext4 blob (same key) is
-// written from each EROFS lower, copying its file data.
+// The runtime lowers in the requested filesystem: each ext4 blob (same key) is
+// written from its EROFS lower, with the bytes `mkfs --type ext4` gives.
 Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
-                                                        const std::vector<LayerRef>& lowers) {
+                                                        const std::vector<LayerRef>& lowers,
+                                                        const std::vector<std::string>& diff_ids) {
   if (options.fs_type == FsType::kErofs) return lowers;
   std::vector<LayerRef> out;
-  for (const LayerRef& lower : lowers) {
+  size_t first_layer = diff_ids.size() - lowers.size();  // lowers[0] may be a squash
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    const LayerRef& lower = lowers[i];
     VMI_TRY(BlobWriter writer, lease.begin_blob(lower.digest, FsType::kExt4));
     if (!writer.exists()) {
-      std::string scratch = writer.temp_path() + ".ext4";
-      VMI_CHECK(builder::erofs_to_ext4(lower.path, scratch, ext4::Ext4Options{}));
-      VMI_CHECK(writer.replace_file(scratch));
+      bool squash = i == 0 && first_layer > 0;
+      const std::string& content = squash ? lower.digest : diff_ids[first_layer + i];
+      VMI_CHECK(builder::ext4_twin(lower.path, content, writer.fd(), writer.temp_path()));
     }
     VMI_TRY(LayerRef ref, writer.commit());
     out.push_back(ref);
@@ -237,11 +286,26 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
   return out;
 }
 
-Result<BuildResult> Builder::Impl::record(Scope scope, const std::string& tag,
-                                          const ImageLayers& layers, const ImageMeta& meta) {
-  VMI_CHECK(store.save(scope, tag, layers, meta));
-  VMI_TRY(StoredImage stored, store.find(scope, tag));
+Result<BuildResult> Builder::Impl::store_image(Lease& lease, builder::LayerSource& source,
+                                               builder::ImageBudget& budget,
+                                               const std::vector<std::string>& diff_ids,
+                                               ImageMeta meta, Scope scope,
+                                               const std::vector<std::string>& tags) {
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
+  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
+          builder::store_layers(store, lease, diff_ids, source, budget, layer_options));
+  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
+  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers, diff_ids));
+  meta.size = total_size(runtime);
+  meta.created_at = std::chrono::system_clock::now();
+  for (const std::string& tag : tags) {
+    meta.tag = tag;
+    VMI_CHECK(store.save(scope, tag, {canonical, runtime}, meta));
+  }
+  VMI_TRY(StoredImage stored, store.find(scope, tags.front()));
   emit(BuildEvent::Kind::kSaved, -1, meta.digest);
+  VMI_CHECK(lease.release());
   BuildResult result = stored.result;
   result.cached = false;
   return result;
@@ -253,38 +317,20 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
   if (!options.platform.empty()) {
     VMI_TRY(platform, oci::parse_platform(options.platform));
   }
-  ProgressAdapter progress(options.events);
+  ProgressAdapter progress(events);
   VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress));
-  if (image.config.diff_ids.size() != image.layers.size()) {
-    return Error(ErrorKind::kPullImage, ref.str() + ": the config lists " +
-                                            std::to_string(image.config.diff_ids.size()) +
-                                            " DiffIDs for " + std::to_string(image.layers.size()) +
-                                            " layers");
-  }
   std::vector<std::string> diff_ids;
   for (const oci::Digest& d : image.config.diff_ids) diff_ids.push_back(d.str());
-
   VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
+
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  builder::LayerStoreOptions layer_options{options.jobs, options.events, &budget};
-  auto open = [&](int i) { return c->open_layer(ref, image.layers[i], &progress, i); };
-  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
-          builder::store_layers(store, lease, diff_ids, open, layer_options));
-  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
-  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
-  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
-
+  RegistrySource source(store, *c, image, progress);
   ImageMeta meta;
-  meta.tag = ref.str();
   meta.digest = image.digest.str();
-  meta.size = total_size(runtime);
-  meta.created_at = std::chrono::system_clock::now();
   meta.source = ImageSource::kRegistry;
   meta.oci = oci_config_of(image.config);
-  VMI_TRY(BuildResult result, record(Scope::kRegistry, ref.str(), {canonical, runtime}, meta));
-  VMI_CHECK(lease.release());
-  return result;
+  return store_image(lease, source, budget, diff_ids, meta, Scope::kRegistry, {ref.str()});
 }
 
 Result<BuildResult> Builder::Impl::import_image(
@@ -305,39 +351,27 @@ Result<BuildResult> Builder::Impl::import_image(
   }
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(this->options.limits);
-  ImportHandler handler(store, lease, budget);
-  VMI_TRY(archive::ImportedImage image, walk(handler, walk_options));
-  std::string name = tag.empty() ? image.name : std::string(tag);
-  if (name.empty()) {
-    return Error(ErrorKind::kUsage,
-                 image.names.empty()
-                     ? "the archive names no image: give a tag"
-                     : "the image has several names (" + join_some(image.names) + "): give a tag");
+  ArchiveSource source(store, lease, budget);
+  VMI_TRY(archive::ImportedImage image, walk(source, walk_options));
+  source.set_image(image);
+  // No tag: every name the archive gives the image, as `docker load` does.
+  std::vector<std::string> tags;
+  if (!tag.empty()) {
+    tags.emplace_back(tag);
+  } else if (!image.name.empty()) {
+    tags.push_back(image.name);
+  } else {
+    tags = image.names;
   }
+  if (tags.empty()) return Error(ErrorKind::kUsage, "the archive names no image: give a tag");
   std::vector<std::string> diff_ids;
   for (const archive::LayerBlob& l : image.layers) diff_ids.push_back(l.diff_id);
-  auto streamed = [&](int i) { return handler.layer(image.layers[i].handle); };
-  auto no_open = [](int i) -> Result<std::unique_ptr<io::Reader>> {
-    return Error(ErrorKind::kInternal, "layer " + std::to_string(i) + " was not streamed");
-  };
-  VMI_CHECK(check_layer_count(name, diff_ids.size(), this->options.limits));
-  builder::LayerStoreOptions layer_options{this->options.jobs, this->options.events, &budget};
-  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
-          builder::store_layers(store, lease, diff_ids, no_open, layer_options, streamed));
-  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
-  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
-  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers));
-
+  VMI_CHECK(check_layer_count(tags.front(), diff_ids.size(), this->options.limits));
   ImageMeta meta;
-  meta.tag = name;
   meta.digest = image.manifest_digest;
-  meta.size = total_size(runtime);
-  meta.created_at = std::chrono::system_clock::now();
   meta.source = ImageSource::kImport;
   meta.oci = oci_config_of(image.config);
-  VMI_TRY(BuildResult result, record(Scope::kLocal, name, {canonical, runtime}, meta));
-  VMI_CHECK(lease.release());
-  return result;
+  return store_image(lease, source, budget, diff_ids, meta, Scope::kLocal, tags);
 }
 
 Builder::Builder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -347,8 +381,7 @@ Builder::~Builder() = default;
 
 Result<Builder> Builder::create(BuildOptions options) {
   VMI_TRY(Store store, Store::open(options.cache_dir));
-  auto impl = std::make_unique<Impl>(Impl{std::move(options), std::move(store), nullptr});
-  return Builder(std::move(impl));
+  return Builder(std::make_unique<Impl>(std::move(options), std::move(store)));
 }
 
 Result<BuildResult> Builder::build(std::string_view ref_text) {

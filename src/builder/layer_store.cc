@@ -2,19 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
-#include <atomic>
 #include <map>
-#include <mutex>
-#include <optional>
-#include <thread>
 
 #include "builder/chain.h"
-#include "builder/layer_conversion.h"
-#include "fs/erofs/reader.h"
+#include "builder/merged_images.h"
 #include "io/sha256.h"
 #include "tree/merge.h"
-#include "util/file.h"
+#include "util/parallel.h"
 
 namespace vmimage::builder {
 
@@ -23,24 +17,21 @@ namespace {
 struct Slot {
   std::string diff_id;
   std::string context_key;
-  std::optional<LayerRef> blob;             // in the store already, or committed
-  std::optional<BlobWriter> context_writer;  // locked; the conversion writes here
+  std::optional<LayerRef> blob;              // in the store already, or committed
+  std::optional<BlobWriter> context_writer;  // locked
   std::optional<BlobWriter> diff_writer;     // locked unless another slot holds the key
-  std::unique_ptr<LayerConversion> conversion;
-  std::shared_ptr<PrestreamedLayer> streamed;   // streamed before the keys were known
-  int same_blob_as = -1;                     // an earlier slot streamed from the same blob
+  std::shared_ptr<StreamedLayer> streamed;   // phase 1 done
+  int same_blob_as = -1;                     // an earlier slot streamed the same blob
 };
 
-LayerConversion& conversion_of(Slot& s) {
-  return s.streamed ? *s.streamed->conversion : *s.conversion;
-}
-
-void emit(const LayerStoreOptions& o, BuildEvent::Kind kind, int index, const std::string& digest) {
+void emit(const LayerStoreOptions& o, BuildEvent::Kind kind, int index, const std::string& digest,
+          std::string message = {}) {
   if (!o.events) return;
   BuildEvent e;
   e.kind = kind;
   e.index = index;
   e.digest = digest;
+  e.message = std::move(message);
   o.events(e);
 }
 
@@ -82,69 +73,44 @@ Status lock_slots(Store& store, Lease& lease, std::vector<Slot>& slots) {
   return {};
 }
 
-Status convert_one(Store& store, Slot& slot, int index, const OpenLayer& open,
-                   const LayerStoreOptions& options) {
-  BlobWriter& out = *slot.context_writer;
-  VMI_TRY(slot.conversion,
-          LayerConversion::create(out.fd(), out.temp_path(), store.cache_root() + "/tmp"));
-  VMI_TRY(auto tar, open(index));
-  std::string name = "layer " + std::to_string(index) + " (" + slot.diff_id + ")";
-  VMI_CHECK(slot.conversion->stream(*tar, name, *options.budget, slot.diff_id));
-  emit(options, BuildEvent::Kind::kConverting, index, slot.diff_id);
-  return {};
-}
-
-// Phase 1: every layer to convert, `jobs` at a time. The first error wins;
-// layers not yet started are skipped after it.
-Status convert_all(Store& store, std::vector<Slot>& slots, const OpenLayer& open,
-                   const LayerStoreOptions& options) {
-  std::vector<int> todo;
+// Phase 1: every layer the store lacks, `jobs` at a time.
+Status stream_all(std::vector<Slot>& slots, Lease& lease, LayerSource& source, ImageBudget& budget,
+                  const LayerStoreOptions& options) {
+  std::vector<size_t> todo;
   for (size_t i = 0; i < slots.size(); ++i) {
-    if (!slots[i].blob && slots[i].context_writer && !slots[i].streamed) {
-      todo.push_back(static_cast<int>(i));
+    if (!slots[i].blob) todo.push_back(i);
+  }
+  VMI_CHECK(parallel_for(todo.size(), options.jobs, [&](size_t k) -> Status {
+    Slot& s = slots[todo[k]];
+    int index = static_cast<int>(todo[k]);
+    VMI_TRY(s.streamed, source.stream(index, lease, budget));
+    for (const std::string& w : s.streamed->converter->warnings()) {
+      emit(options, BuildEvent::Kind::kWarning, index, s.diff_id, w);
+    }
+    emit(options, BuildEvent::Kind::kConverting, index, s.diff_id);
+    return {};
+  }));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    for (size_t j = 0; j < i && slots[i].streamed; ++j) {
+      if (slots[j].streamed == slots[i].streamed) slots[i].same_blob_as = static_cast<int>(j);
     }
   }
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::optional<Error> failure;
-  auto worker = [&] {
-    while (true) {
-      size_t k = next.fetch_add(1);
-      if (k >= todo.size()) return;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (failure) return;
-      }
-      Status s = convert_one(store, slots[todo[k]], todo[k], open, options);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!failure) failure = std::move(s).error();
-      }
-    }
-  };
-  int jobs = std::clamp<int>(options.jobs, 1, 64);
-  std::vector<std::thread> threads;
-  for (int t = 1; t < jobs && t < static_cast<int>(todo.size()); ++t) threads.emplace_back(worker);
-  worker();
-  for (std::thread& t : threads) t.join();
-  if (failure) return *failure;
   return {};
 }
 
-// Phase 2 for one converted slot: complete it against `lower` and pick its key.
+// Phase 2 for one streamed slot: complete it against `lower` and pick its key.
 // The blob's writer goes to `pending` (committed later); its ref has the temp path.
 Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& lower,
                           std::vector<BlobWriter>& pending) {
   Slot& s = slots[i];
   if (s.same_blob_as >= 0) return *slots[s.same_blob_as].blob;
-  LayerConversion& c = conversion_of(s);
+  LayerConverter& c = *s.streamed->converter;
   VMI_CHECK(c.finish(&lower));
   if (c.diff_id() != s.diff_id) {
     return Error(ErrorKind::kImageDigest, "layer " + std::to_string(i) + ": DiffID " +
                                               c.diff_id() + " does not match the config's " +
                                               s.diff_id);
   }
-  BlobWriter& data = s.streamed ? *s.streamed->writer : *s.context_writer;
   BlobWriter* target = &*s.context_writer;
   std::string key = s.context_key;
   if (!c.context_sensitive()) {
@@ -156,7 +122,8 @@ Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& 
       key = s.diff_id;
     }
   }
-  if (target != &data) VMI_CHECK(target->take_file(data));
+  VMI_CHECK(target->adopt(std::move(*s.streamed->file)));
+  s.streamed->file.reset();
   struct stat st;
   if (::fstat(target->fd(), &st) != 0) {
     return sys_error(ErrorKind::kStoreSave, "inspecting " + target->temp_path());
@@ -167,10 +134,8 @@ Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& 
 }
 
 Status add_to_context(tree::Tree& context, const LayerRef& blob) {
-  VMI_TRY(UniqueFd fd, open_read(blob.path));
-  Result<tree::Tree> layer = erofs::read_image(fd.get(), 0, blob.path);
-  if (!layer) return std::move(layer).error().context("reading layer blob " + blob.path);
-  return tree::apply_layer(context, *layer);
+  VMI_TRY(MergedImages layer, read_image_file(blob.path));
+  return tree::apply_layer(context, layer.tree);
 }
 
 }  // namespace
@@ -179,23 +144,28 @@ std::string layer_context_key(const std::string& chain_id) {
   return io::sha256_digest("vmimage-lower-v1 " + chain_id);
 }
 
+Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease) {
+  auto layer = std::make_shared<StreamedLayer>();
+  VMI_TRY(BlobWriter file, lease.begin_scratch_blob());
+  layer->file = std::move(file);
+  VMI_TRY(layer->converter, LayerConverter::create(layer->file->fd(), layer->file->temp_path(),
+                                                   store.scratch_dir(), LayerImageOptions{}));
+  return layer;
+}
+
 StoredLayers::~StoredLayers() {
   if (worker_.joinable()) worker_.join();
 }
 
 void StoredLayers::start() {
-  if (done_ || worker_.joinable()) return;
+  if (committed_ || worker_.joinable()) return;
   worker_ = std::thread([this] { committed_ = commit_all(); });
 }
 
 Result<std::vector<LayerRef>> StoredLayers::finish() {
-  if (worker_.joinable()) {
-    worker_.join();
-  } else if (!done_) {
-    committed_ = commit_all();
-  }
-  done_ = true;
-  if (!committed_.ok()) return committed_.error();
+  if (worker_.joinable()) worker_.join();
+  if (!committed_) committed_ = commit_all();
+  if (!committed_->ok()) return committed_->error();
   return refs_;
 }
 
@@ -213,24 +183,19 @@ Status StoredLayers::commit_all() {
 
 Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
                                                    const std::vector<std::string>& diff_ids,
-                                                   const OpenLayer& open,
-                                                   const LayerStoreOptions& options,
-                                                   const StreamedLookup& streamed) {
+                                                   LayerSource& source, ImageBudget& budget,
+                                                   const LayerStoreOptions& options) {
   std::vector<std::string> chains = chain_ids(diff_ids);
   std::vector<Slot> slots(diff_ids.size());
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].diff_id = diff_ids[i];
     slots[i].context_key = layer_context_key(chains[i]);
-    if (streamed) slots[i].streamed = streamed(static_cast<int>(i));
-    for (size_t j = 0; j < i && slots[i].streamed; ++j) {
-      if (slots[j].streamed == slots[i].streamed) slots[i].same_blob_as = static_cast<int>(j);
-    }
   }
   VMI_CHECK(lock_slots(store, lease, slots));
   for (size_t i = 0; i < slots.size(); ++i) {
     if (slots[i].blob) emit(options, BuildEvent::Kind::kCached, static_cast<int>(i), diff_ids[i]);
   }
-  VMI_CHECK(convert_all(store, slots, open, options));
+  VMI_CHECK(stream_all(slots, lease, source, budget, options));
 
   auto stored = std::make_unique<StoredLayers>();
   tree::Tree context;
@@ -241,9 +206,8 @@ Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
       if (s.same_blob_as >= 0) {
         VMI_CHECK(add_to_context(context, *s.blob));
       } else {
-        VMI_CHECK(tree::apply_layer(context, conversion_of(s).tree()));
+        VMI_CHECK(tree::apply_layer(context, s.streamed->converter->tree()));
       }
-      s.conversion.reset();
       s.context_writer.reset();
       s.diff_writer.reset();
       emit(options, BuildEvent::Kind::kDone, static_cast<int>(i), s.blob->digest);

@@ -1,6 +1,7 @@
 // Puts an image's layers into the store as EROFS lowers: finds the blobs the
-// store has, converts the rest (several at once), completes each layer against
-// the layers below it in order, and commits it under its key:
+// store has, has the rest streamed by the image's LayerSource (several at
+// once), completes each layer against the layers below it in order, and
+// commits it under its key:
 //   - the DiffID when the layer's image does not depend on the layers below;
 //   - else a context key derived from its ChainID (layer_context_key), so a
 //     chain-dependent blob is shared only by images with the same layers below.
@@ -8,15 +9,12 @@
 // share layers never wait on each other in a cycle.
 #pragma once
 
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "builder/layer_conversion.h"
-#include "io/reader.h"
+#include "builder/layer_converter.h"
 #include "util/result.h"
 #include "vmimage/builder.h"
 #include "vmimage/store.h"
@@ -26,20 +24,31 @@ namespace vmimage::builder {
 // The key of a chain-dependent layer blob.
 std::string layer_context_key(const std::string& chain_id);
 
-// Opens layer `index`'s uncompressed tar; the reader checks its digests at EOF.
-using OpenLayer = std::function<Result<std::unique_ptr<io::Reader>>(int index)>;
-
-// A layer already streamed (phase 1) into a store temp file, e.g. while an
-// archive streamed past; store_layers completes and commits it under its key.
-struct PrestreamedLayer {
-  std::unique_ptr<LayerConversion> conversion;
-  std::optional<BlobWriter> writer;  // holds the image being written
+// A layer through phase 1: its image being written into a scratch blob of the
+// store (its key comes with phase 2), and the converter that wrote it.
+struct StreamedLayer {
+  std::unique_ptr<LayerConverter> converter;
+  std::optional<BlobWriter> file;
 };
+
+// Where an image's layers come from. A registry opens and streams each layer
+// when asked; an archive has streamed them already, as it went by, and hands
+// them over. One StreamedLayer may serve two positions (the same blob twice).
+class LayerSource {
+ public:
+  virtual ~LayerSource() = default;
+  // Layer `index` streamed into a scratch blob of `lease`. Called from worker
+  // threads, for the layers the store lacks only.
+  virtual Result<std::shared_ptr<StreamedLayer>> stream(int index, Lease& lease,
+                                                        ImageBudget& budget) = 0;
+};
+
+// A new LayerConverter writing into a new scratch blob of `lease`.
+Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease);
 
 struct LayerStoreOptions {
   int jobs = 3;
-  BuildEvents events;  // may be empty
-  ImageBudget* budget = nullptr;  // the image's limits; required
+  BuildEvents events;  // may be empty; called from several threads, one at a time
 };
 
 // The layers of one image, complete but for the publishing of the blobs this
@@ -57,31 +66,26 @@ class StoredLayers {
   const std::vector<LayerRef>& refs() const { return refs_; }
   // Commits the pending blobs on a worker thread.
   void start();
-  // Waits for (or runs) the commits; the refs, every one in the store.
+  // Waits for (or runs) the commits; the refs, every one in the store. Idempotent.
   Result<std::vector<LayerRef>> finish();
 
  private:
-  friend Result<std::unique_ptr<StoredLayers>> store_layers(
-      Store&, Lease&, const std::vector<std::string>&, const OpenLayer&,
-      const LayerStoreOptions&, const std::function<std::shared_ptr<PrestreamedLayer>(int)>&);
+  friend Result<std::unique_ptr<StoredLayers>> store_layers(Store&, Lease&,
+                                                            const std::vector<std::string>&,
+                                                            LayerSource&, ImageBudget&,
+                                                            const LayerStoreOptions&);
   Status commit_all();
 
   std::vector<LayerRef> refs_;
   std::vector<BlobWriter> pending_;  // in base → top order
   std::thread worker_;
-  Status committed_;
-  bool done_ = false;
+  std::optional<Status> committed_;
 };
 
-// Puts one blob per layer (base → top) into the store. `diff_ids` are the
-// config's. `streamed` (nullable) gives layers already streamed, by index
-// (shared_ptr: one archive blob may serve two positions); the others are opened
-// with `open`.
-using StreamedLookup = std::function<std::shared_ptr<PrestreamedLayer>(int index)>;
+// Puts one blob per layer (base → top) into the store. `diff_ids` are the config's.
 Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
                                                    const std::vector<std::string>& diff_ids,
-                                                   const OpenLayer& open,
-                                                   const LayerStoreOptions& options,
-                                                   const StreamedLookup& streamed = nullptr);
+                                                   LayerSource& source, ImageBudget& budget,
+                                                   const LayerStoreOptions& options);
 
 }  // namespace vmimage::builder

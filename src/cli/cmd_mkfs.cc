@@ -1,16 +1,18 @@
 // `vmimage mkfs`: one layer tar (gzip, zstd or plain, by magic; "-" = stdin) →
-// one EROFS or ext4 image. The conversions are builder::convert_layer and
-// builder::convert_layer_ext4.
+// one EROFS or ext4 image, through the layer engine (builder::LayerConverter)
+// that pull and import use too.
 #include <charconv>
 #include <cstdio>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
-#include "builder/convert_layer.h"
-#include "builder/convert_layer_ext4.h"
+#include "builder/layer_converter.h"
+#include "builder/merged_images.h"
 #include "cli/cli.h"
 #include "io/decompress.h"
+#include "io/identity.h"
+#include "util/file.h"
 #include "util/size.h"
 
 namespace vmimage::cli {
@@ -30,8 +32,20 @@ struct MkfsArgs {
   std::string free;  // ext4 only
 };
 
-Result<builder::ConvertOptions> convert_options(const MkfsArgs& args) {
-  builder::ConvertOptions opts;
+Result<builder::LayerImageOptions> image_options(const MkfsArgs& args) {
+  builder::LayerImageOptions opts;
+  std::optional<FsType> type = parse_fs_type(args.type);
+  if (!type) {
+    return Error(ErrorKind::kLayerFs, "unsupported filesystem type \"" + args.type +
+                                          "\" (this build makes: erofs, ext4)");
+  }
+  opts.fs_type = *type;
+  if (opts.fs_type == FsType::kErofs && (!args.size.empty() || !args.free.empty())) {
+    return Error(ErrorKind::kUsage, "--size and --free apply to --type ext4 only");
+  }
+  if (!args.size.empty() && !args.free.empty()) {
+    return Error(ErrorKind::kUsage, "--size and --free exclude each other");
+  }
   opts.block_size = args.block_size;
   opts.label = args.label;
   if (args.mtime != "keep") {
@@ -39,16 +53,21 @@ Result<builder::ConvertOptions> convert_options(const MkfsArgs& args) {
     const char* end = args.mtime.data() + args.mtime.size();
     auto [ptr, ec] = std::from_chars(args.mtime.data(), end, value);
     if (ec != std::errc() || ptr != end) {
-      return Error(ErrorKind::kUsage,
-                   "--mtime takes \"keep\" or whole seconds since the epoch, "
-                   "not \"" +
-                       args.mtime + "\"");
+      return Error(ErrorKind::kUsage, "--mtime takes \"keep\" or whole seconds since the epoch, "
+                                      "not \"" + args.mtime + "\"");
     }
     opts.mtime = value;
   }
   if (args.uuid != "auto") {
-    VMI_TRY(opts.uuid, builder::parse_uuid(args.uuid));
+    VMI_TRY(opts.uuid, io::parse_uuid(args.uuid));
   }
+  if (!args.size.empty()) {
+    VMI_TRY(opts.size_bytes, parse_size(args.size));
+  }
+  if (!args.free.empty()) {
+    VMI_TRY(opts.extra_free_bytes, parse_size(args.free));
+  }
+  opts.page_cache = PageCache::kDropBehind;  // a file for the user, not read back here
   return opts;
 }
 
@@ -64,136 +83,78 @@ std::string megabytes(uint64_t bytes) {
   return buf;
 }
 
-Status print_summary(const MkfsArgs& args, const builder::ConvertResult& r, bool json) {
-  const tree::LayerStats& l = r.stats.layer;
-  if (json) {
-    nlohmann::ordered_json j = {{"output", args.output},
-                        {"diff_id", r.diff_id},
-                        {"uuid", builder::format_uuid(r.uuid)},
-                        {"entries", l.entries},
-                        {"files", l.files},
-                        {"file_bytes", l.file_bytes},
-                        {"hardlinks", l.hardlinks},
-                        {"whiteouts", l.whiteouts},
-                        {"whiteouts_dropped", l.whiteouts_dropped},
-                        {"opaque_dirs", l.opaque_dirs},
-                        {"tar_bytes", r.stats.tar_bytes},
-                        {"image_bytes", r.stats.image.image_bytes},
-                        {"context_used", r.context_used}};
-    return print_json(j, -1);
-  }
-  std::printf("%s: %llu entries, %llu files (%s), %llu whiteouts, image %s, diff_id %s\n",
-              args.output.c_str(), static_cast<unsigned long long>(l.entries),
-              static_cast<unsigned long long>(l.files), megabytes(l.file_bytes).c_str(),
-              static_cast<unsigned long long>(l.whiteouts),
-              megabytes(r.stats.image.image_bytes).c_str(), r.diff_id.c_str());
-  return {};
-}
-
-void print_warnings(const std::vector<std::string>& warnings, const tree::LayerStats& layer,
-                    bool have_lower, const std::string& name) {
-  for (const std::string& w : warnings) std::fprintf(stderr, "vmimage: warning: %s\n", w.c_str());
-  if (layer.root_opaque && !have_lower) {
+void print_warnings(const builder::LayerConverter& c, bool have_lower, const std::string& name) {
+  for (const std::string& w : c.warnings()) std::fprintf(stderr, "vmimage: warning: %s\n", w.c_str());
+  if (c.layer_stats().root_opaque && !have_lower) {
     std::fprintf(stderr, "vmimage: warning: %s: the root is opaque; without --lower the lower "
                          "layers' top-level names stay visible\n", name.c_str());
   }
 }
 
-Result<builder::Ext4ConvertOptions> ext4_options(const MkfsArgs& args) {
-  VMI_TRY(builder::ConvertOptions common, convert_options(args));
-  if (args.block_size != 4096) {
-    return Error(ErrorKind::kUsage, "ext4 images use 4096-byte blocks, not " +
-                                        std::to_string(args.block_size));
-  }
-  builder::Ext4ConvertOptions opts;
-  opts.mtime = common.mtime;
-  opts.uuid = common.uuid;
-  opts.label = common.label;
-  if (!args.size.empty()) {
-    VMI_TRY(opts.size_bytes, parse_size(args.size));
-  }
-  if (!args.free.empty()) {
-    VMI_TRY(opts.extra_free_bytes, parse_size(args.free));
-  }
-  if (!args.size.empty() && !args.free.empty()) {
-    return Error(ErrorKind::kUsage, "--size and --free exclude each other");
-  }
-  return opts;
-}
-
-Status print_ext4_summary(const MkfsArgs& args, const builder::Ext4ConvertResult& r,
-                          bool json) {
-  const tree::LayerStats& l = r.layer;
-  const ext4::Ext4Stats& img = r.image;
+Status print_summary(const MkfsArgs& args, const builder::LayerConverter& c, bool json) {
+  const tree::LayerStats& l = c.layer_stats();
+  bool ext4 = args.type == "ext4";
+  uint64_t image_bytes = ext4 ? c.ext4_stats().size_bytes : c.erofs_stats().image_bytes;
   if (json) {
-    nlohmann::ordered_json j = {{"output", args.output},       {"type", "ext4"},
-                        {"diff_id", r.diff_id},        {"uuid", img.uuid},
-                        {"entries", l.entries},        {"files", l.files},
-                        {"file_bytes", l.file_bytes},  {"hardlinks", l.hardlinks},
-                        {"whiteouts", l.whiteouts},    {"whiteouts_dropped", l.whiteouts_dropped},
-                        {"opaque_dirs", l.opaque_dirs}, {"tar_bytes", r.tar_bytes},
-                        {"image_bytes", img.size_bytes}, {"min_image_bytes", img.min_size_bytes},
-                        {"auto_sized", img.auto_sized}, {"free_blocks", img.free_blocks},
-                        {"inodes", img.inodes},        {"context_used", r.context_used}};
+    nlohmann::ordered_json j = {{"output", args.output},
+                                {"type", args.type},
+                                {"diff_id", c.diff_id()},
+                                {"uuid", io::format_uuid(c.uuid())},
+                                {"entries", l.entries},
+                                {"files", l.files},
+                                {"file_bytes", l.file_bytes},
+                                {"hardlinks", l.hardlinks},
+                                {"whiteouts", l.whiteouts},
+                                {"whiteouts_dropped", l.whiteouts_dropped},
+                                {"opaque_dirs", l.opaque_dirs},
+                                {"tar_bytes", c.tar_bytes()},
+                                {"image_bytes", image_bytes},
+                                {"context_used", c.context_used()}};
+    if (ext4) {
+      const ext4::Ext4Stats& img = c.ext4_stats();
+      j["min_image_bytes"] = img.min_size_bytes;
+      j["auto_sized"] = img.auto_sized;
+      j["free_blocks"] = img.free_blocks;
+      j["inodes"] = img.inodes;
+    }
     return print_json(j, -1);
   }
-  std::printf("%s: %llu entries, %llu files (%s), %llu whiteouts, ext4 %s (%s; content needs "
-              "%s), diff_id %s\n",
+  std::string image = "image " + megabytes(image_bytes);
+  if (ext4) {
+    const ext4::Ext4Stats& img = c.ext4_stats();
+    image = "ext4 " + format_size(img.size_bytes) + " (" +
+            (img.auto_sized ? "size chosen automatically" : "size as given") +
+            "; content needs " + format_size(img.min_size_bytes) + ")";
+  }
+  std::printf("%s: %llu entries, %llu files (%s), %llu whiteouts, %s, diff_id %s\n",
               args.output.c_str(), static_cast<unsigned long long>(l.entries),
               static_cast<unsigned long long>(l.files), megabytes(l.file_bytes).c_str(),
-              static_cast<unsigned long long>(l.whiteouts), format_size(img.size_bytes).c_str(),
-              img.auto_sized ? "size chosen automatically" : "size as given",
-              format_size(img.min_size_bytes).c_str(), r.diff_id.c_str());
+              static_cast<unsigned long long>(l.whiteouts), image.c_str(), c.diff_id().c_str());
   return {};
-}
-
-Result<int> run_ext4(const MkfsArgs& args, const GlobalOptions& global, io::Reader& input,
-                     const std::string& name, const tree::Tree* lower,
-                     const builder::Ext4ConvertOptions& opts) {
-  VMI_TRY(builder::Ext4ConvertResult result,
-          builder::convert_layer_ext4(input, name, args.output, opts, lower));
-  if (!global.quiet) {
-    print_warnings(result.warnings, result.layer, lower != nullptr, name);
-    VMI_CHECK(print_ext4_summary(args, result, global.json));
-  }
-  return 0;
 }
 
 Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
   VMI_CHECK(check_utf8(args.output, "OUTPUT"));
-  if (args.type != "erofs" && args.type != "ext4") {
-    return Error(ErrorKind::kLayerFs, "unsupported filesystem type \"" + args.type +
-                                          "\" (this build makes: erofs, ext4)");
-  }
-  if (args.type == "erofs" && (!args.size.empty() || !args.free.empty())) {
-    return Error(ErrorKind::kUsage, "--size and --free apply to --type ext4 only");
-  }
   // Options first: a usage error must not wait for the lowers or the input.
-  builder::Ext4ConvertOptions ext4_opts;
-  builder::ConvertOptions opts;
-  if (args.type == "ext4") {
-    VMI_TRY(ext4_opts, ext4_options(args));
-  } else {
-    VMI_TRY(opts, convert_options(args));
-  }
-  opts.limits = global.limits;
-  ext4_opts.limits = global.limits;
-  std::optional<tree::Tree> lower;
+  VMI_TRY(builder::LayerImageOptions options, image_options(args));
+  std::optional<builder::MergedImages> lower;
   if (!args.lowers.empty()) {
-    VMI_TRY(lower, builder::lower_context_from_images(args.lowers));
+    VMI_TRY(lower, builder::merge_images(args.lowers));
   }
   std::string name = args.input == "-" ? "stdin" : args.input;
   VMI_TRY(auto raw, open_input(args.input));
-  VMI_TRY(io::Decompressed input,
-          io::open_decompressed(std::move(raw), name));
-  if (args.type == "ext4") {
-    return run_ext4(args, global, *input.reader, name, lower ? &*lower : nullptr, ext4_opts);
-  }
-  VMI_TRY(builder::ConvertResult result, builder::convert_layer(*input.reader, name, args.output,
-                                                                opts, lower ? &*lower : nullptr));
+  VMI_TRY(io::Decompressed input, io::open_decompressed(std::move(raw), name));
+  VMI_TRY(AtomicFile out, AtomicFile::create(args.output));
+  VMI_TRY(auto converter, builder::LayerConverter::create(out.fd(), out.temp_path(),
+                                                          dirname_of(args.output), options));
+  builder::ImageBudget budget(global.limits);
+  VMI_CHECK(converter->stream(*input.reader, name, budget));
+  Status finished = converter->finish(lower ? &lower->tree : nullptr);
+  if (!finished) return std::move(finished).error().context("writing " + args.output);
+  VMI_CHECK(out.commit());
   if (!global.quiet) {
-    print_warnings(result.warnings, result.stats.layer, lower.has_value(), name);
-    VMI_CHECK(print_summary(args, result, global.json));
+    print_warnings(*converter, lower.has_value(), name);
+    VMI_CHECK(print_summary(args, *converter, global.json));
   }
   return 0;
 }
@@ -215,8 +176,8 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--label", args->label, "Volume label (EROFS: at most 15 bytes, ext4: 16)");
   cmd->add_option("--lower", args->lowers,
-                  "EROFS image of a layer below (repeatable, base first): lets whiteouts and "
-                  "implicit directories be resolved against the layers below")
+                  "Image of a layer below, EROFS or ext4 (repeatable, base first): lets "
+                  "whiteouts and implicit directories be resolved against the layers below")
       ->allow_extra_args(false);
   cmd->add_option("INPUT", args->input, "Layer tar (gzip, zstd or plain), or - for stdin")
       ->required();

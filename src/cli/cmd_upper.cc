@@ -5,7 +5,7 @@
 #include <random>
 
 #include "cli/cli.h"
-#include "fs/ext4/identity.h"
+#include "io/identity.h"
 #include "fs/ext4/upper.h"
 #include "util/size.h"
 
@@ -19,30 +19,33 @@ struct UpperCreateArgs {
   std::string label;
 };
 
-Result<std::optional<ext4::Uuid>> upper_uuid(const std::string& text) {
-  if (text.empty()) return std::optional<ext4::Uuid>{};
+Result<std::optional<io::Uuid>> upper_uuid(const std::string& text) {
+  if (text.empty()) return std::optional<io::Uuid>{};
   if (text == "random") {
     std::random_device rd;
     std::array<uint8_t, 16> bytes{};
     for (uint8_t& b : bytes) b = static_cast<uint8_t>(rd());
     bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4: random
     bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);
-    return std::optional<ext4::Uuid>{bytes};
+    return std::optional<io::Uuid>{bytes};
   }
-  VMI_TRY(ext4::Uuid uuid, ext4::parse_uuid(text));
-  return std::optional<ext4::Uuid>{uuid};
+  VMI_TRY(io::Uuid uuid, io::parse_uuid(text));
+  return std::optional<io::Uuid>{uuid};
 }
 
 Result<int> run_upper_create(const UpperCreateArgs& args, const GlobalOptions& global) {
+  VMI_CHECK(check_utf8(args.output, "OUTPUT"));
   ext4::UpperOptions options;
   VMI_TRY(options.size_bytes, parse_size(args.size));
   VMI_TRY(options.uuid, upper_uuid(args.uuid));
   options.label = args.label;
   VMI_TRY(ext4::Ext4Stats stats, ext4::create_upper(args.output, options));
   if (global.json) {
-    std::printf("{\"path\":\"%s\",\"size_bytes\":%llu,\"uuid\":\"%s\",\"inodes\":%llu}\n",
-                args.output.c_str(), static_cast<unsigned long long>(stats.size_bytes),
-                stats.uuid.c_str(), static_cast<unsigned long long>(stats.inodes));
+    VMI_CHECK(print_json({{"path", args.output},
+                          {"size_bytes", stats.size_bytes},
+                          {"uuid", stats.uuid},
+                          {"inodes", stats.inodes}},
+                         -1));
   } else if (!global.quiet) {
     std::printf("created upper disk %s: %s ext4, UUID %s, %llu inodes\n", args.output.c_str(),
                 format_size(stats.size_bytes).c_str(), stats.uuid.c_str(),

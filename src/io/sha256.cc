@@ -33,16 +33,20 @@ void Sha256::update(std::span<const std::byte> data) {
 }
 void Sha256::update(std::string_view data) { update(std::as_bytes(std::span(data))); }
 
-std::string Sha256::finish_digest() {
+std::string Sha256::finish_raw() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx_, md, &len);
   EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string Sha256::finish_digest() {
   static const char* kHex = "0123456789abcdef";
   std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
+  for (unsigned char c : finish_raw()) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
   }
   return out;
 }

@@ -29,6 +29,8 @@ class Sha256 {
   void update(std::string_view data);
   // "sha256:<64 lower-case hex>"; the hasher is reset afterwards.
   std::string finish_digest();
+  // The 32 digest bytes, raw; resets like finish_digest().
+  std::string finish_raw();
 
  private:
   EVP_MD_CTX* ctx_;
@@ -49,6 +51,8 @@ class BackgroundSha256 {
   void update(std::span<const std::byte> data);
   // Waits for the queued bytes, then returns "sha256:<hex>"; the hasher is reset.
   std::string finish_digest();
+  // The 32 digest bytes, raw; resets like finish_digest().
+  std::string finish_raw();
 
  private:
   void run();

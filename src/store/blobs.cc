@@ -166,8 +166,23 @@ Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> leas
   return w;
 }
 
+Result<std::unique_ptr<WriterState>> begin_scratch_blob(std::shared_ptr<LeaseState> lease) {
+  if (lease->released) return Error(ErrorKind::kStoreSave, "begin_scratch_blob on a released lease");
+  auto w = std::make_unique<WriterState>();
+  w->core = lease->core;
+  w->lease = lease;
+  w->scratch = true;
+  std::string temp = lease->core->layout().tmp + "/" + scratch_file_name(lease->id);
+  w->fd.reset(::open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!w->fd.valid()) return save_error("creating " + temp);
+  w->cleanup_slot = register_cleanup(temp);
+  w->temp_path = temp;
+  return w;
+}
+
 Result<LayerRef> commit_blob(WriterState& w) {
   if (w.existing) return *w.existing;
+  if (w.scratch) return Error(ErrorKind::kInternal, "commit of a scratch blob, which has no key");
   if (!w.fd.valid()) return Error(ErrorKind::kStoreSave, "commit of a finished blob writer");
   if (w.lease->released) {
     return Error(ErrorKind::kStoreSave,

@@ -59,6 +59,7 @@ struct WriterState {
   UniqueFd fd;
   std::string temp_path;
   std::optional<LayerRef> existing;
+  bool scratch = false;   // no key yet: only adopted, never committed itself
   int cleanup_slot = -1;  // temp_path, removed if a signal ends the process
   ~WriterState();  // removes an uncommitted temp file
 };
@@ -80,6 +81,7 @@ Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core);
 Status release_lease(LeaseState& lease);
 Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
                                                 std::string_view digest, FsType fs_type);
+Result<std::unique_ptr<WriterState>> begin_scratch_blob(std::shared_ptr<LeaseState> lease);
 Result<LayerRef> commit_blob(WriterState& writer);
 Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type);
 

@@ -84,6 +84,10 @@ std::string temp_file_name(const std::string& lease_id, const std::string& blob_
   return lease_id + "." + blob_file_name + "." + random_hex(8) + ".tmp";
 }
 
+std::string scratch_file_name(const std::string& lease_id) {
+  return lease_id + ".scratch." + random_hex(8) + ".tmp";
+}
+
 std::optional<std::string> temp_file_lease(std::string_view name) {
   constexpr size_t kLeaseIdLength = 32;  // random_hex(16)
   if (name.size() <= kLeaseIdLength || name[kLeaseIdLength] != '.') return std::nullopt;

@@ -29,10 +29,12 @@ std::string random_hex(size_t bytes);
 
 // A blob in production: "<lease id>.<blob file name>.<random>.tmp" in tmp/. The
 // file belongs to the lease, not to the key it is named after: a producer may
-// commit it under another key (BlobWriter::take_file), and gc keeps every file
+// commit it under a key it learns later (BlobWriter::adopt), and gc keeps every file
 // of a live lease whatever key it ends under. Scratch files a producer makes
 // beside it (e.g. "<temp name>.ext4") start with the same lease id.
 std::string temp_file_name(const std::string& lease_id, const std::string& blob_file_name);
+// A blob whose key is not known yet: "<lease id>.scratch.<random>.tmp".
+std::string scratch_file_name(const std::string& lease_id);
 // The lease id a tmp/ file name starts with, if it has one.
 std::optional<std::string> temp_file_lease(std::string_view name);
 // Names written before temp files carried a lease id: "<blob file name>.<random>.tmp".

@@ -49,25 +49,18 @@ Result<LayerRef> BlobWriter::commit() {
   return ref;
 }
 
-Status BlobWriter::take_file(BlobWriter& other) {
-  if (!state_ || !other.state_ || exists() || other.exists() || !other.state_->fd.valid()) {
-    return Error(ErrorKind::kStoreSave, "take_file needs two unfinished blob writers");
+Status BlobWriter::adopt(BlobWriter&& scratch) {
+  if (!state_ || exists() || !state_->fd.valid() || !scratch.state_ ||
+      !scratch.state_->scratch || !scratch.state_->fd.valid() ||
+      scratch.state_->lease != state_->lease) {
+    return Error(ErrorKind::kStoreSave,
+                 "adopt needs an unfinished keyed writer and a scratch blob of the same lease");
   }
-  std::swap(state_->fd, other.state_->fd);
-  std::swap(state_->temp_path, other.state_->temp_path);
-  std::swap(state_->cleanup_slot, other.state_->cleanup_slot);
-  return {};
-}
-
-Status BlobWriter::replace_file(const std::string& path) {
-  if (!state_ || exists() || !state_->fd.valid()) {
-    return Error(ErrorKind::kStoreSave, "replace_file needs an unfinished blob writer");
-  }
-  if (::rename(path.c_str(), state_->temp_path.c_str()) != 0) {
-    return sys_error(ErrorKind::kStoreSave, "renaming " + path + " to " + state_->temp_path);
-  }
-  state_->fd.reset(::open(state_->temp_path.c_str(), O_RDWR | O_CLOEXEC));
-  if (!state_->fd.valid()) return sys_error(ErrorKind::kStoreSave, "opening " + state_->temp_path);
+  // Both files belong to the lease (tmp/<lease id>.*): gc keeps them either way.
+  std::swap(state_->fd, scratch.state_->fd);
+  std::swap(state_->temp_path, scratch.state_->temp_path);
+  std::swap(state_->cleanup_slot, scratch.state_->cleanup_slot);
+  scratch.state_.reset();  // removes this writer's own, empty, file
   return {};
 }
 
@@ -94,6 +87,12 @@ const std::string& Lease::id() const {
 Result<BlobWriter> Lease::begin_blob(std::string_view digest, FsType fs_type) {
   if (!state_) return Error(ErrorKind::kStoreSave, "begin_blob on a moved-from lease");
   VMI_TRY(auto state, store_detail::begin_blob(state_, digest, fs_type));
+  return BlobWriter(std::move(state));
+}
+
+Result<BlobWriter> Lease::begin_scratch_blob() {
+  if (!state_) return Error(ErrorKind::kStoreSave, "begin_scratch_blob on a moved-from lease");
+  VMI_TRY(auto state, store_detail::begin_scratch_blob(state_));
   return BlobWriter(std::move(state));
 }
 
@@ -140,6 +139,10 @@ Result<Store> Store::open(std::string_view cache_dir) {
 
 const std::string& Store::cache_root() const {
   return core_->layout().root;
+}
+
+const std::string& Store::scratch_dir() const {
+  return core_->layout().tmp;
 }
 
 Result<std::string> Store::blob_path(std::string_view digest, FsType fs_type) const {

@@ -34,16 +34,16 @@ TEST(LayerContextKey, DiffersFromDiffIdAndChainId) {
   EXPECT_EQ(bottom.size(), 71u);
 }
 
-TEST(Layout, ParsesThePolicies) {
-  EXPECT_EQ(parse_layout("squashed")->kind, Layout::Kind::kSquashed);
-  EXPECT_EQ(parse_layout("layered")->kind, Layout::Kind::kLayered);
-  Result<Layout> a = parse_layout("auto:3");
+TEST(LowerLayout, ParsesThePolicies) {
+  EXPECT_EQ(parse_layout("squashed")->kind, LowerLayout::Kind::kSquashed);
+  EXPECT_EQ(parse_layout("layered")->kind, LowerLayout::Kind::kLayered);
+  Result<LowerLayout> a = parse_layout("auto:3");
   ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->kind, Layout::Kind::kAuto);
+  EXPECT_EQ(a->kind, LowerLayout::Kind::kAuto);
   EXPECT_EQ(a->max_lowers, 3u);
   EXPECT_EQ(layout_name(*a), "auto:3");
   for (const char* bad : {"", "auto", "auto:", "auto:0", "auto:-1", "auto:2x", "flat", "Squashed"}) {
-    Result<Layout> r = parse_layout(bad);
+    Result<LowerLayout> r = parse_layout(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().kind(), ErrorKind::kUsage);
   }

@@ -10,7 +10,8 @@
 
 #include "fs/ext4/dir_layout.h"
 #include "fs/ext4/extent_tree.h"
-#include "fs/ext4/identity.h"
+#include "io/identity.h"
+#include "tree/digest.h"
 #include "fs/ext4/inode.h"
 #include "fs/ext4/plan.h"
 
@@ -234,8 +235,9 @@ TEST(Ext4Inode, OwnersAndXattrSpace) {
   EXPECT_TRUE(xattrs_need_block({{"user.big", std::string(100, 'v')}}));
 }
 
-TEST(Ext4Identity, UuidFormatAndParse) {
-  Uuid u = as_uuid(derive16("test", {"a"}));
+TEST(Identity, UuidFormatAndParse) {
+  using namespace io;
+  Uuid u = derive_uuid("test", {"a"});
   EXPECT_EQ(u[6] >> 4, 8);
   EXPECT_EQ(u[8] >> 6, 2);
   std::string text = format_uuid(u);
@@ -250,23 +252,24 @@ TEST(Ext4Identity, UuidFormatAndParse) {
   }
 }
 
-TEST(Ext4Identity, MetadataDigestCoversAttributes) {
+TEST(Identity, MetadataDigestCoversAttributes) {
+  using tree::metadata_digest;
   tree::Tree a;
   tree::Inode f;
   f.data.size = 10;
   tree::InodeId id = a.add(f);
   a.inode(a.root()).children["f"] = id;
-  std::string base = tree_metadata_digest(a, tree::reachable_inodes(a));
+  std::string base = metadata_digest(a);
   tree::Tree b = a;
   b.inode(id).mtime_nsec = 1;
-  EXPECT_NE(tree_metadata_digest(b, tree::reachable_inodes(b)), base);
+  EXPECT_NE(metadata_digest(b), base);
   b = a;
   b.inode(id).set_xattr("user.x", "");
-  EXPECT_NE(tree_metadata_digest(b, tree::reachable_inodes(b)), base);
+  EXPECT_NE(metadata_digest(b), base);
   b = a;
   b.inode(b.root()).children["g"] = id;
-  EXPECT_NE(tree_metadata_digest(b, tree::reachable_inodes(b)), base);
-  EXPECT_EQ(tree_metadata_digest(a, tree::reachable_inodes(a)), base);
+  EXPECT_NE(metadata_digest(b), base);
+  EXPECT_EQ(metadata_digest(a), base);
 }
 
 }  // namespace

@@ -147,10 +147,11 @@ TEST_F(StoreTest, ConcurrentWritersWithGcLoopingBeside) {
   EXPECT_TRUE(testing::dir_names(cache() + "/leases").empty());
 }
 
-// The Builder writes a layer under one key and may commit it under another
-// (BlobWriter::take_file): the file is named after the first key, whose lock
-// is released before the commit. gc run right then (between the write and the
-// rename) must keep the file: it belongs to a live lease.
+// The Builder writes a layer before it knows its key (a scratch blob), holds
+// the locks of the two keys it may take, and commits under one of them
+// (BlobWriter::adopt) after releasing the other. gc run right then (between
+// the write and the rename) must keep the file: it belongs to a live lease.
+// (On 8ff0521 the file was named after the released key, and gc removed it.)
 TEST_F(StoreTest, GcBetweenWriteAndRenameKeepsAFileCommittedUnderAnotherKey) {
   int gc_runs = 0;
   StoreOptions options;
@@ -168,12 +169,16 @@ TEST_F(StoreTest, GcBetweenWriteAndRenameKeepsAFileCommittedUnderAnotherKey) {
   auto target = lease->begin_blob(digest_of("diff-id key"), FsType::kErofs);
   ASSERT_TRUE(target.ok());
   {
-    auto written = lease->begin_blob(digest_of("context key"), FsType::kErofs);
+    auto other_key = lease->begin_blob(digest_of("context key"), FsType::kErofs);
+    ASSERT_TRUE(other_key.ok());
+    auto written = lease->begin_scratch_blob();
     ASSERT_TRUE(written.ok());
+    ASSERT_FALSE(written->commit().ok());  // a scratch blob has no key
+    written = lease->begin_scratch_blob();
     std::string content = blob_content("layer", 64 * 1024);
     ASSERT_TRUE(write_all(written->fd(), std::as_bytes(std::span(content)), "t").ok());
-    ASSERT_TRUE(target->take_file(*written).ok());
-  }  // the context key's writer ends: its lock is free, its (swapped) file gone
+    ASSERT_TRUE(target->adopt(std::move(*written)).ok());
+  }  // the other key's writer ends: its lock is free
   auto ref = target->commit();
   ASSERT_TRUE(ref.ok()) << ref.error().describe();
   EXPECT_EQ(gc_runs, 1);

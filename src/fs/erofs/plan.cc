@@ -18,7 +18,7 @@ namespace {
 using tree::FileType;
 using tree::InodeId;
 
-struct Layout {
+struct DataLayout {
   uint8_t layout = kLayoutFlatPlain;
   uint64_t blocks = 0;
   uint32_t inline_len = 0;
@@ -26,7 +26,7 @@ struct Layout {
 
 // Full blocks go to the data area; the tail inline when it is small enough and fits
 // in one block with the inode core and xattrs (`head` bytes), else in a block too.
-Layout choose_layout(uint64_t size, uint32_t head, uint32_t max_inline, uint32_t bs) {
+DataLayout choose_layout(uint64_t size, uint32_t head, uint32_t max_inline, uint32_t bs) {
   uint64_t full = size / bs;
   uint64_t tail = size % bs;
   if (tail == 0) return {kLayoutFlatPlain, full, 0};
@@ -160,7 +160,7 @@ Status Planner::plan_inode(InodePlan& p) {
 // Sizes the content of `p` (whose inode core and xattrs take `head` bytes).
 Status Planner::plan_content(InodePlan& p, const tree::Inode& n, uint32_t head) {
   uint32_t bs = in_.block_size;
-  Layout layout;
+  DataLayout layout;
   switch (n.type) {
     case FileType::kRegular:
       return plan_regular(p, head);
@@ -239,7 +239,7 @@ Status Planner::plan_regular(InodePlan& p, uint32_t head) {
     }
     ++plan_.relocated_files;
   }
-  Layout layout = choose_layout(d.size, head, max_inline_tail(bs), bs);
+  DataLayout layout = choose_layout(d.size, head, max_inline_tail(bs), bs);
   p.layout = layout.layout;
   p.blocks = layout.blocks;
   p.inline_len = layout.inline_len;

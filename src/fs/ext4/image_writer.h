@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "fs/ext4/extent_tree.h"
-#include "fs/ext4/identity.h"
 #include "fs/ext4/plan.h"
 #include "fs/ext4/writer.h"
 #include "io/checksum.h"

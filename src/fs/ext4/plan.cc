@@ -8,8 +8,9 @@
 #include "fs/ext4/extent_tree.h"
 #include "fs/ext4/file_data.h"
 #include "fs/ext4/format.h"
-#include "fs/ext4/identity.h"
+#include "io/identity.h"
 #include "fs/ext4/inode.h"
+#include "tree/digest.h"
 #include "tree/storable.h"
 #include "util/size.h"
 
@@ -177,8 +178,8 @@ Result<TreePlan> plan_tree(const tree::Tree& tree, const Ext4Options& options) {
   }
   if (plan.lost_found) plan.links[tree.root()] += 1;
   plan.last_ino = next - 1;
-  plan.metadata_digest = tree_metadata_digest(tree, plan.order);
-  auto seed = derive16("ext4 directory hash seed", {plan.metadata_digest});
+  plan.metadata_digest = tree::metadata_digest(tree);
+  auto seed = io::derive16("ext4 directory hash seed", {plan.metadata_digest});
   std::memcpy(plan.hash_seed.data(), seed.data(), seed.size());
   return plan;
 }

@@ -25,7 +25,7 @@ struct TreePlan {
   bool lost_found = false;               // the writer adds /lost+found (the tree has none)
   uint32_t lost_found_ino = 0;
   uint32_t last_ino = 0;        // inode numbers 1..last_ino are all used
-  std::string metadata_digest;  // tree_metadata_digest(), raw bytes
+  std::string metadata_digest;  // tree::metadata_digest(), raw bytes
   std::array<uint32_t, 4> hash_seed{};
 };
 

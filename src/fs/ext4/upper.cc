@@ -2,7 +2,7 @@
 // writer with a journal, since this disk is mounted read-write.
 #include "fs/ext4/upper.h"
 
-#include "fs/ext4/identity.h"
+#include "io/identity.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 
@@ -28,9 +28,9 @@ Result<Ext4Stats> create_upper(const std::string& output_path, const UpperOption
   // Known up front (there is no content to hash), which also keeps the
   // metadata_csum_seed feature off this read-write disk.
   ext4.uuid = options.uuid ? *options.uuid
-                           : as_uuid(derive16("vmimage upper uuid v1",
+                           : io::derive_uuid("vmimage upper uuid v1",
                                               {std::to_string(options.size_bytes), options.label,
-                                               std::to_string(options.timestamp)}));
+                                               std::to_string(options.timestamp)});
   ext4.timestamp = options.timestamp;
   ext4.journal = true;
   ext4.lost_and_found = true;

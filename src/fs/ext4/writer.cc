@@ -6,11 +6,12 @@
 #include <cstring>
 
 #include "fs/ext4/format.h"
-#include "fs/ext4/identity.h"
+#include "fs/ext4/write_time.h"
 #include "fs/ext4/image_writer.h"
 #include "fs/ext4/inode.h"
 #include "fs/ext4/libext2fs.h"
 #include "fs/ext4/plan.h"
+#include "io/identity.h"
 #include "util/file.h"
 
 namespace vmimage::ext4 {
@@ -36,7 +37,7 @@ FormatParams format_params(const TreePlan& plan, const Geometry& geo, const Ext4
     // The UUID also covers file contents, known only once written: seed the
     // checksums from the metadata now and set the UUID at the end.
     p.csum_seed = true;
-    p.checksum_uuid = derive16("ext4 checksum seed", {plan.metadata_digest});
+    p.checksum_uuid = io::derive16("ext4 checksum seed", {plan.metadata_digest});
     p.uuid = p.checksum_uuid;
   }
   return p;
@@ -84,9 +85,9 @@ void fill_stats(ext2_filsys fs, const Geometry& geo, Ext4Stats& stats) {
   stats.free_blocks = ext2fs_free_blocks_count(fs->super);
   stats.inodes = fs->super->s_inodes_count;
   stats.inodes_used = fs->super->s_inodes_count - fs->super->s_free_inodes_count;
-  Uuid uuid;
+  io::Uuid uuid;
   std::memcpy(uuid.data(), fs->super->s_uuid, uuid.size());
-  stats.uuid = format_uuid(uuid);
+  stats.uuid = io::format_uuid(uuid);
 }
 
 }  // namespace
@@ -106,25 +107,32 @@ Result<uint64_t> ext4_size_needed(const tree::Tree& tree, const tree::DataSource
 Result<Ext4Stats> write_ext4(const tree::Tree& tree, const tree::DataSources& sources,
                              const std::string& output_path, const Ext4Options& options) {
   VMI_CHECK(check_options(options));
+  VMI_TRY(AtomicFile file, AtomicFile::create(output_path));
+  Result<Ext4Stats> stats = write_ext4_file(tree, sources, file.fd(), file.temp_path(), options);
+  if (!stats) return std::move(stats).error().context("writing " + output_path);
+  VMI_CHECK(file.commit());
+  return stats;
+}
+
+Result<Ext4Stats> write_ext4_file(const tree::Tree& tree, const tree::DataSources& sources, int fd,
+                                  const std::string& path, const Ext4Options& options) {
+  VMI_CHECK(check_options(options));
   VMI_TRY(TreePlan plan, plan_tree(tree, options));
   VMI_TRY(uint64_t content, content_blocks(tree, sources, plan));
   VMI_TRY(Geometry geo, choose_geometry(content, plan, options));
 
-  VMI_TRY(AtomicFile file, AtomicFile::create(output_path));
-  if (::ftruncate(file.fd(), static_cast<off_t>(geo.file_size)) != 0) {
-    return sys_error(ErrorKind::kIo, "sizing " + file.temp_path());
+  if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(geo.file_size)) != 0) {
+    return sys_error(ErrorKind::kIo, "sizing " + path);
   }
-  VMI_TRY(FsHandle fs, format_fs(file.temp_path(), format_params(plan, geo, options)));
-  // The image is a file for the user (mkfs, export): its data need not stay
-  // cached. libext2fs writes through its own descriptor of the same file.
-  WritebackStarter writeback(file.fd(), PageCache::kDropBehind);
+  VMI_TRY(FsHandle fs, format_fs(path, format_params(plan, geo, options)));
+  // The image is not read back here: its data need not stay cached. libext2fs
+  // writes through its own descriptor of the same file.
+  WritebackStarter writeback(fd, PageCache::kDropBehind);
   ImageWriter writer(fs.get(), tree, sources, plan, options, &writeback);
-  if (Status written = writer.write_all(); !written) {
-    return std::move(written).error().context("writing " + output_path);
-  }
+  VMI_CHECK(writer.write_all());
   if (!options.uuid) {
-    Uuid uuid = as_uuid(derive16("ext4 uuid", {plan.metadata_digest, writer.content_digest(),
-                                               options_digest(geo, options)}));
+    io::Uuid uuid = io::derive_uuid("ext4 uuid", {plan.metadata_digest, writer.content_digest(),
+                                                  options_digest(geo, options)});
     std::memcpy(fs->super->s_uuid, uuid.data(), uuid.size());
   }
   if (options.journal) VMI_CHECK(add_journal(fs.get(), options.timestamp));
@@ -133,8 +141,7 @@ Result<Ext4Stats> write_ext4(const tree::Tree& tree, const tree::DataSources& so
   fill_stats(fs.get(), geo, stats);
   std::vector<uint64_t> offsets = superblock_offsets(fs.get());
   VMI_CHECK(fs.close());
-  VMI_CHECK(set_superblock_write_time(file.fd(), offsets, options.timestamp, file.temp_path()));
-  VMI_CHECK(file.commit());
+  VMI_CHECK(set_superblock_write_time(fd, offsets, options.timestamp, path));
   return stats;
 }
 

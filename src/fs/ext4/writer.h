@@ -51,6 +51,10 @@ struct Ext4Stats {
 // writing anything, naming the size needed.
 Result<Ext4Stats> write_ext4(const tree::Tree& tree, const tree::DataSources& sources,
                              const std::string& output_path, const Ext4Options& options);
+// The same into an empty file open as `fd` and named `path` (libext2fs opens
+// files by name), which the caller commits or discards.
+Result<Ext4Stats> write_ext4_file(const tree::Tree& tree, const tree::DataSources& sources, int fd,
+                                  const std::string& path, const Ext4Options& options);
 
 // The smallest image size (bytes) `tree` fits in with these options (the
 // size fields are ignored). Reads no file data, only the sources' hole maps.
