@@ -2,25 +2,26 @@
 // local scope, then the registry cache, then pulls; Import(stream, tag) takes an
 // image archive. Both store per-layer EROFS blobs (shared across images), the
 // runtime lowers the layout asks for, and the metadata a VM launcher reads.
+// Each takes a CancelToken, the model's context: cancelled from another thread
+// (or a signal handler), the call fails with kCancelled and leaves the store as
+// it was.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
-#include "util/result.h"
+#include "vmimage/cancel.h"
 #include "vmimage/limits.h"
+#include "vmimage/result.h"
 #include "vmimage/store.h"
 #include "vmimage/types.h"
 
 namespace vmimage {
-
-namespace io {
-class Reader;
-}
 
 // How the lowers a VM mounts are made from the per-layer blobs.
 struct LowerLayout {
@@ -70,6 +71,9 @@ struct ImportOptions {
   std::optional<std::string> ref;  // which image of a multi-image archive
 };
 
+// Reads the next bytes of a stream into `buf`; returns how many, 0 at its end.
+using ReadFunction = std::function<Result<size_t>(std::span<std::byte> buf)>;
+
 class Builder {
  public:
   static Result<Builder> create(BuildOptions options);
@@ -77,13 +81,19 @@ class Builder {
   Builder& operator=(Builder&&) noexcept;
   ~Builder();
 
-  Result<BuildResult> build(std::string_view ref);
-  // Stores the image of an archive (docker save, OCI archive) under `tag` in the
-  // local scope; an empty tag takes the name the archive gives, when it gives one.
-  Result<BuildResult> import(io::Reader& archive, std::string_view tag,
-                             const ImportOptions& options = {});
-  Result<BuildResult> import_dir(const std::string& oci_layout_dir, std::string_view tag,
-                                 const ImportOptions& options = {});
+  Result<BuildResult> build(std::string_view ref, const CancelToken& cancel = {});
+  // Stores the image of an archive (docker save, OCI archive; plain, gzip or
+  // zstd) read from `read` under `tag` in the local scope; an empty tag takes
+  // every name the archive gives the image (as docker load does).
+  Result<BuildResult> import(const ReadFunction& read, std::string_view tag,
+                             const ImportOptions& options = {}, const CancelToken& cancel = {});
+  // The same from a file descriptor (a file, a pipe), read to its end, not closed.
+  Result<BuildResult> import_fd(int fd, std::string_view tag, const ImportOptions& options = {},
+                                const CancelToken& cancel = {});
+  // An OCI image layout, or an unpacked docker save, in a directory.
+  Result<BuildResult> import_dir(const std::string& dir, std::string_view tag,
+                                 const ImportOptions& options = {},
+                                 const CancelToken& cancel = {});
   // A local tag for an image already built (source: tag).
   Status save_tag(std::string_view tag, const BuildResult& result);
   Store& store();

@@ -10,6 +10,7 @@
 #include "builder/export.h"
 #include "builder/layer_store.h"
 #include "builder/squash.h"
+#include "io/cancel.h"
 #include "io/decompress.h"
 #include "oci/platform.h"
 #include "oci/reference.h"
@@ -92,16 +93,16 @@ class ProgressAdapter : public registry::ProgressSink {
 class RegistrySource : public builder::LayerSource {
  public:
   RegistrySource(Store& store, registry::Client& client, const registry::ResolvedImage& image,
-                 registry::ProgressSink& progress)
-      : store_(store), client_(client), image_(image), progress_(progress) {}
+                 registry::ProgressSink& progress, io::CancelFlag cancel)
+      : store_(store), client_(client), image_(image), progress_(progress), cancel_(cancel) {}
 
   Result<std::shared_ptr<builder::StreamedLayer>> stream(int i, Lease& lease,
                                                          builder::ImageBudget& budget) override {
     VMI_TRY(auto layer, builder::start_layer(store_, lease));
     const registry::Layer& l = image_.layers[static_cast<size_t>(i)];
-    VMI_TRY(auto tar, client_.open_layer(image_.reference, l, &progress_, i));
+    VMI_TRY(auto tar, client_.open_layer(image_.reference, l, &progress_, i, cancel_));
     std::string name = "layer " + std::to_string(i) + " (" + l.diff_id.str() + ")";
-    VMI_CHECK(layer->converter->stream(*tar, name, budget, l.diff_id.str()));
+    VMI_CHECK(layer->converter->stream(*tar, name, budget, l.diff_id.str(), cancel_));
     return layer;
   }
 
@@ -110,14 +111,15 @@ class RegistrySource : public builder::LayerSource {
   registry::Client& client_;
   const registry::ResolvedImage& image_;
   registry::ProgressSink& progress_;
+  io::CancelFlag cancel_;
 };
 
 // An archive's layer blobs, streamed as the archive goes by (before it is
 // known which image, hence which layers, it holds), handed over by position.
 class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
  public:
-  ArchiveSource(Store& store, Lease& lease, builder::ImageBudget& budget)
-      : store_(store), lease_(lease), budget_(budget) {}
+  ArchiveSource(Store& store, Lease& lease, builder::ImageBudget& budget, io::CancelFlag cancel)
+      : store_(store), lease_(lease), budget_(budget), cancel_(cancel) {}
 
   Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
     VMI_TRY(auto layer, builder::start_layer(store_, lease_));
@@ -125,7 +127,7 @@ class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
     // elsewhere until `tar` is gone.
     VMI_TRY(io::Decompressed tar,
             io::open_decompressed(std::make_unique<io::BorrowedReader>(stream), member));
-    VMI_CHECK(layer->converter->stream(*tar.reader, member, budget_));
+    VMI_CHECK(layer->converter->stream(*tar.reader, member, budget_, std::nullopt, cancel_));
     streamed_.push_back(layer);
     return archive::ConvertedBlob{layer->converter->diff_id(), streamed_.size() - 1};
   }
@@ -141,6 +143,7 @@ class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
   Store& store_;
   Lease& lease_;
   builder::ImageBudget& budget_;
+  io::CancelFlag cancel_;
   const archive::ImportedImage* image_ = nullptr;
   std::vector<std::shared_ptr<builder::StreamedLayer>> streamed_;
 };
@@ -158,16 +161,17 @@ struct Builder::Impl {
 
   Result<registry::Client*> registry_client();
   Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
-  Result<BuildResult> pull(const oci::Reference& ref);
+  Result<BuildResult> pull(const oci::Reference& ref, io::CancelFlag cancel);
   Result<BuildResult> import_image(
-      std::string_view tag, const ImportOptions& options,
+      std::string_view tag, const ImportOptions& options, io::CancelFlag cancel,
       const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
                                                          const archive::ImportOptions&)>& walk);
   // The tail both share: layers into the store, runtime lowers, the record.
   Result<BuildResult> store_image(Lease& lease, builder::LayerSource& source,
                                   builder::ImageBudget& budget,
                                   const std::vector<std::string>& diff_ids, ImageMeta meta,
-                                  Scope scope, const std::vector<std::string>& tags);
+                                  Scope scope, const std::vector<std::string>& tags,
+                                  io::CancelFlag cancel);
   Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
                                                builder::StoredLayers& layers);
   Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers,
@@ -290,13 +294,17 @@ Result<BuildResult> Builder::Impl::store_image(Lease& lease, builder::LayerSourc
                                                builder::ImageBudget& budget,
                                                const std::vector<std::string>& diff_ids,
                                                ImageMeta meta, Scope scope,
-                                               const std::vector<std::string>& tags) {
+                                               const std::vector<std::string>& tags,
+                                               io::CancelFlag cancel) {
   builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
   VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, source, budget, layer_options));
+  VMI_CHECK(io::check_cancel(cancel));
   VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
   VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
+  VMI_CHECK(io::check_cancel(cancel));
   VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers, diff_ids));
+  VMI_CHECK(io::check_cancel(cancel));
   meta.size = total_size(runtime);
   meta.created_at = std::chrono::system_clock::now();
   for (const std::string& tag : tags) {
@@ -311,30 +319,31 @@ Result<BuildResult> Builder::Impl::store_image(Lease& lease, builder::LayerSourc
   return result;
 }
 
-Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref) {
+Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFlag cancel) {
   VMI_TRY(registry::Client * c, registry_client());
   oci::Platform platform = oci::host_platform();
   if (!options.platform.empty()) {
     VMI_TRY(platform, oci::parse_platform(options.platform));
   }
   ProgressAdapter progress(events);
-  VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress));
+  VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress, cancel));
   std::vector<std::string> diff_ids;
   for (const oci::Digest& d : image.config.diff_ids) diff_ids.push_back(d.str());
   VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
 
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  RegistrySource source(store, *c, image, progress);
+  RegistrySource source(store, *c, image, progress, cancel);
   ImageMeta meta;
   meta.digest = image.digest.str();
   meta.source = ImageSource::kRegistry;
   meta.oci = oci_config_of(image.config);
-  return store_image(lease, source, budget, diff_ids, meta, Scope::kRegistry, {ref.str()});
+  return store_image(lease, source, budget, diff_ids, meta, Scope::kRegistry, {ref.str()},
+                     cancel);
 }
 
 Result<BuildResult> Builder::Impl::import_image(
-    std::string_view tag, const ImportOptions& options,
+    std::string_view tag, const ImportOptions& options, io::CancelFlag cancel,
     const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
                                                        const archive::ImportOptions&)>& walk) {
   if (!tag.empty()) {
@@ -344,6 +353,7 @@ Result<BuildResult> Builder::Impl::import_image(
   archive::ImportOptions walk_options;
   walk_options.ref = options.ref;
   walk_options.max_blobs = static_cast<size_t>(this->options.limits.max_archive_blobs);
+  walk_options.max_trailing_bytes = this->options.limits.max_trailing_bytes;
   // An archive's configs are documents like its manifests and indexes.
   walk_options.max_document_bytes = static_cast<size_t>(this->options.limits.max_manifest_bytes);
   if (!this->options.platform.empty()) {
@@ -351,7 +361,7 @@ Result<BuildResult> Builder::Impl::import_image(
   }
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(this->options.limits);
-  ArchiveSource source(store, lease, budget);
+  ArchiveSource source(store, lease, budget, cancel);
   VMI_TRY(archive::ImportedImage image, walk(source, walk_options));
   source.set_image(image);
   // No tag: every name the archive gives the image, as `docker load` does.
@@ -371,7 +381,7 @@ Result<BuildResult> Builder::Impl::import_image(
   meta.digest = image.manifest_digest;
   meta.source = ImageSource::kImport;
   meta.oci = oci_config_of(image.config);
-  return store_image(lease, source, budget, diff_ids, meta, Scope::kLocal, tags);
+  return store_image(lease, source, budget, diff_ids, meta, Scope::kLocal, tags, cancel);
 }
 
 Builder::Builder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -384,29 +394,52 @@ Result<Builder> Builder::create(BuildOptions options) {
   return Builder(std::make_unique<Impl>(std::move(options), std::move(store)));
 }
 
-Result<BuildResult> Builder::build(std::string_view ref_text) {
+Result<BuildResult> Builder::build(std::string_view ref_text, const CancelToken& cancel) {
   VMI_TRY(oci::Reference ref, oci::parse_reference(ref_text));
   if (!impl_->options.force_pull) {
     VMI_TRY(std::optional<BuildResult> hit, impl_->cached(ref_text, ref));
     if (hit) return *hit;
   }
-  return impl_->pull(ref);
+  return impl_->pull(ref, cancel.flag());
 }
 
-Result<BuildResult> Builder::import(io::Reader& archive_stream, std::string_view tag,
-                                   const ImportOptions& options) {
-  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
-                                               const archive::ImportOptions& o) {
-    return archive::import_archive(archive_stream, h, o);
-  });
+namespace {
+
+// A ReadFunction as a reader the pipeline takes.
+class FunctionReader : public io::Reader {
+ public:
+  explicit FunctionReader(const ReadFunction& read) : read_(read) {}
+  Result<size_t> read(std::span<std::byte> buf) override { return read_(buf); }
+
+ private:
+  const ReadFunction& read_;
+};
+
+}  // namespace
+
+Result<BuildResult> Builder::import(const ReadFunction& read, std::string_view tag,
+                                   const ImportOptions& options, const CancelToken& cancel) {
+  FunctionReader reader(read);
+  io::CancellableReader input(reader, cancel.flag());
+  return impl_->import_image(tag, options, cancel.flag(),
+                             [&](archive::BlobHandler& h, const archive::ImportOptions& o) {
+                               return archive::import_archive(input, h, o);
+                             });
+}
+
+Result<BuildResult> Builder::import_fd(int fd, std::string_view tag, const ImportOptions& options,
+                                      const CancelToken& cancel) {
+  io::FdReader reader(fd, "the archive");
+  reader.set_cancel(cancel.flag());
+  return import([&](std::span<std::byte> buf) { return reader.read(buf); }, tag, options, cancel);
 }
 
 Result<BuildResult> Builder::import_dir(const std::string& dir, std::string_view tag,
-                                       const ImportOptions& options) {
-  return impl_->import_image(tag, options, [&](archive::BlobHandler& h,
-                                               const archive::ImportOptions& o) {
-    return archive::import_directory(dir, h, o);
-  });
+                                       const ImportOptions& options, const CancelToken& cancel) {
+  return impl_->import_image(tag, options, cancel.flag(),
+                             [&](archive::BlobHandler& h, const archive::ImportOptions& o) {
+                               return archive::import_directory(dir, h, o);
+                             });
 }
 
 Status Builder::save_tag(std::string_view tag, const BuildResult& result) {

@@ -8,7 +8,7 @@
 
 #include "builder/layer_converter.h"
 #include "fs/ext4/writer.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::builder {
 

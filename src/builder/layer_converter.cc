@@ -4,6 +4,7 @@
 // whole image (ext4).
 #include "builder/layer_converter.h"
 
+#include "io/cancel.h"
 #include "io/sha256.h"
 #include "tar/tar_reader.h"
 #include "tree/digest.h"
@@ -52,8 +53,10 @@ Result<std::unique_ptr<LayerConverter>> LayerConverter::create(int out_fd, std::
   return c;
 }
 
-Status LayerConverter::stream(io::Reader& tar, const std::string& name, ImageBudget& budget,
-                              std::optional<std::string> verified_diff_id) {
+Status LayerConverter::stream(io::Reader& tar_stream, const std::string& name,
+                              ImageBudget& budget, std::optional<std::string> verified_diff_id,
+                              io::CancelFlag cancel) {
+  io::CancellableReader tar(tar_stream, cancel);
   name_ = name;
   tree::LayerOptions layer_options = budget.layer_options(name);
   layer_options.mtime = options_.mtime;

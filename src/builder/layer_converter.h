@@ -20,7 +20,7 @@
 #include "io/reader.h"
 #include "tree/layer_builder.h"
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "util/writeback.h"
 #include "vmimage/types.h"
 
@@ -59,8 +59,10 @@ class LayerConverter {
   // check their digests) and computes its DiffID, unless `verified_diff_id` is
   // given: the DiffID that `tar` itself checks at its end (a registry layer).
   // `name` names the layer in messages; `budget` bounds it and its image.
+  // A set `cancel` flag fails the next read with kCancelled.
   Status stream(io::Reader& tar, const std::string& name, ImageBudget& budget,
-                std::optional<std::string> verified_diff_id = std::nullopt);
+                std::optional<std::string> verified_diff_id = std::nullopt,
+                io::CancelFlag cancel = nullptr);
   // Phase 2, in layer order: `lower` is the merged tree of the layers below
   // (null or empty for the bottom layer, or when they are not known).
   Status finish(const tree::Tree* lower);

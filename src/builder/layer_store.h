@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "builder/layer_converter.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "vmimage/builder.h"
 #include "vmimage/store.h"
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "source/registry/client.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "vmimage/builder.h"
 #include "vmimage/limits.h"
 
@@ -41,7 +41,8 @@ using CommandRun = std::function<Result<int>()>;
 
 struct CliContext {
   GlobalOptions global;
-  CommandRun run;  // set by the chosen subcommand's callback
+  CommandRun run;      // set by the chosen subcommand's callback
+  CancelToken cancel;  // cancelled by SIGINT, SIGTERM or SIGHUP (util/cleanup.h)
 };
 
 void add_version_command(CLI::App& app, CliContext& ctx);

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
-#include "io/reader.h"
+#include "util/file.h"
 #include "vmimage/builder.h"
 
 namespace vmimage::cli {
@@ -55,13 +55,12 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
       struct stat st;
       Result<BuildResult> result = Error(ErrorKind::kInternal, "no input");
       if (input != "-" && ::stat(input.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        result = builder.import_dir(input, tag, import_options);
+        result = builder.import_dir(input, tag, import_options, ctx.cancel);
       } else if (input == "-") {
-        io::FdReader in(STDIN_FILENO, "stdin");
-        result = builder.import(in, tag, import_options);
+        result = builder.import_fd(STDIN_FILENO, tag, import_options, ctx.cancel);
       } else {
-        VMI_TRY(auto in, io::FdReader::open(input));
-        result = builder.import(*in, tag, import_options);
+        VMI_TRY(UniqueFd fd, open_read(input));
+        result = builder.import_fd(fd.get(), tag, import_options, ctx.cancel);
       }
       if (!result) return std::move(result).error();
       if (!ctx.global.quiet) std::printf("%s\n", result->digest.c_str());

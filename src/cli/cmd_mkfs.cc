@@ -71,9 +71,15 @@ Result<builder::LayerImageOptions> image_options(const MkfsArgs& args) {
   return opts;
 }
 
-Result<std::unique_ptr<io::Reader>> open_input(const std::string& input) {
-  if (input == "-") return std::unique_ptr<io::Reader>(std::make_unique<io::FdReader>(0, "stdin"));
-  VMI_TRY(auto reader, io::FdReader::open(input));
+Result<std::unique_ptr<io::Reader>> open_input(const std::string& input,
+                                               const CancelToken& cancel) {
+  std::unique_ptr<io::FdReader> reader;
+  if (input == "-") {
+    reader = std::make_unique<io::FdReader>(0, "stdin");
+  } else {
+    VMI_TRY(reader, io::FdReader::open(input));
+  }
+  reader->set_cancel(cancel.flag());
   return std::unique_ptr<io::Reader>(std::move(reader));
 }
 
@@ -133,7 +139,8 @@ Status print_summary(const MkfsArgs& args, const builder::LayerConverter& c, boo
   return {};
 }
 
-Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
+Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global,
+                     const CancelToken& cancel) {
   VMI_CHECK(check_utf8(args.output, "OUTPUT"));
   // Options first: a usage error must not wait for the lowers or the input.
   VMI_TRY(builder::LayerImageOptions options, image_options(args));
@@ -142,13 +149,13 @@ Result<int> run_mkfs(const MkfsArgs& args, const GlobalOptions& global) {
     VMI_TRY(lower, builder::merge_images(args.lowers));
   }
   std::string name = args.input == "-" ? "stdin" : args.input;
-  VMI_TRY(auto raw, open_input(args.input));
+  VMI_TRY(auto raw, open_input(args.input, cancel));
   VMI_TRY(io::Decompressed input, io::open_decompressed(std::move(raw), name));
   VMI_TRY(AtomicFile out, AtomicFile::create(args.output));
   VMI_TRY(auto converter, builder::LayerConverter::create(out.fd(), out.temp_path(),
                                                           dirname_of(args.output), options));
   builder::ImageBudget budget(global.limits);
-  VMI_CHECK(converter->stream(*input.reader, name, budget));
+  VMI_CHECK(converter->stream(*input.reader, name, budget, std::nullopt, cancel.flag()));
   Status finished = converter->finish(lower ? &lower->tree : nullptr);
   if (!finished) return std::move(finished).error().context("writing " + args.output);
   VMI_CHECK(out.commit());
@@ -182,7 +189,8 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("INPUT", args->input, "Layer tar (gzip, zstd or plain), or - for stdin")
       ->required();
   cmd->add_option("OUTPUT", args->output, "Image to write")->required();
-  cmd->callback([&ctx, args] { ctx.run = [&ctx, args] { return run_mkfs(*args, ctx.global); }; });
+  cmd->callback(
+      [&ctx, args] { ctx.run = [&ctx, args] { return run_mkfs(*args, ctx.global, ctx.cancel); }; });
 }
 
 }  // namespace vmimage::cli

@@ -147,7 +147,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
         options.events = [printer](const BuildEvent& e) { printer->on_event(e); };
       }
       VMI_TRY(Builder builder, Builder::create(std::move(options)));
-      VMI_TRY(BuildResult result, builder.build(args->ref));
+      VMI_TRY(BuildResult result, builder.build(args->ref, ctx.cancel));
       if (ctx.global.json) {
         nlohmann::ordered_json j;
         j["digest"] = result.digest;

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "util/cleanup.h"
+#include "vmimage/version.h"
 
 namespace vmimage::cli {
 namespace {
@@ -46,7 +47,7 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("version", "Print the version");
   cmd->callback([&ctx] {
     ctx.run = []() -> Result<int> {
-      std::printf("vmimage 0.1.0\n");
+      std::printf("vmimage %s\n", std::string(version()).c_str());
       return 0;
     };
   });
@@ -55,9 +56,7 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
 int main(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
-  app.fallthrough();  // global flags (-q, --json, ...) may also follow the subcommand
-  // Global options may follow the command too: `vmimage ls --json`.
-  app.fallthrough();
+  app.fallthrough();  // global flags may follow the command too: `vmimage ls --json`
   CliContext ctx;
   app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
   app.add_flag("--json", ctx.global.json, "Machine-readable output");
@@ -82,8 +81,13 @@ int main(int argc, char** argv) {
   if (!limits) return report(limits.error());
   ctx.global.limits = *limits;
   raise_open_file_limit();
-  install_cleanup_handlers();
+  install_signal_handlers(&ctx.cancel);
   Result<int> code = ctx.run();
+  if (!code && code.error().kind() == ErrorKind::kCancelled && received_signal() != 0) {
+    std::fprintf(stderr, "vmimage: cancelled by signal %d; nothing was left behind\n",
+                 received_signal());
+    return 128 + received_signal();
+  }
   if (!code) return report(code.error());
   return *code;
 }

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "oci/reference.h"
 #include "util/file.h"
+#include "util/parallel.h"
 
 namespace vmimage::cli {
 namespace {
@@ -116,24 +117,9 @@ Result<int> fetch_layers(const GlobalOptions& global, const FetchArgs& args) {
   VMI_CHECK(make_dirs(args.output_dir));
   LineProgress line_progress;
   registry::ProgressSink* progress = global.quiet ? nullptr : &line_progress;
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::optional<Error> first_error;
-  auto worker = [&] {
-    for (size_t k = next++; k < todo.size(); k = next++) {
-      {
-        std::lock_guard lock(mu);
-        if (first_error) return;
-      }
-      Status s = write_layer(*client, image, todo[k], args.output_dir, progress);
-      std::lock_guard lock(mu);
-      if (!s && !first_error) first_error = std::move(s).error();
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int j = 0; j < std::max(1, args.jobs); ++j) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
-  if (first_error) return std::move(*first_error);
+  VMI_CHECK(parallel_for(todo.size(), args.jobs, [&](size_t k) {
+    return write_layer(*client, image, todo[k], args.output_dir, progress);
+  }));
   VMI_CHECK(print_json(image_json(image)));
   return 0;
 }

@@ -1,5 +1,7 @@
 #include "io/checksum.h"
 
+#include "util/parallel.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -93,37 +95,23 @@ Result<std::string> xxh3_128_striped(int fd, const std::string& what, ErrorKind 
   uint64_t size = static_cast<uint64_t>(st.st_size);
   size_t stripes = static_cast<size_t>((size + kStripe - 1) / kStripe);
   std::vector<std::string> digests(stripes);
-  std::vector<std::optional<Error>> errors(stripes);
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    std::vector<std::byte> buf(1 << 20);
-    Xxh3_128 hash;
-    for (size_t i; (i = next.fetch_add(1)) < stripes;) {
-      uint64_t begin = i * kStripe;
-      if (begin + kStripe <= size &&
-          next_data_segment(fd, begin, begin + kStripe).start >= begin + kStripe) {
-        digests[i] = zero_stripe_digest();
-        continue;
-      }
-      Status s = read_range_sparse(fd, begin, std::min(size, begin + kStripe), what, kind, buf,
-                                   [&](std::span<const std::byte> data) { hash.update(data); });
-      if (!s.ok()) {
-        errors[i] = std::move(s).error();
-        return;
-      }
-      digests[i] = hash.finish_raw();
+  int threads = static_cast<int>(std::min<size_t>(4, std::max(1u, std::thread::hardware_concurrency())));
+  VMI_CHECK(parallel_for(stripes, threads, [&](size_t i) -> Status {
+    uint64_t begin = i * kStripe;
+    if (begin + kStripe <= size &&
+        next_data_segment(fd, begin, begin + kStripe).start >= begin + kStripe) {
+      digests[i] = zero_stripe_digest();
+      return {};
     }
-  };
-  size_t threads = std::min<size_t>({stripes, 4, std::max(1u, std::thread::hardware_concurrency())});
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
-  work();
-  for (std::thread& t : helpers) t.join();
+    thread_local std::vector<std::byte> buf(1 << 20);
+    Xxh3_128 hash;
+    VMI_CHECK(read_range_sparse(fd, begin, std::min(size, begin + kStripe), what, kind, buf,
+                                [&](std::span<const std::byte> data) { hash.update(data); }));
+    digests[i] = hash.finish_raw();
+    return {};
+  }));
   Xxh3_128 top;
-  for (size_t i = 0; i < stripes; ++i) {
-    if (errors[i]) return *errors[i];
-    top.update(digests[i]);
-  }
+  for (const std::string& d : digests) top.update(d);
   return std::string(kFileChecksumAlgorithm) + ":" + top.finish_hex();
 }
 

@@ -8,7 +8,7 @@
 #include <span>
 #include <string>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 
 struct XXH3_state_s;
 

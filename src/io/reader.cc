@@ -1,6 +1,9 @@
 #include "io/reader.h"
 
+#include "io/cancel.h"
+
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +49,12 @@ Result<std::unique_ptr<FdReader>> FdReader::open(const std::string& path) {
 }
 
 Result<size_t> FdReader::read(std::span<std::byte> buf) {
+  while (cancel_ != nullptr) {
+    if (cancel_->load(std::memory_order_relaxed)) return cancelled_error();
+    pollfd p{raw_, POLLIN, 0};
+    int ready = ::poll(&p, 1, 200);
+    if (ready > 0 || (ready < 0 && errno != EINTR)) break;  // read() says what it is
+  }
   while (true) {
     ssize_t n = ::read(raw_, buf.data(), buf.size());
     if (n >= 0) return static_cast<size_t>(n);

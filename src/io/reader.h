@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -10,9 +11,12 @@
 #include <vector>
 
 #include "util/fd.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::io {
+
+// A cancellation flag (CancelToken::flag()); null: never cancelled. See io/cancel.h.
+using CancelFlag = const std::atomic<bool>*;
 
 class Reader {
  public:
@@ -42,11 +46,15 @@ class FdReader : public Reader {
   FdReader(int borrowed_fd, std::string name) : raw_(borrowed_fd), name_(std::move(name)) {}
   static Result<std::unique_ptr<FdReader>> open(const std::string& path);
   Result<size_t> read(std::span<std::byte> buf) override;
+  // With a flag, a read that would block (a pipe, a terminal) waits in short
+  // polls and fails with kCancelled once the flag is set.
+  void set_cancel(CancelFlag flag) { cancel_ = flag; }
 
  private:
   UniqueFd fd_;
   int raw_;
   std::string name_;
+  CancelFlag cancel_ = nullptr;
 };
 
 // Reads a stream it does not own, for wrappers (decompressors, hashers) that own

@@ -10,7 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "oci/digest.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::oci {
 

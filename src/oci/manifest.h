@@ -11,7 +11,7 @@
 
 #include "oci/digest.h"
 #include "oci/platform.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::oci {
 

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "io/decompress.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::oci {
 

@@ -76,7 +76,6 @@ Result<std::vector<BlobId>> delete_image(Core& core, Scope scope, std::string_vi
 Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::string_view dst);
 
 // blobs.cc
-// The "sha256:<hex>" of a file's bytes, read in bounded chunks.
 Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core);
 Status release_lease(LeaseState& lease);
 Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,

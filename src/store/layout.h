@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "vmimage/types.h"
 
 namespace vmimage::store_detail {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "util/fd.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::store_detail {
 

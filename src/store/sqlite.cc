@@ -117,12 +117,6 @@ Statement& Statement::bind(int64_t value) {
   return *this;
 }
 
-Statement& Statement::bind_null() {
-  int rc = sqlite3_bind_null(stmt_, next_param_++);
-  if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = db_->error(kind_, "binding a parameter");
-  return *this;
-}
-
 void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::store_detail {
 
@@ -53,7 +53,6 @@ class Statement {
   // Binds parameters 1..n in order; chainable.
   Statement& bind(std::string_view text);
   Statement& bind(int64_t value);
-  Statement& bind_null();
 
   // Makes the statement ready to run again with new parameters.
   void reset();

@@ -8,7 +8,7 @@
 
 #include "tree/tree.h"
 #include "util/fd.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::tree {
 

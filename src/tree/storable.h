@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::tree {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "util/writeback.h"
 
 namespace vmimage {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 namespace vmimage {
@@ -19,16 +20,31 @@ struct Slot {
   char path[kPathMax];
 };
 
-Slot g_slots[kSlots];
+constexpr unsigned kGraceSeconds = 3;  // for a cancelled command to unwind
 
-void on_signal(int sig) {
-  int saved = errno;
+Slot g_slots[kSlots];
+const CancelToken* g_token = nullptr;
+std::atomic<int> g_signal{0};
+
+[[noreturn]] void remove_and_die(int sig) {
   for (Slot& s : g_slots) {
     if (s.state.load(std::memory_order_acquire) == kActive) ::unlink(s.path);
   }
-  errno = saved;
   ::signal(sig, SIG_DFL);
   ::raise(sig);
+  ::_exit(128 + sig);
+}
+
+void on_signal(int sig) {
+  int saved = errno;
+  int first = 0;
+  if (sig != SIGALRM && g_signal.compare_exchange_strong(first, sig) && g_token != nullptr) {
+    g_token->cancel();
+    ::alarm(kGraceSeconds);
+    errno = saved;
+    return;
+  }
+  remove_and_die(first != 0 ? first : (sig == SIGALRM ? g_signal.load() : sig));
 }
 
 }  // namespace
@@ -50,16 +66,20 @@ void unregister_cleanup(int slot) {
   g_slots[slot].state.store(kFree, std::memory_order_release);
 }
 
-void install_cleanup_handlers() {
+void install_signal_handlers(const CancelToken* token) {
+  g_token = token;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
+  sigemptyset(&sa.sa_mask);  // no SA_RESTART: a blocked read returns EINTR
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction old {};
     // A signal the caller chose to ignore (nohup, a shell's background job) stays ignored.
     if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
     ::sigaction(sig, &sa, nullptr);
   }
+  ::sigaction(SIGALRM, &sa, nullptr);
 }
+
+int received_signal() { return g_signal.load(); }
 
 }  // namespace vmimage

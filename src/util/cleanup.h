@@ -1,10 +1,15 @@
-// Temporary files to remove if the process is ended by a signal. A file being
-// written (an output under its temporary name, a store blob before its rename)
-// registers its path; the CLI's SIGINT/SIGTERM/SIGHUP handler unlinks every
-// registered path (unlink is async-signal-safe), then dies of the signal.
+// Ending on a signal without leaving anything behind. A file being written (an
+// output under its temporary name, a store blob before its rename) registers
+// its path. The CLI's handler for SIGINT, SIGTERM and SIGHUP first cancels the
+// running command (its CancelToken), which unwinds and removes what it made;
+// if the command has not ended after a grace period (or a second signal
+// comes), the handler unlinks every registered path (unlink is
+// async-signal-safe) and the process dies of the first signal.
 #pragma once
 
 #include <string>
+
+#include "vmimage/cancel.h"
 
 namespace vmimage {
 
@@ -14,7 +19,10 @@ namespace vmimage {
 int register_cleanup(const std::string& path);
 void unregister_cleanup(int slot);
 
-// Installs the handler for SIGINT, SIGTERM and SIGHUP (for programs, not libraries).
-void install_cleanup_handlers();
+// Installs the handlers (for programs, not libraries). `token` (may be null)
+// is cancelled by the first signal; it must outlive the program's work.
+void install_signal_handlers(const CancelToken* token);
+// The first signal received, or 0.
+int received_signal();
 
 }  // namespace vmimage

@@ -1,4 +1,4 @@
-#include "util/error.h"
+#include "vmimage/error.h"
 
 #include <cstring>
 
@@ -23,6 +23,7 @@ std::string_view error_kind_name(ErrorKind kind) {
     case ErrorKind::kLayerFs: return "layer fs";
     case ErrorKind::kIo: return "io";
     case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kCancelled: return "cancelled";
   }
   return "unknown";
 }

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <functional>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage {
 

@@ -99,6 +99,14 @@ expect_error "more than 1000 layer blobs" \
   "$VMIMAGE" --cache-dir "$cache" import blobs:v1 "$WORK/blobs.tar"
 [[ -z $(ls -A "$cache/tmp") ]] || fail "the refused import left $(ls -A "$cache/tmp" | wc -l) files"
 
+log "an archive followed by an endless stream ends on max-trailing-bytes"
+rc=0
+(cat "$WORK/layers.tar"; cat /dev/zero) |
+  timeout 60 "$VMIMAGE" --cache-dir "$cache" import many:v1 2>"$WORK/err" || rc=$?
+[[ $rc == 1 ]] || fail "endless archive: exit $rc: $(cat "$WORK/err")"
+grep -q "follow the end of the tar (limit max-trailing-bytes)" "$WORK/err" ||
+  fail "endless archive: $(cat "$WORK/err")"
+
 log "JSON nested 200 deep"
 expect_error "nested deeper than 64 levels" "$VMIMAGE" --cache-dir "$cache" import deep:v1 \
   "$WORK/deep.tar"

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "util/file.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage {
 namespace {

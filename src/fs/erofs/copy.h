@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::erofs {
 

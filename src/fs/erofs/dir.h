@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::erofs {
 

@@ -9,7 +9,7 @@
 
 #include "tree/data_sink.h"
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::erofs {
 

@@ -13,7 +13,7 @@
 #include "fs/erofs/dir.h"
 #include "tree/tree.h"
 #include "util/buffered_io.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::erofs {
 

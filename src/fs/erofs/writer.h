@@ -56,7 +56,7 @@
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 #include "util/fd.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "util/buffered_io.h"
 #include "util/writeback.h"
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

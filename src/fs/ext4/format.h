@@ -9,7 +9,7 @@
 #include <string>
 
 #include "fs/ext4/libext2fs.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

@@ -16,7 +16,7 @@
 #include "io/checksum.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "util/writeback.h"
 
 namespace vmimage::ext4 {

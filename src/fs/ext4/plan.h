@@ -12,7 +12,7 @@
 #include "fs/ext4/writer.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

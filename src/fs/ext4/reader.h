@@ -7,7 +7,7 @@
 #include <string>
 
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

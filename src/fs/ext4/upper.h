@@ -10,7 +10,7 @@
 #include <string>
 
 #include "fs/ext4/writer.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

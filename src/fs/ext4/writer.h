@@ -11,7 +11,7 @@
 
 #include "tree/data_sink.h"
 #include "tree/tree.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::ext4 {
 

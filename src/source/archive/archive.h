@@ -14,7 +14,7 @@
 #include "io/reader.h"
 #include "oci/image_config.h"
 #include "oci/platform.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::archive {
 
@@ -30,8 +30,7 @@ struct ConvertedBlob {
 // plain tar); the handler decompresses by magic, converts, and should read to
 // the end. Errors keep their kind; the import adds the member path as context.
 // A handle may end up unreferenced (another image's layer, a blob of another
-// platform): ImportedImage::unreferenced_handles lists those. When the import
-// fails, none of the handles it received is referenced.
+// platform); when the import fails, none of them is.
 class BlobHandler {
  public:
   virtual ~BlobHandler() = default;
@@ -53,13 +52,14 @@ struct ImportOptions {
   // Layer-like members converted while the archive streams past (each holds a
   // converted blob until the image is resolved).
   size_t max_blobs = 1000;
+  // Bytes after the archive's end-of-archive marker (limit max-trailing-bytes).
+  uint64_t max_trailing_bytes = uint64_t{1} << 20;
 };
 
 enum class ArchiveFormat {
   kDockerArchive,  // manifest.json (docker save, classic or 25+, skopeo docker-archive)
   kOciLayout,      // index.json only (oci-archive, OCI layout directory)
 };
-std::string_view archive_format_name(ArchiveFormat format);
 
 struct LayerBlob {
   std::string member_path;  // where the bytes were in the archive
@@ -89,8 +89,6 @@ struct ImportedImage {
   std::string config_raw;
   oci::ImageConfig config;
   std::vector<LayerBlob> layers;  // base first
-  // Handles the handler produced that this image does not use (discard them).
-  std::vector<uint64_t> unreferenced_handles;
 };
 
 // Streams an archive (tar, optionally gzip- or zstd-compressed as a whole) once,

@@ -230,13 +230,6 @@ Result<StoredBlob> TarContents::layer(const std::string& path) {
   return stored;
 }
 
-std::vector<uint64_t> TarContents::all_handles() const {
-  std::vector<uint64_t> out;
-  for (const StoredBlob& blob : blobs_) {
-    if (!blob.failure) out.push_back(blob.converted.handle);
-  }
-  return out;
-}
 
 // ---- DirContents ----
 
@@ -285,12 +278,5 @@ Result<StoredBlob> DirContents::layer(const std::string& path) {
   return blob;
 }
 
-std::vector<uint64_t> DirContents::all_handles() const {
-  std::vector<uint64_t> out;
-  for (const auto& [file, blob] : converted_) {
-    if (!blob.failure) out.push_back(blob.converted.handle);
-  }
-  return out;
-}
 
 }  // namespace vmimage::archive

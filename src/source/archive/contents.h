@@ -44,8 +44,6 @@ class Contents {
   // The blob at `path`, converting it now if it has not been yet. A handler
   // failure is in StoredBlob::failure, so its digest can still be checked first.
   virtual Result<StoredBlob> layer(const std::string& path) = 0;
-  // Every handle the handler returned so far.
-  virtual std::vector<uint64_t> all_handles() const = 0;
 };
 
 // Collects a tar stream member by member: documents in memory (bounded),
@@ -61,11 +59,9 @@ class TarContents : public Contents {
   bool has(const std::string& path) override;
   Result<std::string> document(const std::string& path) override;
   Result<StoredBlob> layer(const std::string& path) override;
-  std::vector<uint64_t> all_handles() const override;
 
  private:
   Status add_file(const std::string& path, int64_t size, MemberReader& data);
-  Status stream_blob(const std::string& path, io::Reader& data, io::Compression compression);
   Status keep_document(const std::string& path, io::Reader& data, int64_t size);
   Result<std::string> resolve_links(const std::string& path) const;
   void forget(const std::string& path);
@@ -89,7 +85,6 @@ class DirContents : public Contents {
   bool has(const std::string& path) override;
   Result<std::string> document(const std::string& path) override;
   Result<StoredBlob> layer(const std::string& path) override;
-  std::vector<uint64_t> all_handles() const override;
 
  private:
   Result<std::string> file_path(const std::string& path) const;

@@ -105,15 +105,6 @@ void synthesize_manifest(ImportedImage& image) {
   image.manifest_synthesized = true;
 }
 
-std::vector<uint64_t> unreferenced(const Contents& contents, const ImportedImage& image) {
-  std::set<uint64_t> used;
-  for (const LayerBlob& l : image.layers) used.insert(l.handle);
-  std::set<uint64_t> out;
-  for (uint64_t h : contents.all_handles()) {
-    if (!used.count(h)) out.insert(h);
-  }
-  return {out.begin(), out.end()};
-}
 
 Result<ImportedImage> finish(Contents& contents, const ImportOptions& options) {
   VMI_TRY(Plan plan, resolve_plan(contents, options));
@@ -139,7 +130,6 @@ Result<ImportedImage> finish(Contents& contents, const ImportOptions& options) {
   } else {
     synthesize_manifest(image);
   }
-  image.unreferenced_handles = unreferenced(contents, image);
   return image;
 }
 
@@ -161,15 +151,6 @@ std::optional<std::string> unsupported_compression(std::span<const std::byte> he
 
 }  // namespace
 
-std::string_view archive_format_name(ArchiveFormat format) {
-  switch (format) {
-    case ArchiveFormat::kDockerArchive:
-      return "docker-archive";
-    case ArchiveFormat::kOciLayout:
-      return "oci-layout";
-  }
-  return "unknown";
-}
 
 Result<ImportedImage> import_archive(io::Reader& archive, BlobHandler& handler,
                                      const ImportOptions& options) {
@@ -184,9 +165,10 @@ Result<ImportedImage> import_archive(io::Reader& archive, BlobHandler& handler,
   }
   VMI_TRY(io::Decompressed tar, io::open_decompressed(std::move(peek), "archive"));
   TarContents contents(handler, options);
-  VMI_CHECK(walk_tar(*tar.reader, "archive", [&](const TarMember& member, MemberReader& data) {
-    return contents.add_member(member, data);
-  }));
+  VMI_CHECK(walk_tar(
+      *tar.reader, "archive",
+      [&](const TarMember& member, MemberReader& data) { return contents.add_member(member, data); },
+      options.max_trailing_bytes));
   return finish(contents, options);
 }
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "oci/platform.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::archive {
 

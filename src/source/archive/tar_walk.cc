@@ -40,6 +40,7 @@ using ArchivePtr = std::unique_ptr<struct archive, ArchiveDeleter>;
 Error archive_failure(struct archive* a, const StreamState& state, const std::string& what) {
   // The reader's own error already names the stream; "not a tar" would mislead.
   if (state.error) {
+    if (state.error->kind() == ErrorKind::kCancelled) return *state.error;
     return Error(ErrorKind::kTarball, state.error->message(), state.error->sys_errno());
   }
   const char* msg = archive_error_string(a);
@@ -70,13 +71,19 @@ Result<size_t> MemberReader::read(std::span<std::byte> buf) {
   if (broken_) return *broken_;
   la_ssize_t n = archive_read_data(archive_, buf.data(), buf.size());
   if (n >= 0) return static_cast<size_t>(n);
+  if (input_error_ != nullptr && *input_error_ &&
+      (*input_error_)->kind() == ErrorKind::kCancelled) {
+    broken_ = **input_error_;
+    return *broken_;
+  }
   const char* msg = archive_error_string(archive_);
   broken_ = Error(ErrorKind::kTarball,
                   "reading archive member " + path_ + ": " + (msg ? msg : "damaged archive"));
   return *broken_;
 }
 
-Status walk_tar(io::Reader& tar, const std::string& name, const MemberCallback& on_member) {
+Status walk_tar(io::Reader& tar, const std::string& name, const MemberCallback& on_member,
+                uint64_t max_trailing_bytes) {
   ArchivePtr a(archive_read_new());
   if (!a) return Error(ErrorKind::kInternal, "libarchive: out of memory");
   archive_read_support_format_tar(a.get());
@@ -96,19 +103,28 @@ Status walk_tar(io::Reader& tar, const std::string& name, const MemberCallback& 
     }
     first = false;
     TarMember member = describe_entry(entry);
-    MemberReader data(a.get(), member.path);
+    MemberReader data(a.get(), member.path, &state.error);
     VMI_CHECK(on_member(member, data));
     if (data.broken()) return *data.broken();
   }
   if (first) return Error(ErrorKind::kTarball, name + ": empty archive (no tar members)");
   // Padding after the end marker; reading it lets a compressed wrapper check its trailer.
-  auto drained = io::drain(tar);
-  if (!drained.ok()) {
-    return Error(ErrorKind::kTarball,
-                 name + ": after the end of the tar: " + drained.error().message(),
-                 drained.error().sys_errno());
+  std::vector<std::byte> buf(64 * 1024);
+  for (uint64_t trailing = 0;;) {
+    auto n = tar.read(buf);
+    if (!n.ok()) {
+      if (n.error().kind() == ErrorKind::kCancelled) return std::move(n).error();
+      return Error(ErrorKind::kTarball, name + ": after the end of the tar: " + n.error().message(),
+                   n.error().sys_errno());
+    }
+    if (*n == 0) return {};
+    trailing += *n;
+    if (trailing > max_trailing_bytes) {
+      return Error(ErrorKind::kTarball, name + ": more than " + std::to_string(max_trailing_bytes) +
+                                            " bytes follow the end of the tar (limit "
+                                            "max-trailing-bytes)");
+    }
   }
-  return {};
 }
 
 }  // namespace vmimage::archive

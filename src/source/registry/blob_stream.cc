@@ -34,9 +34,10 @@ BlobStream::BlobStream(Session& session, std::string repository, oci::Digest dig
       digest_(std::move(digest)),
       size_(size),
       options_(options),
-      retry_(session.config().retry, options.deadline) {
+      retry_(session.config().retry, options.deadline, options.cancel) {
   spec_.path = "/v2/" + repository + "/blobs/" + digest_.str();
   spec_.repository = std::move(repository);
+  spec_.cancel = options.cancel;
 }
 
 Status BlobStream::open() {
@@ -76,6 +77,7 @@ Status BlobStream::accept_partial(const HttpTransfer& t) {
 
 Status BlobStream::resume_after(Error cause) {
   transfer_.reset();
+  VMI_CHECK(io::check_cancel(options_.cancel));
   if (++resumes_ > options_.max_resumes || !retry_.next()) {
     return std::move(cause).context("blob " + digest_.str() + ": giving up after " +
                                     std::to_string(resumes_) + " reconnections at byte " +

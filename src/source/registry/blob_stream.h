@@ -21,6 +21,7 @@ struct BlobStreamOptions {
   int layer_index = -1;  // for progress events
   // For small blobs (an image config): the whole download, retries included.
   RetryState::Deadline deadline;
+  io::CancelFlag cancel = nullptr;
 };
 
 class BlobStream : public io::Reader {

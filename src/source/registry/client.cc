@@ -81,14 +81,18 @@ struct Client::Impl {
   std::map<std::string, std::unique_ptr<Session>> sessions;
 
   Session& session_for(const oci::Reference& ref);
-  Result<Document> fetch_manifest(Session& s, const oci::Reference& ref, const std::string& id);
+  Result<Document> fetch_manifest(Session& s, const oci::Reference& ref, const std::string& id,
+                                  io::CancelFlag cancel);
   Result<Document> follow_index(Session& s, const oci::Reference& ref, Document doc,
-                                const oci::Platform& want, ResolvedImage& out);
+                                const oci::Platform& want, ResolvedImage& out,
+                                io::CancelFlag cancel);
   Result<std::unique_ptr<BlobStream>> open_stream(const oci::Reference& repo,
                                                   const oci::Descriptor& blob,
                                                   ProgressSink* progress, int index,
-                                                  RetryState::Deadline deadline = std::nullopt);
-  Status load_config(const oci::Reference& ref, const oci::Platform& want, ResolvedImage& out);
+                                                  RetryState::Deadline deadline,
+                                                  io::CancelFlag cancel);
+  Status load_config(const oci::Reference& ref, const oci::Platform& want, ResolvedImage& out,
+                     io::CancelFlag cancel);
 };
 
 Session& Client::Impl::session_for(const oci::Reference& ref) {
@@ -128,8 +132,9 @@ Session& Client::Impl::session_for(const oci::Reference& ref) {
 }
 
 Result<Document> Client::Impl::fetch_manifest(Session& s, const oci::Reference& ref,
-                                              const std::string& id) {
+                                              const std::string& id, io::CancelFlag cancel) {
   RequestSpec spec;
+  spec.cancel = cancel;
   spec.path = "/v2/" + ref.path + "/manifests/" + id;
   spec.repository = ref.path;
   spec.headers.push_back("Accept: " + std::string(oci::kManifestAccept));
@@ -156,7 +161,8 @@ Result<Document> Client::Impl::fetch_manifest(Session& s, const oci::Reference& 
 }
 
 Result<Document> Client::Impl::follow_index(Session& s, const oci::Reference& ref, Document doc,
-                                            const oci::Platform& want, ResolvedImage& out) {
+                                            const oci::Platform& want, ResolvedImage& out,
+                                            io::CancelFlag cancel) {
   for (int depth = 0; doc.kind == oci::DocumentKind::kIndex; ++depth) {
     if (depth == kMaxIndexDepth) return Error(kKind, ref.str() + ": indexes nested too deeply");
     auto index = oci::parse_index(doc.bytes, doc.content_type);
@@ -164,7 +170,7 @@ Result<Document> Client::Impl::follow_index(Session& s, const oci::Reference& re
     if (!out.index_digest) out.index_digest = doc.digest;
     auto entry = oci::select_platform(*index, want);
     if (!entry) return std::move(entry).error().context(ref.str());
-    VMI_TRY(Document next, fetch_manifest(s, ref, entry->digest.str()));
+    VMI_TRY(Document next, fetch_manifest(s, ref, entry->digest.str(), cancel));
     if (next.digest != entry->digest) {
       return digest_mismatch("manifest for " + want.str() + " of " + ref.str(), entry->digest,
                              next.digest);
@@ -181,7 +187,7 @@ Result<Document> Client::Impl::follow_index(Session& s, const oci::Reference& re
 }
 
 Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform& want,
-                                 ResolvedImage& out) {
+                                 ResolvedImage& out, io::CancelFlag cancel) {
   const oci::Descriptor& desc = out.manifest.config;
   uint64_t max = options.limits.max_config_bytes;
   if (static_cast<uint64_t>(desc.size) > max) {
@@ -190,7 +196,7 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
                             " (limit max-config-bytes)");
   }
   VMI_TRY(auto stream, open_stream(ref, desc, nullptr, -1,
-                                   document_deadline(session_for(ref).config())));
+                                   document_deadline(session_for(ref).config()), cancel));
   io::HashingReader hashed(std::move(stream), "image config " + desc.digest.str(),
                            desc.digest.str(), static_cast<uint64_t>(desc.size));
   VMI_TRY(out.config_bytes, io::read_all(hashed, static_cast<size_t>(desc.size) + 1));
@@ -218,10 +224,12 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
 Result<std::unique_ptr<BlobStream>> Client::Impl::open_stream(const oci::Reference& repo,
                                                               const oci::Descriptor& blob,
                                                               ProgressSink* progress, int index,
-                                                              RetryState::Deadline deadline) {
+                                                              RetryState::Deadline deadline,
+                                                              io::CancelFlag cancel) {
   Session& s = session_for(repo);
   BlobStreamOptions o;
   o.deadline = deadline;
+  o.cancel = cancel;
   o.max_resumes = options.max_resumes;
   o.progress = progress;
   o.layer_index = index;
@@ -253,15 +261,15 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
 }
 
 Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Platform& platform,
-                                      ProgressSink* progress) {
+                                      ProgressSink* progress, io::CancelFlag cancel) {
   Session& s = impl_->session_for(ref);
   ResolvedImage out;
   out.reference = ref;
-  VMI_TRY(Document doc, impl_->fetch_manifest(s, ref, ref.identifier()));
+  VMI_TRY(Document doc, impl_->fetch_manifest(s, ref, ref.identifier(), cancel));
   if (ref.digest && doc.digest != *ref.digest) {
     return digest_mismatch("manifest of " + ref.str(), *ref.digest, doc.digest);
   }
-  VMI_TRY(doc, impl_->follow_index(s, ref, std::move(doc), platform, out));
+  VMI_TRY(doc, impl_->follow_index(s, ref, std::move(doc), platform, out, cancel));
   auto manifest = oci::parse_manifest(doc.bytes, doc.content_type);
   if (!manifest) return std::move(manifest).error().context("manifest " + doc.digest.str());
   out.manifest = std::move(manifest).value();
@@ -275,7 +283,7 @@ Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Plat
   out.digest = doc.digest;
   out.manifest_media_type = out.manifest.media_type;
   out.manifest_bytes = std::move(doc.bytes);
-  VMI_CHECK(impl_->load_config(ref, platform, out));
+  VMI_CHECK(impl_->load_config(ref, platform, out, cancel));
   if (out.config.diff_ids.size() != out.manifest.layers.size()) {
     return Error(kKind, ref.str() + ": the manifest has " +
                             std::to_string(out.manifest.layers.size()) + " layers but the config " +
@@ -296,8 +304,10 @@ Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Plat
 
 Result<std::unique_ptr<io::Reader>> Client::open_blob(const oci::Reference& repo,
                                                       const oci::Descriptor& blob,
-                                                      ProgressSink* progress, int layer_index) {
-  VMI_TRY(auto stream, impl_->open_stream(repo, blob, progress, layer_index));
+                                                      ProgressSink* progress, int layer_index,
+                                                      io::CancelFlag cancel) {
+  VMI_TRY(auto stream,
+          impl_->open_stream(repo, blob, progress, layer_index, std::nullopt, cancel));
   auto hashed = std::make_unique<io::HashingReader>(
       std::move(stream), "blob " + blob.digest.str() + " of " + repo.name(), blob.digest.str(),
       static_cast<uint64_t>(blob.size), io::HashOn::kWorker);
@@ -311,8 +321,8 @@ Result<std::unique_ptr<io::Reader>> Client::open_blob(const oci::Reference& repo
 
 Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& repo,
                                                        const Layer& layer, ProgressSink* progress,
-                                                       int layer_index) {
-  VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index));
+                                                       int layer_index, io::CancelFlag cancel) {
+  VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index, cancel));
   return oci::open_layer_tar(std::move(blob), layer.diff_id,
                              "layer " + layer.descriptor.digest.str());
 }

@@ -20,6 +20,7 @@
 #include "source/registry/progress.h"
 #include "source/registry/retry.h"
 #include "vmimage/limits.h"
+#include "vmimage/version.h"
 
 namespace vmimage::registry {
 
@@ -35,7 +36,7 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{30000};
   int max_resumes = 20;
   size_t stream_buffer = 512 * 1024;  // bytes buffered between curl and a blob reader
-  std::string user_agent = "vmimage/0.1";
+  std::string user_agent = std::string("vmimage/") + std::string(version());
   // Where credentials come from; unset means the Docker/containers auth files
   // of the environment (see credentials.h).
   std::function<Result<std::optional<Credential>>(std::string_view domain,
@@ -72,19 +73,21 @@ class Client {
   // against the reference's digest when there is one, and fetches the config.
   // Sends kResolved events for the layers when `progress` is set.
   Result<ResolvedImage> resolve(const oci::Reference& ref, const oci::Platform& platform,
-                                ProgressSink* progress = nullptr);
+                                ProgressSink* progress = nullptr, io::CancelFlag cancel = nullptr);
 
   // The blob's bytes, checked against the descriptor's digest and size when
   // the stream ends (a mismatch is a kImageDigest error from the last read).
   Result<std::unique_ptr<io::Reader>> open_blob(const oci::Reference& repo,
                                                 const oci::Descriptor& blob,
                                                 ProgressSink* progress = nullptr,
-                                                int layer_index = -1);
+                                                int layer_index = -1,
+                                                io::CancelFlag cancel = nullptr);
 
   // A layer's uncompressed tar, its blob digest and its DiffID checked at the end.
   Result<std::unique_ptr<io::Reader>> open_layer(const oci::Reference& repo, const Layer& layer,
                                                  ProgressSink* progress = nullptr,
-                                                 int layer_index = -1);
+                                                 int layer_index = -1,
+                                                 io::CancelFlag cancel = nullptr);
 
  private:
   struct Impl;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "io/cancel.h"
 #include "source/registry/url.h"
 
 namespace vmimage::registry {
@@ -206,6 +207,10 @@ Status HttpTransfer::pump() {
   auto now = std::chrono::steady_clock::now();
   window_waited_ += now - wait_mark_;
   wait_mark_ = now;
+  if (io::is_cancelled(options_.cancel)) {
+    abort_transfer("cancelled", Failure::kPermanent);
+    cancelled_ = true;
+  }
   if (done_ || check_deadline(now) || check_rate()) return {};
   if (unread() > had || headers_done_ != had_headers) return {};  // progress
   check_stall();
@@ -365,6 +370,10 @@ std::string HttpTransfer::redirect_url() const {
 }
 
 Error HttpTransfer::transfer_error() {
+  if (cancelled_) {
+    failure_ = Failure::kPermanent;
+    return io::cancelled_error();
+  }
   failure_ = classify(result_);
   std::string detail = errbuf_[0] ? std::string(errbuf_) : curl_easy_strerror(result_);
   if (headers_too_large_) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "io/reader.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 
 namespace vmimage::registry {
 
@@ -39,6 +39,7 @@ struct TransportOptions {
   // When set, the transfer fails once this moment passes (a document's deadline).
   std::optional<std::chrono::steady_clock::time_point> deadline;
   size_t max_header_bytes = 256 * 1024;  // all response headers together
+  io::CancelFlag cancel = nullptr;       // checked while waiting: a set flag ends the transfer
   std::string user_agent = "vmimage";
   size_t buffer_limit = 512 * 1024;
 };
@@ -147,6 +148,7 @@ class HttpTransfer : public io::Reader {
   bool headers_too_large_ = false;
   std::string aborted_;  // why the transfer was ended here, if it was
   Failure abort_failure_ = Failure::kNone;
+  bool cancelled_ = false;
 };
 
 // A short description of an HTTP status for messages: "404 Not Found".

@@ -52,8 +52,15 @@ bool RetryState::next(std::optional<std::chrono::milliseconds> wait) {
     return false;
   }
   ++failures_;
-  std::this_thread::sleep_for(delay);
-  return true;
+  // In slices, so that a cancellation does not wait out a long backoff.
+  auto until = std::chrono::steady_clock::now() + delay;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancelled()) return false;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(until - std::chrono::steady_clock::now(),
+                                                      std::chrono::milliseconds(100)));
+  }
+  return !cancelled();
 }
 
 }  // namespace vmimage::registry

@@ -2,6 +2,7 @@
 // connection errors and 5xx, Retry-After on 429/503; bounded in count and time.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -33,14 +34,18 @@ class RetryState {
  public:
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
   // With a deadline, no attempt starts (and no sleep ends) after it.
-  explicit RetryState(const RetryPolicy& policy, Deadline deadline = std::nullopt)
-      : policy_(policy), deadline_(deadline) {}
+  // With a cancel flag, sleeps end (and no attempt starts) once it is set.
+  explicit RetryState(const RetryPolicy& policy, Deadline deadline = std::nullopt,
+                      const std::atomic<bool>* cancel = nullptr)
+      : policy_(policy), deadline_(deadline), cancel_(cancel) {}
   // Whether another attempt may be made; if so, first sleeps `wait` (when
   // given, e.g. from Retry-After) or the backoff delay.
   bool next(std::optional<std::chrono::milliseconds> wait = std::nullopt);
   const Deadline& deadline() const { return deadline_; }
   // Whether the last next() said no because the deadline would pass.
   bool out_of_time() const { return out_of_time_; }
+  const std::atomic<bool>* cancel() const { return cancel_; }
+  bool cancelled() const { return cancel_ != nullptr && cancel_->load(); }
   // Forgets earlier failures (after progress was made).
   void reset() { failures_ = 0; }
   int failures() const { return failures_; }
@@ -49,6 +54,7 @@ class RetryState {
  private:
   RetryPolicy policy_;
   Deadline deadline_;
+  const std::atomic<bool>* cancel_;
   bool out_of_time_ = false;
   int failures_ = 0;
 };

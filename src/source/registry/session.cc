@@ -95,9 +95,11 @@ bool Session::plain_http_allowed(const std::string& host_port) const {
 }
 
 TransportOptions Session::transport_for(const std::string& url,
-                                        const RetryState::Deadline& deadline) const {
+                                        const RetryState::Deadline& deadline,
+                                        io::CancelFlag cancel) const {
   TransportOptions t = config_.transport;
   t.deadline = deadline;
+  t.cancel = cancel;
   UrlParts parts;
   if (split_url(url, parts)) {
     std::string host_port = parts.host + ":" + parts.port;
@@ -109,7 +111,7 @@ TransportOptions Session::transport_for(const std::string& url,
 }
 
 Session::Sent Session::send(HttpRequest request, const std::string& authorization,
-                            const RetryState::Deadline& deadline) {
+                            const RetryState::Deadline& deadline, io::CancelFlag cancel) {
   std::string origin = url_origin(base_url_.empty() ? request.url : base_url_);
   std::string first = redact_url(request.url);
   auto refuse = [&](const std::string& why) {
@@ -123,7 +125,7 @@ Session::Sent Session::send(HttpRequest request, const std::string& authorizatio
       r.headers.push_back("Authorization: " + authorization);
     }
     auto t = std::make_unique<HttpTransfer>(pool_, std::move(r),
-                                            transport_for(request.url, deadline));
+                                            transport_for(request.url, deadline, cancel));
     Status s = t->start();
     if (!s) return Sent{nullptr, std::move(s).error(), t->failure()};
     if (!is_redirect(t->status())) return Sent{std::move(t)};
@@ -157,7 +159,7 @@ Status Session::ensure_probed(RetryState& retry) {
   base_url_ = "https://" + config_.api_host;
   RetryState::Deadline deadline = document_deadline(config_);
   while (true) {
-    Sent sent = send(HttpRequest{"GET", base_url_ + "/v2/", {}, {}}, "", deadline);
+    Sent sent = send(HttpRequest{"GET", base_url_ + "/v2/", {}, {}}, "", deadline, retry.cancel());
     if (sent.error) {
       if (sent.failure == Failure::kTlsHandshake && base_url_.rfind("https:", 0) == 0 &&
           plain_http_allowed(config_.api_host)) {
@@ -212,6 +214,7 @@ Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetrySt
                             " s allowed");
   }
   if (retry.next(wait)) return {};
+  if (retry.cancelled()) return io::cancelled_error();
   if (retry.out_of_time()) return deadline_error(what + ": " + status_text(status));
   return Error(kKind, what + ": " + status_text(status) + " after " +
                           std::to_string(retry.failures() + 1) + " attempts");
@@ -222,12 +225,14 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
   std::string what = spec.method + " " + redact_url(url_for(spec.path));
   bool reauthenticated = false;
   while (true) {
-    VMI_TRY(std::string authz, authorization(spec.repository));
+    VMI_CHECK(io::check_cancel(spec.cancel));
+    VMI_TRY(std::string authz, authorization(spec.repository, spec.cancel));
     Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz,
-                     retry.deadline());
+                     retry.deadline(), spec.cancel);
     if (sent.error) {
       if (sent.failure != Failure::kTransient) return std::move(*sent.error);
       if (retry.next()) continue;
+      if (retry.cancelled()) return io::cancelled_error();
       if (retry.out_of_time()) return deadline_error(what);
       return std::move(*sent.error)
           .context("giving up after " + std::to_string(retry.failures() + 1) + " attempts");
@@ -248,7 +253,7 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
 }
 
 Result<Response> Session::fetch(const RequestSpec& spec, size_t limit) {
-  RetryState retry(config_.retry, document_deadline(config_));
+  RetryState retry(config_.retry, document_deadline(config_), spec.cancel);
   while (true) {
     VMI_TRY(auto t, open(spec, retry));
     auto body = read_body(*t, limit);
@@ -276,7 +281,8 @@ std::string Session::credential_origin(const std::optional<Credential>& c) const
   return "credentials for " + config_.domain + " from " + c->source;
 }
 
-Result<std::string> Session::authorization(const std::string& repository) {
+Result<std::string> Session::authorization(const std::string& repository,
+                                           io::CancelFlag cancel) {
   std::lock_guard lock(auth_mu_);
   if (!challenge_ || repository.empty()) return std::string();
   VMI_TRY(std::optional<Credential> cred, credentials(repository));
@@ -289,7 +295,7 @@ Result<std::string> Session::authorization(const std::string& repository) {
   if (auto token = tokens_.get(scope, now)) return "Bearer " + *token;
   auto named = challenge_scopes_.find(repository);
   std::string ask = named != challenge_scopes_.end() ? named->second : scope;
-  VMI_TRY(Token token, fetch_token(*challenge_, ask, cred));
+  VMI_TRY(Token token, fetch_token(*challenge_, ask, cred, cancel));
   tokens_.put(scope, token, now);
   return "Bearer " + token.value;
 }
@@ -353,12 +359,12 @@ Result<HttpRequest> Session::token_request(const Challenge& challenge, const std
 }
 
 Result<Token> Session::fetch_token(const Challenge& challenge, const std::string& scope,
-                                   const std::optional<Credential>& cred) {
+                                   const std::optional<Credential>& cred, io::CancelFlag cancel) {
   VMI_TRY(HttpRequest request, token_request(challenge, scope, cred));
-  RetryState retry(config_.retry, document_deadline(config_));
+  RetryState retry(config_.retry, document_deadline(config_), cancel);
   std::string what = "token service " + redact_url(challenge.param("realm"));
   while (true) {
-    HttpTransfer t(pool_, request, transport_for(request.url, retry.deadline()));
+    HttpTransfer t(pool_, request, transport_for(request.url, retry.deadline(), cancel));
     Status started = t.start();
     if (!started) {
       if (t.failure() == Failure::kTransient && retry.next()) continue;

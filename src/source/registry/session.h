@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "io/cancel.h"
 #include "source/registry/auth.h"
 #include "source/registry/credentials.h"
 #include "source/registry/http.h"
@@ -39,6 +40,7 @@ struct RequestSpec {
   std::string path;        // "/v2/<repository>/manifests/<reference>"
   std::string repository;  // the auth scope; "" for none
   std::vector<std::string> headers;
+  io::CancelFlag cancel = nullptr;
 };
 
 // The moment a document fetched from now must be complete by.
@@ -75,22 +77,23 @@ class Session {
   };
 
   Status ensure_probed(RetryState& retry);
+  Result<std::string> authorization(const std::string& repository, io::CancelFlag cancel);
   Sent send(HttpRequest request, const std::string& authorization,
-            const RetryState::Deadline& deadline);
-  TransportOptions transport_for(const std::string& url, const RetryState::Deadline& deadline) const;
+            const RetryState::Deadline& deadline, io::CancelFlag cancel);
+  TransportOptions transport_for(const std::string& url, const RetryState::Deadline& deadline,
+                                 io::CancelFlag cancel = nullptr) const;
   Error deadline_error(const std::string& what) const;
   bool plain_http_allowed(const std::string& host_port) const;
 
   Error access_denied(HttpTransfer& response, const std::string& what,
                       const std::string& repository);
   Status wait_for_retry(HttpTransfer& response, const std::string& what, RetryState& retry);
-  Result<std::string> authorization(const std::string& repository);
   Status on_unauthorized(HttpTransfer& response, const std::string& repository,
                          const std::string& sent);
   Result<HttpRequest> token_request(const Challenge& challenge, const std::string& scope,
                                     const std::optional<Credential>& credential) const;
   Result<Token> fetch_token(const Challenge& challenge, const std::string& scope,
-                            const std::optional<Credential>& credential);
+                            const std::optional<Credential>& credential, io::CancelFlag cancel);
   Result<std::optional<Credential>> credentials(const std::string& repository);
   std::string credential_origin(const std::optional<Credential>& c) const;
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <variant>
 
-#include "util/error.h"
+#include "vmimage/error.h"
 
 namespace vmimage {
 

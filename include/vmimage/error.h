@@ -1,5 +1,7 @@
 // The error model: every fallible function returns Result<T>; an Error carries a
-// kind (what failed, as the CLI reports it), a message with context, and an errno.
+// kind (what failed, as the CLI reports it), a message with context, and an
+// errno. The kinds are the model's sentinels (ErrParseReference, ErrPullImage,
+// ..., ErrLayerFS), plus usage, I/O, internal and cancelled.
 #pragma once
 
 #include <cerrno>
@@ -26,6 +28,7 @@ enum class ErrorKind {
   kLayerFs,
   kIo,
   kInternal,
+  kCancelled,  // a CancelToken was cancelled (or the CLI got SIGINT/SIGTERM)
 };
 
 // Lower-case words used in messages: "vmimage: <kind>: <message>".
