@@ -13,7 +13,7 @@
 
 #include "util/fd.h"
 #include "util/file.h"
-#include "util/result.h"
+#include "vmimage/result.h"
 #include "vmimage/limits.h"
 
 namespace vmimage::fuzz {
