@@ -67,7 +67,10 @@ using Status = Result<void>;
 
 // `VMI_TRY(auto x, f())`: declares x from f()'s value, or returns its error.
 #define VMI_TRY(decl, expr) VMI_TRY_IMPL(VMI_CONCAT(vmi_result_, __LINE__), decl, expr)
+// `tmp` and `decl` are a name and a declaration: they cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define VMI_TRY_IMPL(tmp, decl, expr)                    \
   auto tmp = (expr);                                     \
   if (!tmp.ok()) return std::move(tmp).error();          \
   decl = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

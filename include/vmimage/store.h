@@ -209,4 +209,13 @@ class Store {
   std::shared_ptr<store_detail::Core> core_;
 };
 
+// The model's free functions: each opens the store at `cache_dir` ("" resolves
+// as Store::open does) for the one call.
+Result<GcStats> gc(std::string_view cache_dir);
+Status save_registry_cache(std::string_view tag, std::string_view cache_dir,
+                           const ImageLayers& layers, const ImageMeta& meta);
+Result<BuildResult> get_registry_cache(std::string_view tag, std::string_view cache_dir);
+Result<std::vector<ImageInfo>> list_registry_cache(std::string_view cache_dir);
+Result<GcStats> remove_registry_cache(std::string_view tag, std::string_view cache_dir);
+
 }  // namespace vmimage

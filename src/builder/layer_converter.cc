@@ -29,7 +29,7 @@ LayerConverter::~LayerConverter() = default;
 
 Result<std::unique_ptr<LayerConverter>> LayerConverter::create(int out_fd, std::string out_path,
                                                                const std::string& scratch_dir,
-                                                               LayerImageOptions options) {
+                                                               const LayerImageOptions& options) {
   std::unique_ptr<LayerConverter> c(new LayerConverter(out_fd, std::move(out_path), options));
   if (options.fs_type == FsType::kErofs) {
     erofs::Options o;

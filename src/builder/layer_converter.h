@@ -50,7 +50,7 @@ class LayerConverter {
   // (libext2fs opens files by name); scratch files go to scratch_dir.
   static Result<std::unique_ptr<LayerConverter>> create(int out_fd, std::string out_path,
                                                         const std::string& scratch_dir,
-                                                        LayerImageOptions options);
+                                                        const LayerImageOptions& options);
   ~LayerConverter();
   LayerConverter(const LayerConverter&) = delete;
   LayerConverter& operator=(const LayerConverter&) = delete;

@@ -7,7 +7,7 @@
 namespace vmimage::cli {
 namespace {
 
-using ull = unsigned long long;
+using Ull = unsigned long long;
 
 Result<int> run_gc(const GlobalOptions& global) {
   VMI_TRY(Store store, open_store(global));
@@ -20,8 +20,8 @@ Result<int> run_gc(const GlobalOptions& global) {
     VMI_CHECK(print_json(out));
   } else if (!global.quiet) {
     std::printf("removed %llu blobs and %llu temp files, %llu bytes (%s)\n",
-                static_cast<ull>(stats.blobs_removed), static_cast<ull>(stats.temp_files_removed),
-                static_cast<ull>(stats.bytes_removed), human_size(stats.bytes_removed).c_str());
+                static_cast<Ull>(stats.blobs_removed), static_cast<Ull>(stats.temp_files_removed),
+                static_cast<Ull>(stats.bytes_removed), human_size(stats.bytes_removed).c_str());
   }
   return 0;
 }
@@ -87,7 +87,7 @@ Result<int> run_verify(const GlobalOptions& global, const std::vector<std::strin
     }
     if (!global.quiet) {
       std::printf("verified %llu blobs (%s): %zu problems\n",
-                  static_cast<ull>(report.blobs_checked), human_size(report.bytes_checked).c_str(),
+                  static_cast<Ull>(report.blobs_checked), human_size(report.bytes_checked).c_str(),
                   report.problems.size());
     }
   }

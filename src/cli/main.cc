@@ -53,7 +53,7 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
   });
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the command too: `vmimage ls --json`
@@ -94,4 +94,13 @@ int main(int argc, char** argv) {
 
 }  // namespace vmimage::cli
 
-int main(int argc, char** argv) { return vmimage::cli::main(argc, argv); }
+int main(int argc, char** argv) {
+  // Library code returns errors; what can still throw is the standard library
+  // running out of memory, or CLI11 on a malformed command line.
+  try {
+    return vmimage::cli::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vmimage: internal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -25,7 +25,7 @@ Result<Store> open_store(const GlobalOptions& global) {
 }
 
 std::string human_size(uint64_t bytes) {
-  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  static constexpr const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
   if (bytes < 1000) return std::to_string(bytes) + " B";
   double value = static_cast<double>(bytes);
   size_t unit = 0;

@@ -71,20 +71,20 @@ Status read_file(int fd, const std::string& what, ErrorKind kind, Update update)
 }
 
 Result<std::string> xxh3_128(int fd, const std::string& what, ErrorKind kind) {
-  Xxh3_128 hash;
+  Xxh3Hash hash;
   VMI_CHECK(read_file(fd, what, kind, [&](std::span<const std::byte> data) { hash.update(data); }));
   return "xxh3-128:" + hash.finish_hex();
 }
 
 // The digest of a whole stripe of zeros, computed once.
 const std::string& zero_stripe_digest() {
-  static const std::string digest = [] {
+  static const std::string kDigest = [] {
     std::vector<std::byte> zeros(static_cast<size_t>(kStripe));
-    Xxh3_128 hash;
+    Xxh3Hash hash;
     hash.update(zeros);
     return hash.finish_raw();
   }();
-  return digest;
+  return kDigest;
 }
 
 // The stripes are independent, so a blob is sealed by as many cores as are idle
@@ -104,46 +104,46 @@ Result<std::string> xxh3_128_striped(int fd, const std::string& what, ErrorKind 
       return {};
     }
     thread_local std::vector<std::byte> buf(1 << 20);
-    Xxh3_128 hash;
+    Xxh3Hash hash;
     VMI_CHECK(read_range_sparse(fd, begin, std::min(size, begin + kStripe), what, kind, buf,
                                 [&](std::span<const std::byte> data) { hash.update(data); }));
     digests[i] = hash.finish_raw();
     return {};
   }));
-  Xxh3_128 top;
+  Xxh3Hash top;
   for (const std::string& d : digests) top.update(d);
   return std::string(kFileChecksumAlgorithm) + ":" + top.finish_hex();
 }
 
 }  // namespace
 
-void Xxh3_128::Deleter::operator()(XXH3_state_s* s) const { XXH3_freeState(s); }
+void Xxh3Hash::Deleter::operator()(XXH3_state_s* s) const { XXH3_freeState(s); }
 
-Xxh3_128::Xxh3_128() : state_(XXH3_createState()) {
+Xxh3Hash::Xxh3Hash() : state_(XXH3_createState()) {
   if (!state_) throw std::bad_alloc();
   XXH3_128bits_reset(state_.get());
 }
 
-Xxh3_128::~Xxh3_128() = default;
+Xxh3Hash::~Xxh3Hash() = default;
 
-void Xxh3_128::update(std::span<const std::byte> data) {
+void Xxh3Hash::update(std::span<const std::byte> data) {
   XXH3_128bits_update(state_.get(), data.data(), data.size());
 }
 
-void Xxh3_128::update(std::string_view data) {
+void Xxh3Hash::update(std::string_view data) {
   XXH3_128bits_update(state_.get(), data.data(), data.size());
 }
 
-std::string Xxh3_128::finish_raw() {
+std::string Xxh3Hash::finish_raw() {
   XXH128_canonical_t canonical;
   XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state_.get()));
   XXH3_128bits_reset(state_.get());
   return std::string(reinterpret_cast<const char*>(canonical.digest), sizeof canonical.digest);
 }
 
-std::string Xxh3_128::finish_hex() {
+std::string Xxh3Hash::finish_hex() {
   std::string raw = finish_raw();
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char byte : raw) {
     out += kHex[byte >> 4];

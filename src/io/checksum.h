@@ -16,12 +16,12 @@ namespace vmimage::io {
 
 // Streaming XXH3-128, for fingerprints that need to be fast and stable, not
 // secure (file checksums, UUIDs derived from content).
-class Xxh3_128 {
+class Xxh3Hash {
  public:
-  Xxh3_128();
-  ~Xxh3_128();
-  Xxh3_128(const Xxh3_128&) = delete;
-  Xxh3_128& operator=(const Xxh3_128&) = delete;
+  Xxh3Hash();
+  ~Xxh3Hash();
+  Xxh3Hash(const Xxh3Hash&) = delete;
+  Xxh3Hash& operator=(const Xxh3Hash&) = delete;
   void update(std::span<const std::byte> data);
   void update(std::string_view data);
   std::string finish_raw();  // the 16 bytes, big-endian (XXH128_canonical_t)

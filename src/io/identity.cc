@@ -46,7 +46,7 @@ Uuid derive_uuid(std::string_view purpose, const std::vector<std::string>& parts
 }
 
 std::string format_uuid(const Uuid& uuid) {
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (size_t i = 0; i < uuid.size(); ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';

@@ -42,7 +42,7 @@ std::string Sha256::finish_raw() {
 }
 
 std::string Sha256::finish_digest() {
-  static const char* kHex = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "sha256:";
   for (unsigned char c : finish_raw()) {
     out += kHex[c >> 4];

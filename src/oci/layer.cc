@@ -51,7 +51,7 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
   VMI_TRY(io::Decompressed d,
           io::open_decompressed(std::move(compressed), name));
   auto hashed = std::make_unique<io::HashingReader>(
-      std::move(d.reader), name + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str(),
+      std::move(d.reader), std::move(name) + " (uncompressed, DiffID " + diff_id.str() + ")", diff_id.str(),
       std::nullopt, io::HashOn::kReadAhead);
   return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
 }

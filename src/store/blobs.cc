@@ -110,7 +110,7 @@ Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type) {
   return size.has_value();
 }
 
-Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core) {
+Result<std::shared_ptr<LeaseState>> create_lease(const std::shared_ptr<Core>& core) {
   auto lease = std::make_shared<LeaseState>();
   lease->core = core;
   lease->id = random_hex(16);
@@ -142,7 +142,7 @@ Status release_lease(LeaseState& lease) {
   return deleted;
 }
 
-Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
+Result<std::unique_ptr<WriterState>> begin_blob(const std::shared_ptr<LeaseState>& lease,
                                                 std::string_view digest, FsType fs_type) {
   if (lease->released) return Error(ErrorKind::kStoreSave, "begin_blob on a released lease");
   Core& core = *lease->core;
@@ -166,7 +166,7 @@ Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> leas
   return w;
 }
 
-Result<std::unique_ptr<WriterState>> begin_scratch_blob(std::shared_ptr<LeaseState> lease) {
+Result<std::unique_ptr<WriterState>> begin_scratch_blob(const std::shared_ptr<LeaseState>& lease) {
   if (lease->released) return Error(ErrorKind::kStoreSave, "begin_scratch_blob on a released lease");
   auto w = std::make_unique<WriterState>();
   w->core = lease->core;

@@ -103,7 +103,7 @@ Result<std::shared_ptr<Core>> Core::open(StoreOptions options) {
                                         "--cache-dir or $VMIMAGE_CACHE_DIR");
   }
   VMI_TRY(root, prepare_root(root));
-  Layout layout(root);
+  StorePaths layout(root);
   bool read_only = false;
   VMI_TRY(Db db, open_db(layout.db, read_only));
   if (read_only) {

@@ -20,7 +20,7 @@ class Core {
  public:
   static Result<std::shared_ptr<Core>> open(StoreOptions options);
 
-  const Layout& layout() const { return layout_; }
+  const StorePaths& layout() const { return layout_; }
   bool read_only() const { return read_only_; }
   void step(StoreStep point) const {
     if (on_step_) on_step_(point);
@@ -30,13 +30,13 @@ class Core {
   Db& db() { return db_; }
 
  private:
-  Core(Layout layout, Db db, bool read_only, std::function<void(StoreStep)> on_step)
+  Core(StorePaths layout, Db db, bool read_only, std::function<void(StoreStep)> on_step)
       : layout_(std::move(layout)),
         db_(std::move(db)),
         read_only_(read_only),
         on_step_(std::move(on_step)) {}
 
-  Layout layout_;
+  StorePaths layout_;
   std::mutex mu_;
   Db db_;
   bool read_only_;
@@ -76,11 +76,11 @@ Result<std::vector<BlobId>> delete_image(Core& core, Scope scope, std::string_vi
 Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::string_view dst);
 
 // blobs.cc
-Result<std::shared_ptr<LeaseState>> create_lease(std::shared_ptr<Core> core);
+Result<std::shared_ptr<LeaseState>> create_lease(const std::shared_ptr<Core>& core);
 Status release_lease(LeaseState& lease);
-Result<std::unique_ptr<WriterState>> begin_blob(std::shared_ptr<LeaseState> lease,
+Result<std::unique_ptr<WriterState>> begin_blob(const std::shared_ptr<LeaseState>& lease,
                                                 std::string_view digest, FsType fs_type);
-Result<std::unique_ptr<WriterState>> begin_scratch_blob(std::shared_ptr<LeaseState> lease);
+Result<std::unique_ptr<WriterState>> begin_scratch_blob(const std::shared_ptr<LeaseState>& lease);
 Result<LayerRef> commit_blob(WriterState& writer);
 Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type);
 

@@ -158,7 +158,7 @@ Result<std::vector<BlobId>> delete_image_row(Db& db, Scope scope, std::string_vi
   return blobs;
 }
 
-LayerRef layer_ref(const Layout& layout, std::string digest, FsType fs_type, uint64_t size) {
+LayerRef layer_ref(const StorePaths& layout, std::string digest, FsType fs_type, uint64_t size) {
   LayerRef ref{std::move(digest), fs_type, size, {}};
   auto name = blob_file_name(ref.digest, fs_type);
   if (name.ok()) ref.path = layout.blob_path(*name);

@@ -107,7 +107,7 @@ std::optional<BlobId> parse_legacy_temp_file_name(std::string_view name) {
   return parse_blob_file_name(name.substr(0, dot));
 }
 
-Layout::Layout(std::string root_dir)
+StorePaths::StorePaths(std::string root_dir)
     : root(std::move(root_dir)),
       blobs(root + "/blobs"),
       tmp(root + "/tmp"),

@@ -40,8 +40,8 @@ std::optional<std::string> temp_file_lease(std::string_view name);
 // Names written before temp files carried a lease id: "<blob file name>.<random>.tmp".
 std::optional<BlobId> parse_legacy_temp_file_name(std::string_view name);
 
-struct Layout {
-  explicit Layout(std::string root_dir);
+struct StorePaths {
+  explicit StorePaths(std::string root_dir);
 
   std::string root;
   std::string blobs;   // committed blobs

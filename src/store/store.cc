@@ -238,4 +238,30 @@ Result<DiskUsage> Store::disk_usage() {
   return store_detail::disk_usage(*core_);
 }
 
+Result<GcStats> gc(std::string_view cache_dir) {
+  VMI_TRY(Store store, Store::open(cache_dir));
+  return store.gc();
+}
+
+Status save_registry_cache(std::string_view tag, std::string_view cache_dir,
+                           const ImageLayers& layers, const ImageMeta& meta) {
+  VMI_TRY(Store store, Store::open(cache_dir));
+  return store.save_registry_cache(tag, layers, meta);
+}
+
+Result<BuildResult> get_registry_cache(std::string_view tag, std::string_view cache_dir) {
+  VMI_TRY(Store store, Store::open(cache_dir));
+  return store.get_registry_cache(tag);
+}
+
+Result<std::vector<ImageInfo>> list_registry_cache(std::string_view cache_dir) {
+  VMI_TRY(Store store, Store::open(cache_dir));
+  return store.list_registry_cache();
+}
+
+Result<GcStats> remove_registry_cache(std::string_view tag, std::string_view cache_dir) {
+  VMI_TRY(Store store, Store::open(cache_dir));
+  return store.remove_registry_cache(tag);
+}
+
 }  // namespace vmimage

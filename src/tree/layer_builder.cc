@@ -106,7 +106,7 @@ std::string LayerBuilder::where(const tar::Entry& e) const {
 }
 
 LayerBuilder::LayerBuilder(FileDataSink& sink, LayerOptions options)
-    : sink_(sink), options_(options) {
+    : sink_(sink), options_(std::move(options)) {
   // The root is implicit until a "./" entry says otherwise.
   implicit_dirs_.insert(tree_.root());
 }
@@ -363,7 +363,7 @@ Result<Inode> LayerBuilder::make_node(const tar::Entry& entry, tar::DataReader& 
 Result<FileData> LayerBuilder::copy_data(const tar::Entry& entry, tar::DataReader& data) {
   ++stats_.files;
   stats_.file_bytes += entry.size;
-  auto fail = [&](Error e) { return e.context(where(entry)); };
+  auto fail = [&](const Error& e) { return e.context(where(entry)); };
   if (Status s = sink_.begin(entry.size); !s) return fail(std::move(s).error());
   while (true) {
     Result<std::optional<tar::DataBlock>> block = data.read_block();

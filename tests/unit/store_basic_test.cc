@@ -423,5 +423,32 @@ TEST_F(StoreTest, BlobPathValidatesDigests) {
   EXPECT_FALSE(store.blob_path("sha256:" + d.substr(7) + "/..").ok());
 }
 
+// The model's free functions: each opens the store for one call.
+TEST_F(StoreTest, RegistryCacheFreeFunctions) {
+  {
+    Store store = open_store();
+    auto lease = store.begin_lease();
+    put_blob(*lease, "one");
+    ASSERT_TRUE(save_registry_cache("docker.io/library/a:1", cache(), layers_of({"one"}),
+                                    meta_of("a")).ok());
+    ASSERT_TRUE(lease->release().ok());
+  }
+  auto got = get_registry_cache("docker.io/library/a:1", cache());
+  ASSERT_TRUE(got.ok()) << got.error().describe();
+  EXPECT_EQ(got->canonical_layers.at(0).digest, digest_of("one"));
+  auto listed = list_registry_cache(cache());
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().tag, "docker.io/library/a:1");
+  EXPECT_EQ(get_registry_cache("docker.io/library/b:1", cache()).error().kind(),
+            ErrorKind::kImageNotFound);
+  auto removed = remove_registry_cache("docker.io/library/a:1", cache());
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->blobs_removed, 1u);
+  auto swept = gc(cache());
+  ASSERT_TRUE(swept.ok());
+  EXPECT_TRUE(list_registry_cache(cache())->empty());
+}
+
 }  // namespace
 }  // namespace vmimage

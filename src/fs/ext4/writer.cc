@@ -7,7 +7,7 @@
 
 #include "fs/ext4/format.h"
 #include "fs/ext4/write_time.h"
-#include "fs/ext4/image_writer.h"
+#include "fs/ext4/content_writer.h"
 #include "fs/ext4/inode.h"
 #include "fs/ext4/libext2fs.h"
 #include "fs/ext4/plan.h"
@@ -128,7 +128,7 @@ Result<Ext4Stats> write_ext4_file(const tree::Tree& tree, const tree::DataSource
   // The image is not read back here: its data need not stay cached. libext2fs
   // writes through its own descriptor of the same file.
   WritebackStarter writeback(fd, PageCache::kDropBehind);
-  ImageWriter writer(fs.get(), tree, sources, plan, options, &writeback);
+  ContentWriter writer(fs.get(), tree, sources, plan, options, &writeback);
   VMI_CHECK(writer.write_all());
   if (!options.uuid) {
     io::Uuid uuid = io::derive_uuid("ext4 uuid", {plan.metadata_digest, writer.content_digest(),

@@ -168,6 +168,7 @@ Result<Plan> resolve_docker(Contents& contents, const ImportOptions& options) {
   VMI_TRY(std::string raw, contents.document("manifest.json"));
   VMI_TRY(std::vector<DockerEntry> entries, parse_docker_manifest(raw));
   std::vector<Candidate> candidates;
+  candidates.reserve(entries.size());
   for (const DockerEntry& e : entries) candidates.push_back(docker_candidate(e));
   std::vector<size_t> matches = match_candidates(candidates, options.ref);
   if (matches.empty()) {

@@ -15,7 +15,9 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, do
   for (int i = 0; i < retry && base < cap; ++i) base *= 2;
   base = std::min(base, cap);
   jitter = std::clamp(jitter, 0.0, 1.0);
-  return std::chrono::milliseconds(base / 2 + static_cast<int64_t>(jitter * (base - base / 2)));
+  int64_t fixed = base / 2;  // whole milliseconds: the other half is jittered
+  return std::chrono::milliseconds(fixed +
+                                   static_cast<int64_t>(jitter * static_cast<double>(base - fixed)));
 }
 
 std::optional<std::chrono::milliseconds> parse_retry_after(

@@ -134,7 +134,7 @@ bool host_listed(std::string_view host_port, const std::vector<std::string>& lis
 }
 
 std::string url_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {

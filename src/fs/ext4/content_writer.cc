@@ -1,5 +1,5 @@
-// Writing a planned tree into a formatted ext4 (see image_writer.h).
-#include "fs/ext4/image_writer.h"
+// Writing a planned tree into a formatted ext4 (see content_writer.h).
+#include "fs/ext4/content_writer.h"
 
 #include <algorithm>
 #include <array>
@@ -21,7 +21,7 @@ bool all_zero(const unsigned char* block) {
   return std::memcmp(block, kZero.data(), kBlockSize) == 0;
 }
 
-void hash_u64(io::Xxh3_128& hash, uint64_t v) {
+void hash_u64(io::Xxh3Hash& hash, uint64_t v) {
   unsigned char b[8];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
   hash.update(std::string_view(reinterpret_cast<const char*>(b), 8));
@@ -29,7 +29,7 @@ void hash_u64(io::Xxh3_128& hash, uint64_t v) {
 
 }  // namespace
 
-ImageWriter::ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
+ContentWriter::ContentWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
                          const TreePlan& plan, const Ext4Options& options,
                          WritebackStarter* writeback)
     : fs_(fs),
@@ -42,7 +42,7 @@ ImageWriter::ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::Dat
       hash_content_(!options.uuid.has_value()),
       buffer_(kChunkBytes) {}
 
-Status ImageWriter::write_all() {
+Status ContentWriter::write_all() {
   for (size_t i = 0; i < plan_.order.size(); ++i) {
     VMI_CHECK(write_node(plan_.order[i]));
     // lost+found right after the root, next to it on disk as mke2fs places it.
@@ -51,14 +51,14 @@ Status ImageWriter::write_all() {
   return {};
 }
 
-Status ImageWriter::write_node(tree::InodeId id) {
+Status ContentWriter::write_node(tree::InodeId id) {
   Status written = write_inode_and_data(id);
   // The path is built only for the message: most inodes never need it.
   if (!written) return std::move(written).error().context(path_of(tree_, plan_, id));
   return {};
 }
 
-Status ImageWriter::write_inode_and_data(tree::InodeId id) {
+Status ContentWriter::write_inode_and_data(tree::InodeId id) {
   const tree::Inode& node = tree_.inode(id);
   ext2_ino_t ino = plan_.ino[id];
   if (id != tree_.root()) ext2fs_inode_alloc_stats2(fs_, ino, +1, node.is_dir() ? 1 : 0);
@@ -88,7 +88,7 @@ Status ImageWriter::write_inode_and_data(tree::InodeId id) {
   return write_xattrs(fs_, ino, node.xattrs);
 }
 
-Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode,
+Status ContentWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode,
                                   const tree::Inode& node) {
   VMI_TRY(FileDataReader reader, FileDataReader::open(sources_, node.data));
   ExtentTreeBuilder extents(fs_, ino, alloc_);
@@ -118,7 +118,7 @@ Status ImageWriter::write_regular(ext2_ino_t ino, ext2_inode_large& inode,
   return finish_blocks(ino, inode, extents, blocks);
 }
 
-Result<uint64_t> ImageWriter::write_buffer(uint64_t lblk, uint64_t count,
+Result<uint64_t> ContentWriter::write_buffer(uint64_t lblk, uint64_t count,
                                            ExtentTreeBuilder& extents) {
   uint64_t written = 0;
   for (uint64_t b = 0; b < count;) {
@@ -135,7 +135,7 @@ Result<uint64_t> ImageWriter::write_buffer(uint64_t lblk, uint64_t count,
   return written;
 }
 
-Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,
+Status ContentWriter::write_data_run(uint64_t lblk, const unsigned char* data, uint64_t count,
                                    ExtentTreeBuilder& extents) {
   while (count > 0) {
     VMI_TRY(BlockRun run, alloc_.allocate(count));
@@ -157,7 +157,7 @@ Status ImageWriter::write_data_run(uint64_t lblk, const unsigned char* data, uin
 }
 
 template <typename Fill>
-Status ImageWriter::allocate_runs(uint64_t count, ExtentTreeBuilder& extents, Fill fill) {
+Status ContentWriter::allocate_runs(uint64_t count, ExtentTreeBuilder& extents, Fill fill) {
   uint64_t lblk = 0;
   while (lblk < count) {
     VMI_TRY(BlockRun run, alloc_.allocate(count - lblk));
@@ -168,7 +168,7 @@ Status ImageWriter::allocate_runs(uint64_t count, ExtentTreeBuilder& extents, Fi
   return {};
 }
 
-Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id) {
+Status ContentWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tree::InodeId id) {
   VMI_TRY(DirLayout layout, DirLayout::plan(ino, plan_.ino[plan_.parent[id]],
                                             dir_entries(tree_, plan_, id), plan_.hash_seed));
   if (layout.indexed()) inode.i_flags |= EXT2_INDEX_FL;
@@ -189,7 +189,7 @@ Status ImageWriter::write_directory(ext2_ino_t ino, ext2_inode_large& inode, tre
   return finish_blocks(ino, inode, extents, layout.block_count());
 }
 
-Status ImageWriter::write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode,
+Status ContentWriter::write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode,
                                         const std::string& target) {
   ExtentTreeBuilder extents(fs_, ino, alloc_);
   std::array<unsigned char, kBlockSize> block{};
@@ -201,13 +201,13 @@ Status ImageWriter::write_symlink_block(ext2_ino_t ino, ext2_inode_large& inode,
   return finish_blocks(ino, inode, extents, 1);
 }
 
-Status ImageWriter::write_lost_found() {
+Status ContentWriter::write_lost_found() {
   Status written = write_lost_found_dir();
   if (!written) return std::move(written).error().context("/lost+found");
   return {};
 }
 
-Status ImageWriter::write_lost_found_dir() {
+Status ContentWriter::write_lost_found_dir() {
   ext2_ino_t ino = plan_.lost_found_ino;
   ext2fs_inode_alloc_stats2(fs_, ino, +1, 1);
   tree::Inode node;
@@ -238,7 +238,7 @@ Status ImageWriter::write_lost_found_dir() {
   return finish_blocks(ino, inode, extents, kLostFoundBlocks);
 }
 
-Status ImageWriter::finish_blocks(ext2_ino_t ino, ext2_inode_large& inode,
+Status ContentWriter::finish_blocks(ext2_ino_t ino, ext2_inode_large& inode,
                                   ExtentTreeBuilder& extents, uint64_t blocks) {
   VMI_TRY(uint64_t tree_blocks, extents.finish(inode));
   VMI_CHECK(ext2_check(ext2fs_iblk_set(fs_, EXT2_INODE(&inode), blocks + tree_blocks),

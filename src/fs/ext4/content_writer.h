@@ -21,10 +21,10 @@
 
 namespace vmimage::ext4 {
 
-class ImageWriter {
+class ContentWriter {
  public:
   // `writeback` (may be null) is told of every file data run written.
-  ImageWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
+  ContentWriter(ext2_filsys fs, const tree::Tree& tree, const tree::DataSources& sources,
               const TreePlan& plan, const Ext4Options& options, WritebackStarter* writeback);
 
   // Writes every inode of the plan (and lost+found when planned).
@@ -62,7 +62,7 @@ class ImageWriter {
   WritebackStarter* writeback_;
   BlockAllocator alloc_;
   bool hash_content_;
-  io::Xxh3_128 content_hash_;  // file contents, for the UUID: fast, not secure
+  io::Xxh3Hash content_hash_;  // file contents, for the UUID: fast, not secure
   std::vector<unsigned char> buffer_;  // file data staging, kChunkBytes
   Ext4Stats stats_;
 };
