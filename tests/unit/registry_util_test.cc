@@ -102,6 +102,10 @@ TEST(RegistryRetry, RetryAfter) {
   EXPECT_FALSE(parse_retry_after("", now));
   EXPECT_FALSE(parse_retry_after("soon", now));
   EXPECT_FALSE(parse_retry_after("-5", now));
+  // Found by text_fuzz: a date centuries ahead overflowed the clock arithmetic.
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 4474 08:49:37 GMT", now),
+            milliseconds(int64_t{999999999} * 1000));
+  EXPECT_EQ(parse_retry_after("99999999999", now), milliseconds(int64_t{999999999} * 1000));
   EXPECT_TRUE(is_retryable_status(503));
   EXPECT_TRUE(is_retryable_status(429));
   EXPECT_FALSE(is_retryable_status(404));

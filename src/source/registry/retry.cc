@@ -8,6 +8,13 @@
 #include <thread>
 
 namespace vmimage::registry {
+namespace {
+
+// Any wait this long is refused by max_retry_after anyway; the cap keeps the
+// arithmetic in range.
+constexpr int64_t kLongestRetryAfterSeconds = 999999999;
+
+}  // namespace
 
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry, double jitter) {
   int64_t base = policy.initial_backoff.count();
@@ -26,7 +33,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    if (value.size() > 9) return std::chrono::milliseconds(int64_t{999999999} * 1000);
+    if (value.size() > 9) return std::chrono::milliseconds(kLongestRetryAfterSeconds * 1000);
     return std::chrono::milliseconds(std::stoll(std::string(value)) * 1000);
   }
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
@@ -34,9 +41,12 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
   std::string text(value);
   const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (when <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
+  // In whole seconds: a date centuries ahead overflows a nanosecond time_point.
+  int64_t when = timegm(&tm);
+  int64_t now_seconds = std::chrono::system_clock::to_time_t(now);
+  if (when <= now_seconds) return std::chrono::milliseconds(0);
+  int64_t wait = std::min<int64_t>(when - now_seconds, kLongestRetryAfterSeconds);
+  return std::chrono::milliseconds(wait * 1000);
 }
 
 bool is_retryable_status(int status) {
