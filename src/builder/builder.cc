@@ -172,8 +172,12 @@ struct Builder::Impl {
                                   const std::vector<std::string>& diff_ids, ImageMeta meta,
                                   Scope scope, const std::vector<std::string>& tags,
                                   io::CancelFlag cancel);
-  Result<std::vector<LayerRef>> runtime_lowers(Lease& lease, const std::vector<std::string>& diff_ids,
-                                               builder::StoredLayers& layers);
+  struct Lowers {
+    std::vector<LayerRef> canonical;  // one per layer
+    std::vector<LayerRef> runtime;    // what a VM stacks, per the layout
+  };
+  Result<Lowers> lowers_of(Lease& lease, const std::vector<std::string>& diff_ids,
+                           builder::StoredLayers& layers);
   Result<std::vector<LayerRef>> as_fs_type(Lease& lease, const std::vector<LayerRef>& lowers,
                                            const std::vector<std::string>& diff_ids);
   Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
@@ -244,9 +248,10 @@ Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::stri
   return writer.commit();
 }
 
-// The runtime lowers (EROFS), once every layer blob is committed.
-Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
-    Lease& lease, const std::vector<std::string>& diff_ids, builder::StoredLayers& layers) {
+// The layers committed, and the runtime lowers (EROFS) the layout asks for.
+Result<Builder::Impl::Lowers> Builder::Impl::lowers_of(Lease& lease,
+                                                       const std::vector<std::string>& diff_ids,
+                                                       builder::StoredLayers& layers) {
   size_t n = layers.refs().size();
   size_t squash_count = 0;  // bottom layers merged into one lower
   switch (options.layout.kind) {
@@ -257,15 +262,18 @@ Result<std::vector<LayerRef>> Builder::Impl::runtime_lowers(
       break;
   }
   // One layer is its own squash: nothing lies below it to hide.
-  if (squash_count <= 1) return layers.finish();
+  if (squash_count <= 1) {
+    VMI_TRY(std::vector<LayerRef> canonical, layers.finish());
+    return Lowers{canonical, canonical};
+  }
   std::vector<std::string> bottom_ids(diff_ids.begin(), diff_ids.begin() + squash_count);
   Result<LayerRef> squashed = squash(lease, bottom_ids, layers);
   // Wait for the layers' commits even when the squash failed.
   VMI_TRY(std::vector<LayerRef> canonical, layers.finish());
   if (!squashed) return std::move(squashed).error();
-  std::vector<LayerRef> out{*squashed};
-  out.insert(out.end(), canonical.begin() + squash_count, canonical.end());
-  return out;
+  std::vector<LayerRef> runtime{*squashed};
+  runtime.insert(runtime.end(), canonical.begin() + squash_count, canonical.end());
+  return Lowers{canonical, runtime};
 }
 
 // The runtime lowers in the requested filesystem: each ext4 blob (same key) is
@@ -300,10 +308,10 @@ Result<BuildResult> Builder::Impl::store_image(Lease& lease, builder::LayerSourc
   VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
           builder::store_layers(store, lease, diff_ids, source, budget, layer_options));
   VMI_CHECK(io::check_cancel(cancel));
-  VMI_TRY(std::vector<LayerRef> erofs_lowers, runtime_lowers(lease, diff_ids, *layers));
-  VMI_TRY(std::vector<LayerRef> canonical, layers->finish());
+  VMI_TRY(Lowers lowers, lowers_of(lease, diff_ids, *layers));
   VMI_CHECK(io::check_cancel(cancel));
-  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, erofs_lowers, diff_ids));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, lowers.runtime, diff_ids));
+  const std::vector<LayerRef>& canonical = lowers.canonical;
   VMI_CHECK(io::check_cancel(cancel));
   meta.size = total_size(runtime);
   meta.created_at = std::chrono::system_clock::now();

@@ -66,7 +66,7 @@ class StoredLayers {
   const std::vector<LayerRef>& refs() const { return refs_; }
   // Commits the pending blobs on a worker thread.
   void start();
-  // Waits for (or runs) the commits; the refs, every one in the store. Idempotent.
+  // Waits for (or runs) the commits; the refs, every one in the store.
   Result<std::vector<LayerRef>> finish();
 
  private:

@@ -28,6 +28,11 @@ class ProgressPrinter {
 
   void on_event(const BuildEvent& e) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (e.kind == BuildEvent::Kind::kWarning) {
+      std::fprintf(stderr, "vmimage: warning: %s\n", e.message.c_str());
+      drawn_ = 0;  // the bars start again below it
+      return;
+    }
     if (e.index >= 0) update(e);
     if (tty_) {
       if (e.kind != BuildEvent::Kind::kBytes || throttle()) redraw();

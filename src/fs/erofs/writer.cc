@@ -15,6 +15,7 @@
 #include "fs/erofs/format.h"
 #include "fs/erofs/plan.h"
 #include "fs/erofs/xattr.h"
+#include "io/identity.h"
 #include "io/sha256.h"
 #include "util/file.h"
 #include "util/buffered_io.h"
@@ -301,18 +302,6 @@ Status Emitter::dir_content(const InodePlan& p, std::span<std::byte> inline_out)
   return memory_content(p, std::span(content).first(packing.size), inline_out);
 }
 
-std::array<uint8_t, 16> uuid_from_digest(const std::string& digest) {
-  // digest is "sha256:<hex>"; the first 16 bytes become an RFC 9562 version 8 UUID.
-  std::array<uint8_t, 16> uuid{};
-  std::string_view hex = std::string_view(digest).substr(digest.find(':') + 1);
-  for (size_t i = 0; i < uuid.size(); ++i) {
-    uuid[i] = static_cast<uint8_t>(std::stoi(std::string(hex.substr(2 * i, 2)), nullptr, 16));
-  }
-  uuid[6] = static_cast<uint8_t>((uuid[6] & 0x0F) | 0x80);
-  uuid[8] = static_cast<uint8_t>((uuid[8] & 0x3F) | 0x80);
-  return uuid;
-}
-
 SuperBlock make_superblock(const Plan& plan, const Options& options) {
   SuperBlock sb{};
   sb.magic = kSuperMagic;
@@ -429,10 +418,8 @@ Status ImageWriter::write_superblock(const Plan& plan, const std::string& meta_d
   if (options_.uuid) {
     std::memcpy(sb.uuid, options_.uuid->data(), 16);
   } else {
-    io::Sha256 h;
-    h.update(meta_digest);
-    h.update(std::as_bytes(std::span(&sb, 1)));
-    std::array<uint8_t, 16> uuid = uuid_from_digest(h.finish_digest());
+    std::string sb_bytes(reinterpret_cast<const char*>(&sb), sizeof sb);
+    io::Uuid uuid = io::derive_uuid("vmimage erofs uuid v1", {meta_digest, sb_bytes});
     std::memcpy(sb.uuid, uuid.data(), 16);
   }
   std::vector<std::byte> head(first_data_block_ * bs);
