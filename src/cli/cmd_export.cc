@@ -42,8 +42,12 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("REF", args->ref, "A stored image (tag)")->required();
   cmd->add_option("OUTPUT", args->output, "The image file to write")->required();
   cmd->add_option("--type", args->type, "ext4 (writable root disk) or erofs");
-  auto* size = cmd->add_option("--size", args->size, "ext4 size (K/M/G/T); default: fits");
-  cmd->add_option("--free", args->free, "ext4 free space on top of the content")->excludes(size);
+  auto* size = cmd->add_option("--size", args->size,
+                               "ext4: the total size of the image (K/M/G/T); default: what fits");
+  cmd->add_option("--free", args->free,
+                  "ext4: size the image so that at least this much is available once mounted "
+                  "(as df shows it)")
+      ->excludes(size);
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(Store store, open_store(ctx.global));
@@ -56,8 +60,8 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
         return 0;
       }
       if (args->type != "ext4") {
-        return Error(ErrorKind::kLayerFs, "unknown filesystem type '" + args->type +
-                                              "' (expected ext4 or erofs)");
+        return Error(ErrorKind::kLayerFs,
+                     "unknown filesystem type '" + args->type + "' (expected ext4 or erofs)");
       }
       ext4::Ext4Options options;
       if (!args->size.empty()) {

@@ -173,9 +173,11 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("mkfs", "Convert one OCI layer tar into a filesystem image");
   cmd->add_option("--type", args->type, "Filesystem type: erofs or ext4")->capture_default_str();
   cmd->add_option("--size", args->size,
-                  "ext4 image size, e.g. 512M or 2G (default: what the content needs plus a "
-                  "little slack)");
-  cmd->add_option("--free", args->free, "ext4: free space to add to the automatic size");
+                  "ext4: the total size of the image, e.g. 512M or 2G (default: what the "
+                  "content needs plus a little slack)");
+  cmd->add_option("--free", args->free,
+                  "ext4: size the image so that at least this much is available once "
+                  "mounted (as df shows it)");
   cmd->add_option("--block-size", args->block_size, "Block size in bytes")->capture_default_str();
   cmd->add_option("--mtime", args->mtime, "keep, or SECONDS to give every inode")
       ->capture_default_str();

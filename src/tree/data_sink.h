@@ -39,8 +39,8 @@ class FileDataSink {
   virtual Result<FileData> finish() = 0;
 };
 
-// Appends every file, body and tail together, to one scratch file: each file
-// starts at a 4 KiB boundary, and gaps and all-zero blocks stay holes.
+// Appends every file, body and tail together, to one scratch file; its
+// all-zero 4 KiB blocks stay holes.
 class SpoolSink : public FileDataSink {
  public:
   // `spool_fd` is registered in `sources` by the caller as `source`.

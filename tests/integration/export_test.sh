@@ -19,6 +19,10 @@ vmi export main:v1 "$WORK/root.ext4" --type ext4 --free 64M >"$WORK/out" || fail
 grep -q 'ext4' "$WORK/out" || fail "export printed: $(cat "$WORK/out")"
 e2fsck -fn "$WORK/root.ext4" >"$WORK/fsck" 2>&1 || fail "e2fsck: $(cat "$WORK/fsck")"
 mount_image ext4 "$WORK/root.ext4" "$WORK/mnt/ext4"
+# --free is what df shows available (not what is left before the journal and
+# ext4's reserve: 64M once gave 51 MiB).
+avail=$(df -B1 --output=avail "$WORK/mnt/ext4" | tail -n 1)
+((avail >= 64 << 20)) || fail "export --free 64M: df shows $avail bytes available"
 python3 "$TOOLS/tree_manifest.py" dir "$WORK/mnt/ext4" >"$WORK/got-ext4"
 # ext4 adds lost+found when asked for; directory nlink and sizes are its own.
 python3 "$TOOLS/tree_manifest.py" diff --ignore nlink "$WORK/got-ext4" "$WORK/want" ||

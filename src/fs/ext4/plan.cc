@@ -8,8 +8,8 @@
 #include "fs/ext4/extent_tree.h"
 #include "fs/ext4/file_data.h"
 #include "fs/ext4/format.h"
-#include "io/identity.h"
 #include "fs/ext4/inode.h"
+#include "io/identity.h"
 #include "tree/digest.h"
 #include "tree/storable.h"
 #include "util/size.h"
@@ -229,6 +229,40 @@ uint64_t journal_blocks(uint64_t blocks, uint64_t free_blocks) {
   return std::max<uint64_t>(size, kMinJournalBlocks);
 }
 
+namespace {
+
+// Inodes for a filesystem of `blocks`: the tree's, plus mke2fs's ratio over the
+// space beyond the content so a writable disk can hold new files (when that
+// still fits); a minimal image keeps little more than its tree uses.
+Result<uint64_t> inodes_for(uint64_t content, uint64_t blocks, uint64_t tree_inodes,
+                            const Ext4Options& options) {
+  if (blocks <= content) return tree_inodes;
+  uint64_t more = std::min<uint64_t>(tree_inodes + (blocks - content) * kBlockSize / kBytesPerInode,
+                                     UINT32_MAX - 1);
+  VMI_TRY(bool ok, fits(content, blocks, more, options));
+  return ok ? more : tree_inodes;
+}
+
+// What statfs (df) will call available: the blocks left after the metadata,
+// the content and the journal, less what ext4 holds back at mount for delayed
+// allocation (2% of the blocks, at most 4096: ext4_calculate_resv_clusters).
+// No blocks are reserved for root.
+Result<uint64_t> available_blocks(uint64_t content, uint64_t blocks, uint64_t inodes,
+                                  const Ext4Options& options) {
+  VMI_TRY(Capacity cap, probe_capacity(blocks, inodes));
+  if (cap.free_blocks <= content) return 0;
+  uint64_t free = cap.free_blocks - content;
+  uint64_t journal = 0;
+  if (options.journal) {
+    uint64_t size = journal_blocks(cap.blocks, free);
+    journal = size + extent_tree_blocks(size / kMaxExtentLen + 8);
+  }
+  uint64_t held = journal + std::min<uint64_t>(cap.blocks / 50, 4096);
+  return free > held ? free - held : 0;
+}
+
+}  // namespace
+
 Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
                                  const Ext4Options& options) {
   Geometry g;
@@ -238,6 +272,19 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
   if (g.auto_sized) {
     uint64_t extra = (options.extra_free_bytes + kBlockSize - 1) / kBlockSize;
     g.blocks = round_up(g.min_blocks + g.min_blocks / 64 + kAlignBlocks + extra, kAlignBlocks);
+    // The journal grows with the filesystem and ext4 holds some blocks back:
+    // grow until the free space asked for is what df will show.
+    for (int attempt = 0; extra > 0; ++attempt) {
+      VMI_TRY(uint64_t with_inodes, inodes_for(content, g.blocks, inodes, options));
+      VMI_TRY(uint64_t available, available_blocks(content, g.blocks, with_inodes, options));
+      if (available >= extra) break;
+      if (attempt == 64 || g.blocks > kMaxBlocks) {
+        return Error(ErrorKind::kCreateExt4,
+                     "no ext4 geometry leaves " + format_size(options.extra_free_bytes) + " free");
+      }
+      uint64_t short_by = extra - available;
+      g.blocks = round_up(g.blocks + short_by + short_by / 16, kAlignBlocks);
+    }
     g.file_size = g.blocks * kBlockSize;
   } else {
     g.blocks = options.size_bytes / kBlockSize;
@@ -251,15 +298,7 @@ Result<Geometry> choose_geometry(uint64_t content, const TreePlan& plan,
                                                ") needed");
     }
   }
-  // Space beyond the content gets inodes at mke2fs's ratio, so a writable disk
-  // can hold new files; a minimal image keeps little more than its tree uses.
-  g.inodes = inodes;
-  if (g.blocks > content) {
-    uint64_t more = std::min<uint64_t>(inodes + (g.blocks - content) * kBlockSize / kBytesPerInode,
-                                       UINT32_MAX - 1);
-    VMI_TRY(bool ok, fits(content, g.blocks, more, options));
-    if (ok) g.inodes = more;
-  }
+  VMI_TRY(g.inodes, inodes_for(content, g.blocks, inodes, options));
   return g;
 }
 

@@ -16,8 +16,10 @@
 namespace vmimage::ext4 {
 
 struct Ext4Options {
-  // Image size in bytes; 0 sizes automatically: what the content needs, plus
-  // modest slack (about 1.5% + 1 MiB), plus extra_free_bytes.
+  // Image size in bytes (the whole filesystem); 0 sizes automatically: what
+  // the content needs, modest slack (about 1.5% + 1 MiB), and then as much
+  // as it takes for extra_free_bytes to be available, as statfs (df) reports
+  // it once mounted: after the journal and ext4's delayed-allocation reserve.
   uint64_t size_bytes = 0;
   uint64_t extra_free_bytes = 0;  // with automatic sizing only
   std::string label;              // volume label, at most 16 bytes
