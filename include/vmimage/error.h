@@ -29,6 +29,7 @@ enum class ErrorKind {
   kIo,
   kInternal,
   kCancelled,  // a CancelToken was cancelled (or the CLI got SIGINT/SIGTERM)
+  kPushImage,  // publishing an image to a registry failed
 };
 
 // Lower-case words used in messages: "vmimage: <kind>: <message>".

@@ -56,6 +56,11 @@ struct ImageMeta {
   TimePoint created_at{};
   ImageSource source = ImageSource::kRegistry;
   OCIConfig oci;
+  // The image config document as the source gave it, and the digest of the
+  // index the manifest was chosen from ("" when none). Both "" for images
+  // recorded before vmimage kept them (store schema 4).
+  std::string config;
+  std::string index_digest;
 };
 
 struct ImageInfo {

@@ -346,6 +346,8 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFla
   meta.digest = image.digest.str();
   meta.source = ImageSource::kRegistry;
   meta.oci = oci_config_of(image.config);
+  meta.config = image.config_bytes;
+  if (image.index_digest) meta.index_digest = image.index_digest->str();
   return store_image(lease, source, budget, diff_ids, meta, Scope::kRegistry, {ref.str()},
                      cancel);
 }
@@ -389,6 +391,7 @@ Result<BuildResult> Builder::Impl::import_image(
   meta.digest = image.manifest_digest;
   meta.source = ImageSource::kImport;
   meta.oci = oci_config_of(image.config);
+  meta.config = image.config_raw;
   return store_image(lease, source, budget, diff_ids, meta, Scope::kLocal, tags, cancel);
 }
 

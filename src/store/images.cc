@@ -62,7 +62,9 @@ const std::string& role_name(bool runtime) {
 }
 
 // The images row columns every reader selects, in this order.
-constexpr const char* kImageColumns = "id, scope, tag, digest, size, created_at, source, oci_json";
+constexpr const char* kImageColumns =
+    "id, scope, tag, digest, size, created_at, source, oci_json, config, index_digest";
+constexpr int kImageColumnCount = 10;  // a query's own columns follow these
 
 Result<ImageMeta> read_meta(const Statement& row) {
   ImageMeta meta;
@@ -74,6 +76,8 @@ Result<ImageMeta> read_meta(const Statement& row) {
   if (!source) return Error(ErrorKind::kMetadata, "image " + meta.tag + " has an unknown source");
   meta.source = *source;
   VMI_TRY(meta.oci, oci_from_json(row.text(7), meta.tag));
+  meta.config = row.text(8);
+  meta.index_digest = row.text(9);
   return meta;
 }
 
@@ -138,11 +142,13 @@ Result<int64_t> insert_image(Db& db, Scope scope, std::string_view tag, const Im
                              uint64_t size) {
   VMI_TRY(auto stmt, Statement::prepare(db,
                                         "INSERT INTO images (scope, tag, digest, size, created_at, "
-                                        "source, oci_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                        "source, oci_json, config, index_digest) "
+                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                         ErrorKind::kStoreSave));
   int64_t created = meta.created_at == TimePoint{} ? now_ns() : to_ns(meta.created_at);
   stmt.bind(scope_name(scope)).bind(tag).bind(meta.digest).bind(static_cast<int64_t>(size));
   stmt.bind(created).bind(image_source_name(meta.source)).bind(oci_to_json(meta.oci));
+  stmt.bind(meta.config).bind(meta.index_digest);
   VMI_CHECK(stmt.run());
   return db.last_insert_rowid();
 }
@@ -271,7 +277,7 @@ Result<std::vector<ImageInfo>> list_images(Core& core, Scope scope) {
     VMI_TRY(info.meta, read_meta(stmt));
     info.tag = info.meta.tag;
     info.scope = scope;
-    std::string first = stmt.text(8);
+    std::string first = stmt.text(kImageColumnCount);
     auto space = first.find(' ');
     if (space != std::string::npos) {
       auto fs_type = parse_fs_type(first.substr(space + 1)).value_or(FsType::kErofs);
@@ -310,8 +316,9 @@ Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::str
   VMI_TRY(auto replaced, delete_image_row(db, Scope::kLocal, dst, ErrorKind::kStoreSave));
   VMI_TRY(auto copy, Statement::prepare(db,
                                         "INSERT INTO images (scope, tag, digest, size, created_at, "
-                                        "source, oci_json) SELECT 'local', ?, digest, size, ?, "
-                                        "'tag', oci_json FROM images WHERE id = ?",
+                                        "source, oci_json, config, index_digest) SELECT 'local', "
+                                        "?, digest, size, ?, 'tag', oci_json, config, index_digest "
+                                        "FROM images WHERE id = ?",
                                         ErrorKind::kStoreSave));
   copy.bind(dst).bind(now_ns()).bind(*src_id);
   VMI_CHECK(copy.run());

@@ -74,7 +74,15 @@ constexpr const char* kMigration3 = R"sql(
 ALTER TABLE blobs RENAME COLUMN file_sha256 TO file_checksum;
 )sql";
 
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3};
+// Version 4: an image keeps its config document as the source gave it and the
+// digest of the index its manifest was chosen from ('' for images recorded
+// before, and for none): what `push` publishes with the converted layers.
+constexpr const char* kMigration4 = R"sql(
+ALTER TABLE images ADD COLUMN config TEXT NOT NULL DEFAULT '';
+ALTER TABLE images ADD COLUMN index_digest TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

@@ -24,6 +24,7 @@ std::string_view error_kind_name(ErrorKind kind) {
     case ErrorKind::kIo: return "io";
     case ErrorKind::kInternal: return "internal";
     case ErrorKind::kCancelled: return "cancelled";
+    case ErrorKind::kPushImage: return "push image";
   }
   return "unknown";
 }

@@ -147,11 +147,20 @@ TEST_F(StoreTest, TagCopiesLayersIntoLocalScope) {
   auto lease = store.begin_lease();
   put_blob(*lease, "l1");
   put_blob(*lease, "sq");
-  ASSERT_TRUE(store.save_registry_cache("src", layers_of({"l1"}, {"sq"}), meta_of("src")).ok());
+  ImageMeta meta = meta_of("src");
+  meta.config = R"({"architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}})";
+  meta.index_digest = digest_of("index");
+  ASSERT_TRUE(store.save_registry_cache("src", layers_of({"l1"}, {"sq"}), meta).ok());
   ASSERT_TRUE(lease->release().ok());
+  auto src = store.find(Scope::kRegistry, "src");
+  ASSERT_TRUE(src.ok());
+  EXPECT_EQ(src->meta.config, meta.config);  // kept as the source gave it, for push
+  EXPECT_EQ(src->meta.index_digest, meta.index_digest);
   ASSERT_TRUE(store.tag("src", "dst").ok());
   auto dst = store.find(Scope::kLocal, "dst");
   ASSERT_TRUE(dst.ok());
+  EXPECT_EQ(dst->meta.config, meta.config);
+  EXPECT_EQ(dst->meta.index_digest, meta.index_digest);
   EXPECT_EQ(dst->meta.source, ImageSource::kTag);
   EXPECT_EQ(dst->meta.digest, meta_of("src").digest);
   EXPECT_EQ(dst->result.layer_digests, std::vector<std::string>{digest_of("sq")});

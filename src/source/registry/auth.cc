@@ -157,8 +157,10 @@ bool is_b64token(std::string_view token) {
   return i == token.size();
 }
 
-std::string pull_scope(std::string_view repository) {
-  return "repository:" + std::string(repository) + ":pull";
+std::string pull_scope(std::string_view repository) { return repository_scope(repository, "pull"); }
+
+std::string repository_scope(std::string_view repository, std::string_view actions) {
+  return "repository:" + std::string(repository) + ":" + std::string(actions);
 }
 
 std::string basic_authorization(std::string_view username, std::string_view password) {

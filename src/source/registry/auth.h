@@ -40,6 +40,8 @@ bool is_b64token(std::string_view token);
 
 // "repository:<path>:pull"
 std::string pull_scope(std::string_view repository);
+// "repository:<path>:<actions>", actions e.g. "pull,push"
+std::string repository_scope(std::string_view repository, std::string_view actions);
 
 // "Basic base64(user:password)"
 std::string basic_authorization(std::string_view username, std::string_view password);

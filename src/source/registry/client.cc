@@ -327,4 +327,107 @@ Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& rep
                              "layer " + layer.descriptor.digest.str());
 }
 
+namespace {
+
+constexpr size_t kMaxPushAnswer = 64 * 1024;
+
+Error push_error(const std::string& what, const Response& r) {
+  std::string summary = registry_error_summary(r.body);
+  return Error(ErrorKind::kPushImage,
+               what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
+}
+
+Error as_push_error(const Error& e) { return Error(ErrorKind::kPushImage, e.message(), e.sys_errno()); }
+
+}  // namespace
+
+Result<bool> Client::has_blob(const oci::Reference& repo, const oci::Digest& digest,
+                              io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  RequestSpec spec;
+  spec.method = "HEAD";
+  spec.path = "/v2/" + repo.path + "/blobs/" + digest.str();
+  spec.repository = repo.path;
+  spec.actions = "pull,push";
+  spec.cancel = cancel;
+  auto r = s.fetch(spec, kMaxPushAnswer);
+  if (!r) return as_push_error(r.error());
+  if (r->status == 200) return true;
+  if (r->status == 404) return false;
+  return push_error("HEAD " + repo.name() + " blob " + digest.str(), *r);
+}
+
+Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
+                           uint64_t size, io::CancelFlag cancel) {
+  return upload(
+      repo, digest, [&](RequestSpec& put) { put.upload = UploadBody{fd, 0, size}; }, cancel);
+}
+
+Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest,
+                           const std::string& bytes, io::CancelFlag cancel) {
+  return upload(repo, digest, [&](RequestSpec& put) { put.body = bytes; }, cancel);
+}
+
+Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
+                      const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  std::string what = "uploading " + digest.str() + " to " + repo.name();
+  RetryState retry(s.config().retry, std::nullopt, cancel);
+  while (true) {
+    RequestSpec start;
+    start.method = "POST";
+    start.path = "/v2/" + repo.path + "/blobs/uploads/";
+    start.repository = repo.path;
+    start.actions = "pull,push";
+    start.cancel = cancel;
+    auto begun = s.fetch(start, kMaxPushAnswer);
+    if (!begun) return as_push_error(begun.error()).context(what);
+    if (begun->status != 202 || begun->location.empty()) return push_error(what, *begun);
+    std::string url = begun->location[0] == '/' ? s.url_for(begun->location) : begun->location;
+    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
+           url_encode(digest.str());
+
+    RequestSpec put;
+    put.method = "PUT";
+    put.url = url;
+    put.repository = repo.path;
+    put.actions = "pull,push";
+    put.headers = {"Content-Type: application/octet-stream"};
+    set_body(put);
+    put.cancel = cancel;
+    // The upload session may hold part of a broken attempt: a failed PUT is
+    // not sent again, the whole upload starts over.
+    RetryPolicy once = s.config().retry;
+    once.max_retries = 0;
+    RetryState put_retry(once, std::nullopt, cancel);
+    auto sent = s.open(put, put_retry);
+    if (!sent) {
+      if (sent.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
+      return as_push_error(sent.error()).context(what);
+    }
+    auto body = read_body(**sent, kMaxPushAnswer);
+    Response answer{(*sent)->status(), body ? *body : "", "", ""};
+    if (answer.status == 201) return {};
+    if ((answer.status >= 500 || !body) && retry.next()) continue;
+    return push_error(what, answer);
+  }
+}
+
+Status Client::put_manifest(const oci::Reference& ref, const std::string& media_type,
+                            const std::string& bytes, io::CancelFlag cancel) {
+  Session& s = impl_->session_for(ref);
+  RequestSpec spec;
+  spec.method = "PUT";
+  spec.path = "/v2/" + ref.path + "/manifests/" + ref.identifier();
+  spec.repository = ref.path;
+  spec.actions = "pull,push";
+  spec.headers = {"Content-Type: " + media_type};
+  spec.body = bytes;
+  spec.cancel = cancel;
+  auto r = s.fetch(spec, kMaxPushAnswer);
+  if (!r) return as_push_error(r.error()).context("storing the manifest " + ref.str());
+  if (r->status == 201) return {};
+  return push_error("storing the manifest " + ref.str(), *r);
+}
+
 }  // namespace vmimage::registry

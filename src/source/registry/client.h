@@ -24,6 +24,8 @@
 
 namespace vmimage::registry {
 
+struct RequestSpec;
+
 struct ClientOptions {
   // HOST[:PORT] reachable over plain HTTP and with unchecked certificates.
   // Loopback registries may use plain HTTP without being listed (their TLS is still checked).
@@ -83,6 +85,22 @@ class Client {
                                                 int layer_index = -1,
                                                 io::CancelFlag cancel = nullptr);
 
+  // Pushing (distribution spec, "Pushing blobs" and "Pushing manifests").
+  // Whether the repository of `repo` has the blob.
+  Result<bool> has_blob(const oci::Reference& repo, const oci::Digest& digest,
+                        io::CancelFlag cancel = nullptr);
+  // Uploads the first `size` bytes of `fd` as blob `digest`: POST, then one
+  // PUT that streams the file (the registry checks the digest); a failed
+  // upload starts over, within the retry policy.
+  Status upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd, uint64_t size,
+                     io::CancelFlag cancel = nullptr);
+  // The same for a small blob held in memory (a config).
+  Status upload_blob(const oci::Reference& repo, const oci::Digest& digest,
+                     const std::string& bytes, io::CancelFlag cancel = nullptr);
+  // Stores a manifest (or index) under the reference's tag, or its digest.
+  Status put_manifest(const oci::Reference& ref, const std::string& media_type,
+                      const std::string& bytes, io::CancelFlag cancel = nullptr);
+
   // A layer's uncompressed tar, its blob digest and its DiffID checked at the end.
   Result<std::unique_ptr<io::Reader>> open_layer(const oci::Reference& repo, const Layer& layer,
                                                  ProgressSink* progress = nullptr,
@@ -92,6 +110,8 @@ class Client {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  Status upload(const oci::Reference& repo, const oci::Digest& digest,
+                const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel);
   std::unique_ptr<Impl> impl_;
 };
 

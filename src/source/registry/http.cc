@@ -1,7 +1,10 @@
 // libcurl multi interface, pulled: no thread of its own, no unbounded buffer.
 #include "source/registry/http.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "io/cancel.h"
@@ -150,9 +153,21 @@ void HttpTransfer::configure() {
   for (const std::string& h : request_.headers)
     header_list_ = curl_slist_append(header_list_, h.c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list_);
-  if (request_.method == "HEAD") {
+  if (request_.upload) {
+    // Sent as it is read: upload progress counts as activity for the stall
+    // and rate bounds (the server says nothing until the body is in).
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &HttpTransfer::on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, this);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                     static_cast<curl_off_t>(request_.upload->length));
+    if (request_.method != "PUT") {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request_.method.c_str());
+    }
+  } else if (request_.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-  } else if (request_.method == "POST") {
+  } else if (request_.method == "POST" || request_.method == "PUT") {
+    if (request_.method == "PUT") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(request_.body.size()));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, request_.body.c_str());
@@ -310,6 +325,25 @@ size_t HttpTransfer::on_write(char* data, size_t size, size_t count, void* self)
   return n;
 }
 
+size_t HttpTransfer::on_read(char* data, size_t size, size_t count, void* self) {
+  auto* t = static_cast<HttpTransfer*>(self);
+  const UploadBody& body = *t->request_.upload;
+  size_t want = static_cast<size_t>(std::min<uint64_t>(size * count, body.length - t->uploaded_));
+  if (want == 0) return 0;
+  ssize_t got;
+  do {
+    got = ::pread(body.fd, data, want, static_cast<off_t>(body.offset + t->uploaded_));
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) {
+    t->upload_error_ = got < 0 ? std::string(std::strerror(errno)) : "the file ended early";
+    return CURL_READFUNC_ABORT;
+  }
+  t->uploaded_ += static_cast<uint64_t>(got);
+  t->last_activity_ = std::chrono::steady_clock::now();
+  t->window_bytes_ += static_cast<uint64_t>(got);
+  return static_cast<size_t>(got);
+}
+
 size_t HttpTransfer::on_header(char* data, size_t size, size_t count, void* self) {
   auto* t = static_cast<HttpTransfer*>(self);
   size_t n = size * count;
@@ -384,6 +418,10 @@ Error HttpTransfer::transfer_error() {
   if (!aborted_.empty()) {
     failure_ = abort_failure_;
     detail = aborted_;
+  }
+  if (!upload_error_.empty()) {
+    failure_ = Failure::kPermanent;
+    detail = "reading the upload: " + upload_error_;
   }
   return Error(ErrorKind::kPullImage,
                request_.method + " " + redact_url(request_.url) + ": " + detail);

@@ -20,11 +20,20 @@
 
 namespace vmimage::registry {
 
+// A request body read from a file as it is sent (a blob upload): `length`
+// bytes from `offset` of `fd`, read again from the start on each attempt.
+struct UploadBody {
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
-  std::string body;                  // sent for POST
+  std::string body;                  // sent for POST and PUT
+  std::optional<UploadBody> upload;  // sent instead of `body` (PUT, PATCH)
 };
 
 struct TransportOptions {
@@ -105,6 +114,7 @@ class HttpTransfer : public io::Reader {
 
  private:
   static size_t on_write(char* data, size_t size, size_t count, void* self);
+  static size_t on_read(char* data, size_t size, size_t count, void* self);
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   void configure();
   Status pump();
@@ -149,6 +159,8 @@ class HttpTransfer : public io::Reader {
   std::string aborted_;  // why the transfer was ended here, if it was
   Failure abort_failure_ = Failure::kNone;
   bool cancelled_ = false;
+  uint64_t uploaded_ = 0;  // bytes of request_.upload sent
+  std::string upload_error_;
 };
 
 // A short description of an HTTP status for messages: "404 Not Found".

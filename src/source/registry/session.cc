@@ -148,6 +148,7 @@ Session::Sent Session::send(HttpRequest request, const std::string& authorizatio
     if (t->status() == 303) {
       request.method = "GET";
       request.body.clear();
+      request.upload.reset();
     }
     request.url = next;
   }
@@ -222,13 +223,15 @@ Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetrySt
 
 Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, RetryState& retry) {
   VMI_CHECK(ensure_probed(retry));
-  std::string what = spec.method + " " + redact_url(url_for(spec.path));
+  std::string what =
+      spec.method + " " + redact_url(spec.url.empty() ? url_for(spec.path) : spec.url);
   bool reauthenticated = false;
   while (true) {
     VMI_CHECK(io::check_cancel(spec.cancel));
-    VMI_TRY(std::string authz, authorization(spec.repository, spec.cancel));
-    Sent sent = send(HttpRequest{spec.method, url_for(spec.path), spec.headers, {}}, authz,
-                     retry.deadline(), spec.cancel);
+    VMI_TRY(std::string authz, authorization(spec.repository, spec.actions, spec.cancel));
+    HttpRequest request{spec.method, spec.url.empty() ? url_for(spec.path) : spec.url,
+                        spec.headers, spec.body, spec.upload};
+    Sent sent = send(std::move(request), authz, retry.deadline(), spec.cancel);
     if (sent.error) {
       if (sent.failure != Failure::kTransient) return std::move(*sent.error);
       if (retry.next()) continue;
@@ -240,7 +243,7 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
     HttpTransfer& t = *sent.transfer;
     if (t.status() == 401 && !reauthenticated) {
       reauthenticated = true;
-      VMI_CHECK(on_unauthorized(t, spec.repository, authz));
+      VMI_CHECK(on_unauthorized(t, spec.repository, spec.actions, authz));
       continue;
     }
     if (t.status() == 401 || t.status() == 403) return access_denied(t, what, spec.repository);
@@ -261,7 +264,8 @@ Result<Response> Session::fetch(const RequestSpec& spec, size_t limit) {
       if (t->failure() == Failure::kTransient && retry.next()) continue;
       return std::move(body).error();
     }
-    return Response{t->status(), std::move(body).value(), t->header("content-type")};
+    return Response{t->status(), std::move(body).value(), t->header("content-type"),
+                    t->header("location")};
   }
 }
 
@@ -282,7 +286,7 @@ std::string Session::credential_origin(const std::optional<Credential>& c) const
 }
 
 Result<std::string> Session::authorization(const std::string& repository,
-                                           io::CancelFlag cancel) {
+                                           const std::string& actions, io::CancelFlag cancel) {
   std::lock_guard lock(auth_mu_);
   if (!challenge_ || repository.empty()) return std::string();
   VMI_TRY(std::optional<Credential> cred, credentials(repository));
@@ -290,10 +294,10 @@ Result<std::string> Session::authorization(const std::string& repository,
     if (!cred || cred->username.empty()) return std::string();
     return basic_authorization(cred->username, cred->password);
   }
-  std::string scope = pull_scope(repository);
+  std::string scope = repository_scope(repository, actions);
   auto now = TokenCache::Clock::now();
   if (auto token = tokens_.get(scope, now)) return "Bearer " + *token;
-  auto named = challenge_scopes_.find(repository);
+  auto named = challenge_scopes_.find(scope);
   std::string ask = named != challenge_scopes_.end() ? named->second : scope;
   VMI_TRY(Token token, fetch_token(*challenge_, ask, cred, cancel));
   tokens_.put(scope, token, now);
@@ -301,7 +305,7 @@ Result<std::string> Session::authorization(const std::string& repository,
 }
 
 Status Session::on_unauthorized(HttpTransfer& response, const std::string& repository,
-                                const std::string& sent) {
+                                const std::string& actions, const std::string& sent) {
   std::optional<Challenge> challenge = pick_challenge(response);
   std::string what = "registry " + config_.api_host;
   if (!challenge) {
@@ -310,9 +314,10 @@ Status Session::on_unauthorized(HttpTransfer& response, const std::string& repos
   std::lock_guard lock(auth_mu_);
   challenge_ = challenge;
   if (challenge->scheme == "bearer") {
-    if (sent.rfind("Bearer ", 0) == 0) tokens_.invalidate(pull_scope(repository), sent.substr(7));
-    std::string scope = challenge->param("scope");
-    if (!scope.empty()) challenge_scopes_[repository] = scope;
+    std::string ours = repository_scope(repository, actions);
+    if (sent.rfind("Bearer ", 0) == 0) tokens_.invalidate(ours, sent.substr(7));
+    std::string named = challenge->param("scope");
+    if (!named.empty()) challenge_scopes_[ours] = named;
     return {};
   }
   VMI_TRY(std::optional<Credential> cred, credentials(repository));

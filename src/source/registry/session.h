@@ -37,9 +37,13 @@ struct SessionConfig {
 
 struct RequestSpec {
   std::string method = "GET";
-  std::string path;        // "/v2/<repository>/manifests/<reference>"
-  std::string repository;  // the auth scope; "" for none
+  std::string path;  // "/v2/<repository>/manifests/<reference>"
+  std::string url;   // instead of path: an absolute URL on the registry (an upload's Location)
+  std::string repository;        // the auth scope; "" for none
+  std::string actions = "pull";  // of the scope: "pull", or "pull,push" to write
   std::vector<std::string> headers;
+  std::string body;                  // for POST and PUT
+  std::optional<UploadBody> upload;  // a body streamed from a file instead
   io::CancelFlag cancel = nullptr;
 };
 
@@ -50,6 +54,7 @@ struct Response {
   int status = 0;
   std::string body;
   std::string content_type;
+  std::string location;  // the Location header (an upload's URL), "" when none
 };
 
 class Session {
@@ -77,7 +82,8 @@ class Session {
   };
 
   Status ensure_probed(RetryState& retry);
-  Result<std::string> authorization(const std::string& repository, io::CancelFlag cancel);
+  Result<std::string> authorization(const std::string& repository, const std::string& actions,
+                                    io::CancelFlag cancel);
   Sent send(HttpRequest request, const std::string& authorization,
             const RetryState::Deadline& deadline, io::CancelFlag cancel);
   TransportOptions transport_for(const std::string& url, const RetryState::Deadline& deadline,
@@ -89,7 +95,7 @@ class Session {
                       const std::string& repository);
   Status wait_for_retry(HttpTransfer& response, const std::string& what, RetryState& retry);
   Status on_unauthorized(HttpTransfer& response, const std::string& repository,
-                         const std::string& sent);
+                         const std::string& actions, const std::string& sent);
   Result<HttpRequest> token_request(const Challenge& challenge, const std::string& scope,
                                     const std::optional<Credential>& credential) const;
   Result<Token> fetch_token(const Challenge& challenge, const std::string& scope,
@@ -106,7 +112,7 @@ class Session {
 
   std::mutex auth_mu_;  // held while fetching tokens: one token request at a time
   std::optional<Challenge> challenge_;
-  std::map<std::string, std::string> challenge_scopes_;  // repository -> scope the registry named
+  std::map<std::string, std::string> challenge_scopes_;  // our scope -> the one the registry named
   std::map<std::string, std::optional<Credential>> credential_cache_;
   TokenCache tokens_;
 };

@@ -1,0 +1,55 @@
+// Publishing a stored image to a registry as an EROFS-native OCI image (the
+// format containerd's EROFS snapshotter runs): the layers are vmimage's EROFS
+// lowers, raw (application/vnd.erofs.layer.v1); the config is the source's
+// with rootfs.diff_ids set to the digests of those lowers.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/cancel.h"
+#include "oci/reference.h"
+#include "source/registry/client.h"
+#include "vmimage/result.h"
+#include "vmimage/store.h"
+
+namespace vmimage::builder {
+
+inline constexpr std::string_view kErofsLayer = "application/vnd.erofs.layer.v1";
+// The manifest's annotations (besides the layout): where the layers came from.
+inline constexpr std::string_view kSourceManifestAnnotation = "io.vmimage.source.manifest";
+inline constexpr std::string_view kSourceIndexAnnotation = "io.vmimage.source.index";
+inline constexpr std::string_view kFormatAnnotation = "io.vmimage.format";
+inline constexpr std::string_view kLayoutAnnotation = "io.vmimage.layout";
+inline constexpr std::string_view kCompressionAnnotation = "io.vmimage.compression";
+inline constexpr std::string_view kFormatVersion = "1";
+
+enum class PushLayout { kLayered, kSquashed };
+
+struct PushedBlob {
+  std::string digest;
+  uint64_t size = 0;
+  bool uploaded = false;  // false: the registry had it
+};
+
+struct PushResult {
+  std::string reference;           // where the image went
+  std::string digest;              // its manifest's digest
+  std::vector<PushedBlob> layers;  // base first
+  PushedBlob config;
+};
+
+// The image config to publish: `config` (the source's document) with
+// rootfs.diff_ids replaced by `diff_ids`; with one layer for several
+// (squashed), the history, which would no longer match, is left out.
+Result<std::string> converted_config(std::string_view config,
+                                     const std::vector<std::string>& diff_ids, bool squashed);
+
+// Pushes a stored image (`name` in messages) to `dest` (its tag, or
+// :latest). Blobs the repository has are not uploaded again.
+Result<PushResult> push_image(const StoredImage& image, std::string_view name,
+                              registry::Client& client, const oci::Reference& dest,
+                              PushLayout layout, io::CancelFlag cancel = nullptr);
+
+}  // namespace vmimage::builder

@@ -1,0 +1,73 @@
+// `vmimage push SRC DEST [--layout layered|squashed]`: publishes a stored image
+// as an EROFS-native OCI image (builder/push.h).
+#include <cstdio>
+
+#include "builder/push.h"
+#include "cli/cli.h"
+#include "cli/store_format.h"
+
+namespace vmimage::cli {
+
+namespace {
+
+nlohmann::ordered_json blob_json(const builder::PushedBlob& b) {
+  return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}};
+}
+
+}  // namespace
+
+void add_push_command(CLI::App& app, CliContext& ctx) {
+  struct Args {
+    std::string src, dest, layout = "layered";
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "push", "Publish a stored image to a registry with its EROFS lowers as layers");
+  cmd->add_option("SRC", args->src, "A stored image (tag)")->required();
+  cmd->add_option("DEST", args->dest, "Where to push it: [REGISTRY/]REPOSITORY[:TAG]")->required();
+  cmd->add_option("--layout", args->layout,
+                  "layered (one EROFS layer per OCI layer) or squashed (the one squashed lower)")
+      ->capture_default_str();
+  cmd->callback([&ctx, args] {
+    ctx.run = [&ctx, args]() -> Result<int> {
+      builder::PushLayout layout;
+      if (args->layout == "layered") {
+        layout = builder::PushLayout::kLayered;
+      } else if (args->layout == "squashed") {
+        layout = builder::PushLayout::kSquashed;
+      } else {
+        return Error(ErrorKind::kUsage,
+                     "--layout must be layered or squashed, not \"" + args->layout + "\"");
+      }
+      VMI_TRY(oci::Reference dest, oci::parse_reference(args->dest));
+      if (dest.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
+      VMI_TRY(Store store, open_store(ctx.global));
+      VMI_TRY(FoundImage found, find_image(store, args->src));
+      VMI_TRY(auto client, registry::Client::create(make_client_options(ctx.global)));
+      VMI_TRY(builder::PushResult pushed, builder::push_image(found.image, found.tag, *client, dest,
+                                                              layout, ctx.cancel.flag()));
+      if (ctx.global.json) {
+        nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+        for (const auto& l : pushed.layers) layers.push_back(blob_json(l));
+        VMI_CHECK(print_json({{"reference", pushed.reference},
+                              {"digest", pushed.digest},
+                              {"layout", args->layout},
+                              {"config", blob_json(pushed.config)},
+                              {"layers", layers}}));
+        return 0;
+      }
+      if (!ctx.global.quiet) {
+        for (size_t i = 0; i < pushed.layers.size(); ++i) {
+          const auto& l = pushed.layers[i];
+          std::printf("layer %zu/%zu %s %s %s\n", i + 1, pushed.layers.size(),
+                      short_digest(l.digest).c_str(), human_size(l.size).c_str(),
+                      l.uploaded ? "uploaded" : "already there");
+        }
+      }
+      std::printf("%s@%s\n", pushed.reference.c_str(), pushed.digest.c_str());
+      return 0;
+    };
+  });
+}
+
+}  // namespace vmimage::cli
