@@ -64,6 +64,7 @@ Result<vmimage::BuildOptions> build_options(const GlobalOptions& global, const s
 void add_import_command(CLI::App& app, CliContext& ctx);
 void add_export_command(CLI::App& app, CliContext& ctx);
 void add_push_command(CLI::App& app, CliContext& ctx);
+void add_login_command(CLI::App& app, CliContext& ctx);  // login and logout
 // Store commands (cmd_images.cc, cmd_maintenance.cc).
 void add_tag_command(CLI::App& app, CliContext& ctx);
 void add_ls_command(CLI::App& app, CliContext& ctx);

@@ -95,6 +95,34 @@ TEST_F(Credentials, DockerHubAliases) {
   EXPECT_FALSE(*lookup("ghcr.io"));
 }
 
+TEST_F(Credentials, SaveLoginWritesWhatLookupReadsAndLogoutRemovesEveryAlias) {
+  std::string path = env_.docker_config_dir + "/config.json";
+  write_config(R"({"auths":{"index.docker.io":{"auth":")" + auth("old:pw") +
+               R"("},"r.io":{"auth":")" + auth("keep:pw") + R"("}},"credHelpers":{}})");
+  Credential hub{"me", "s3cret", "", ""};
+  ASSERT_TRUE(save_login(path, "docker.io", hub).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto c = lookup("docker.io", "library/alpine");
+  ASSERT_TRUE(c.ok() && *c);
+  EXPECT_EQ((*c)->username, "me");
+  EXPECT_EQ((*c)->password, "s3cret");
+
+  auto removed = save_login(path, "docker.io", std::nullopt);
+  ASSERT_TRUE(removed.ok() && *removed);
+  EXPECT_FALSE(*lookup("docker.io", "library/alpine"));  // both docker.io entries gone
+  auto kept = lookup("r.io");
+  ASSERT_TRUE(kept.ok() && *kept);
+  EXPECT_EQ((*kept)->username, "keep");
+  auto again = save_login(path, "docker.io", std::nullopt);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);  // nothing to remove: the file is not rewritten
+
+  write_config("[1]");
+  EXPECT_FALSE(save_login(path, "r.io", hub).ok());  // not an object: left alone
+}
+
 TEST_F(Credentials, IdentityToken) {
   write_config(R"({"auths":{"r.io":{"auth":")" + auth("<token>:") +
                R"(","identitytoken":"refresh-123"}}})");

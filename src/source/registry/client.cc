@@ -430,4 +430,16 @@ Status Client::put_manifest(const oci::Reference& ref, const std::string& media_
   return push_error("storing the manifest " + ref.str(), *r);
 }
 
+Status Client::check_login(std::string_view domain, const Credential& credential,
+                           io::CancelFlag cancel) {
+  VMI_TRY(oci::Reference ref, oci::parse_reference(std::string(domain) + "/login:probe"));
+  ClientOptions options = impl_->options;
+  options.credentials = [credential](std::string_view, std::string_view) {
+    return Result<std::optional<Credential>>(std::optional<Credential>(credential));
+  };
+  // A client of its own: these credentials must not serve other requests.
+  VMI_TRY(auto probe, Client::create(std::move(options)));
+  return probe->impl_->session_for(ref).check_credentials(cancel);
+}
+
 }  // namespace vmimage::registry

@@ -101,6 +101,11 @@ class Client {
   Status put_manifest(const oci::Reference& ref, const std::string& media_type,
                       const std::string& bytes, io::CancelFlag cancel = nullptr);
 
+  // Whether the registry of `domain` ("docker.io", "host:5000") accepts
+  // `credential` (docker login's check).
+  Status check_login(std::string_view domain, const Credential& credential,
+                     io::CancelFlag cancel = nullptr);
+
   // A layer's uncompressed tar, its blob digest and its DiffID checked at the end.
   Result<std::unique_ptr<io::Reader>> open_layer(const oci::Reference& repo, const Layer& layer,
                                                  ProgressSink* progress = nullptr,

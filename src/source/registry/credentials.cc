@@ -14,9 +14,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "oci/json_util.h"
 #include "source/registry/auth.h"
 #include "util/fd.h"
+#include "util/file.h"
 
 extern char** environ;
 
@@ -118,6 +121,50 @@ Result<std::string> read_small_file(const std::string& path, bool* missing) {
 }
 
 }  // namespace
+
+std::string login_key(std::string_view domain) { return helper_server_url(domain); }
+
+Result<bool> save_login(const std::string& path, std::string_view domain,
+                        const std::optional<Credential>& credential) {
+  bool missing = false;
+  auto text = read_small_file(path, &missing);
+  if (!text && !missing) return std::move(text).error();
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  if (text) {
+    doc = nlohmann::ordered_json::parse(*text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+      return Error(kKind, path + " is not a JSON object: not changing it");
+    }
+  }
+  nlohmann::ordered_json& auths = doc["auths"];
+  if (auths.is_null()) auths = nlohmann::ordered_json::object();
+  if (!auths.is_object()) return Error(kKind, path + ": \"auths\" is not an object");
+  bool changed = false;
+  std::string host = normalize_auth_key(login_key(domain));
+  for (auto it = auths.begin(); it != auths.end();) {
+    std::string key = normalize_auth_key(it.key());
+    bool same = key == host || (is_docker_hub(key) && is_docker_hub(domain));
+    if (same && !credential) {
+      it = auths.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (credential) {
+    auths[login_key(domain)] = {
+        {"auth", base64_encode(credential->username + ":" + credential->password)}};
+    changed = true;
+  }
+  if (!changed) return false;
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty()) VMI_CHECK(make_dirs(dir, 0700));
+  VMI_TRY(AtomicFile file, AtomicFile::create(path, 0600));
+  std::string out = doc.dump(1, '\t') + "\n";
+  VMI_CHECK(write_all(file.fd(), std::as_bytes(std::span(out)), path));
+  VMI_CHECK(file.commit());
+  return true;
+}
 
 std::string normalize_auth_key(std::string_view key) {
   size_t sep = key.find("://");

@@ -55,4 +55,16 @@ Result<std::optional<Credential>> run_credential_helper(const std::string& helpe
 // "https://index.docker.io/v1/" -> "index.docker.io"; "host:5000/ns" stays.
 std::string normalize_auth_key(std::string_view key);
 
+// The auths key docker login writes for a registry: "https://index.docker.io/v1/"
+// for docker.io, else the domain itself.
+std::string login_key(std::string_view domain);
+
+// Sets `domain`'s entry in the auths of the Docker config file `path` to
+// `credential` (username:password), or removes every entry naming that host
+// when `credential` is nullopt; keeps everything else in the file. The file is
+// replaced atomically and left readable by its owner only (0600). Returns
+// whether the file changed.
+Result<bool> save_login(const std::string& path, std::string_view domain,
+                        const std::optional<Credential>& credential);
+
 }  // namespace vmimage::registry

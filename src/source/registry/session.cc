@@ -269,6 +269,37 @@ Result<Response> Session::fetch(const RequestSpec& spec, size_t limit) {
   }
 }
 
+Status Session::check_credentials(io::CancelFlag cancel) {
+  RetryState retry(config_.retry, document_deadline(config_), cancel);
+  VMI_CHECK(ensure_probed(retry));
+  std::optional<Challenge> challenge;
+  std::optional<Credential> cred;
+  {
+    std::lock_guard lock(auth_mu_);
+    challenge = challenge_;
+    VMI_TRY(cred, credentials(""));
+  }
+  if (!challenge) return {};  // the registry asks for no credentials
+  std::string what = "registry " + config_.api_host;
+  if (!cred || cred->username.empty()) return Error(kKind, what + ": no username given");
+  if (challenge->scheme == "bearer") {
+    // As docker login: a token for no scope proves the account.
+    auto token = fetch_token(*challenge, "", cred, cancel);
+    if (!token) return std::move(token).error();
+    return {};
+  }
+  Sent sent = send(HttpRequest{"GET", url_for("/v2/"), {}, {}, {}},
+                   basic_authorization(cred->username, cred->password), retry.deadline(), cancel);
+  if (sent.error) return std::move(*sent.error);
+  int status = sent.transfer->status();
+  (void)read_body(*sent.transfer, kMaxErrorBody);
+  if (status == 401 || status == 403) {
+    return Error(kKind, what + " rejected the username or password (" + status_text(status) + ")");
+  }
+  if (status / 100 != 2) return Error(kKind, what + ": GET /v2/: " + status_text(status));
+  return {};
+}
+
 Result<std::optional<Credential>> Session::credentials(const std::string& repository) {
   auto it = credential_cache_.find(repository);
   if (it != credential_cache_.end()) return it->second;
@@ -354,7 +385,7 @@ Result<HttpRequest> Session::token_request(const Challenge& challenge, const std
     return request;
   }
   request.url = realm + (realm.find('?') == std::string::npos ? "?" : "&") + "service=" + service +
-                "&scope=" + url_encode(scope);
+                (scope.empty() ? "" : "&scope=" + url_encode(scope));
   if (cred && !cred->username.empty()) {
     request.url += "&account=" + url_encode(cred->username);
     request.headers.push_back("Authorization: " +

@@ -71,6 +71,11 @@ class Session {
   // open() plus the body, at most `limit` bytes, within the document timeout.
   Result<Response> fetch(const RequestSpec& spec, size_t limit);
 
+  // Whether the registry accepts the credentials of the lookup (for
+  // repository ""): Basic on /v2/, or a token for no scope; fine when the
+  // registry asks for none.
+  Status check_credentials(io::CancelFlag cancel = nullptr);
+
   const SessionConfig& config() const { return config_; }
   std::string url_for(const std::string& path) const;
 
