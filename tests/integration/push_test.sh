@@ -106,6 +106,14 @@ grep -q 'DEST takes a tag' "$WORK/err" || fail "digest DEST: $(cat "$WORK/err")"
 expect_fail vmi push no/such:image "$R/converted/none:v1"
 grep -q 'image not found' "$WORK/err" || fail "unknown image: $(cat "$WORK/err")"
 
+log "an upload location on another origin is refused (the blob goes nowhere else)"
+start_python_server proxy fault_proxy.py --upstream "$R" --log "$WORK/proxy.log" --lifetime 120 \
+  --rules '[{"method": "POST", "path": "/blobs/uploads/", "action": "status", "status": 202,
+             "headers": {"Location": "http://127.0.0.2:9/v2/elsewhere/blobs/uploads/x"}}]'
+expect_fail vmi push "$R/src/main:v1" "127.0.0.1:$SERVER_PORT/other/main:v1"
+grep -q 'refusing the upload location http://127.0.0.2:9/.* on another origin' "$WORK/err" ||
+  fail "a foreign upload location: $(cat "$WORK/err")"
+
 log "a registry with TLS and Basic auth: credentials from \$DOCKER_CONFIG, none in messages"
 user=pusher
 password='pu5h-Secret'

@@ -384,6 +384,11 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
     if (!begun) return as_push_error(begun.error()).context(what);
     if (begun->status != 202 || begun->location.empty()) return push_error(what, *begun);
     std::string url = begun->location[0] == '/' ? s.url_for(begun->location) : begun->location;
+    // The blob goes where the registry itself is, never to another origin.
+    if (url_origin(url) != url_origin(s.url_for("/v2/"))) {
+      return Error(ErrorKind::kPushImage, what + ": refusing the upload location " +
+                                              redact_url(url) + " on another origin");
+    }
     url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
            url_encode(digest.str());
 

@@ -5,7 +5,8 @@
 
 Rules are a JSON list, tried in order for each request; a rule applies to
 requests whose path contains "path" (and whose method is "method", default
-GET), at most "times" times (default: always). Actions:
+GET; POST requests need a "status" rule: bodies are not forwarded), at most
+"times" times (default: always). Actions:
   {"action": "status", "status": 500, "headers": {"Retry-After": "1"}}
       answers that status instead of forwarding
   {"action": "cut", "after": N}      forwards, but closes the connection after N body bytes
@@ -68,6 +69,9 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any()
 
     def do_HEAD(self):
+        self.handle_any()
+
+    def do_POST(self):  # answered by a "status" rule only (e.g. a bad upload Location)
         self.handle_any()
 
     def handle_any(self):
