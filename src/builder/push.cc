@@ -120,7 +120,7 @@ Result<PushResult> push_image(const StoredImage& image, std::string_view name,
       {"layers", nlohmann::ordered_json::array()},
   };
   for (const PushedBlob& blob : result.layers) {
-    manifest["layers"].push_back(descriptor(kErofsLayer, blob));
+    manifest["layers"].push_back(descriptor(oci::kErofsLayer, blob));
   }
   nlohmann::ordered_json annotations = {
       {kSourceManifestAnnotation, image.meta.digest},

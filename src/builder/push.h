@@ -16,7 +16,6 @@
 
 namespace vmimage::builder {
 
-inline constexpr std::string_view kErofsLayer = "application/vnd.erofs.layer.v1";
 // The manifest's annotations (besides the layout): where the layers came from.
 inline constexpr std::string_view kSourceManifestAnnotation = "io.vmimage.source.manifest";
 inline constexpr std::string_view kSourceIndexAnnotation = "io.vmimage.source.index";

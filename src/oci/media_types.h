@@ -15,6 +15,8 @@ inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config
 inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+// A raw EROFS image as a layer (containerd's EROFS snapshotter; what push writes).
+inline constexpr std::string_view kErofsLayer = "application/vnd.erofs.layer.v1";
 inline constexpr std::string_view kOciForeignLayerTar =
     "application/vnd.oci.image.layer.nondistributable.v1.tar";
 inline constexpr std::string_view kOciForeignLayerGzip =

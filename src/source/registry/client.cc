@@ -339,17 +339,25 @@ Error push_error(const std::string& what, const Response& r) {
 
 Error as_push_error(const Error& e) { return Error(ErrorKind::kPushImage, e.message(), e.sys_errno()); }
 
+// A request that writes to `repo` (its token asks for pull and push).
+RequestSpec push_request(std::string method, const oci::Reference& repo, std::string path,
+                         io::CancelFlag cancel) {
+  RequestSpec spec;
+  spec.method = std::move(method);
+  spec.path = std::move(path);
+  spec.repository = repo.path;
+  spec.actions = "pull,push";
+  spec.cancel = cancel;
+  return spec;
+}
+
 }  // namespace
 
 Result<bool> Client::has_blob(const oci::Reference& repo, const oci::Digest& digest,
                               io::CancelFlag cancel) {
   Session& s = impl_->session_for(repo);
-  RequestSpec spec;
-  spec.method = "HEAD";
-  spec.path = "/v2/" + repo.path + "/blobs/" + digest.str();
-  spec.repository = repo.path;
-  spec.actions = "pull,push";
-  spec.cancel = cancel;
+  RequestSpec spec =
+      push_request("HEAD", repo, "/v2/" + repo.path + "/blobs/" + digest.str(), cancel);
   auto r = s.fetch(spec, kMaxPushAnswer);
   if (!r) return as_push_error(r.error());
   if (r->status == 200) return true;
@@ -374,12 +382,7 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
   std::string what = "uploading " + digest.str() + " to " + repo.name();
   RetryState retry(s.config().retry, std::nullopt, cancel);
   while (true) {
-    RequestSpec start;
-    start.method = "POST";
-    start.path = "/v2/" + repo.path + "/blobs/uploads/";
-    start.repository = repo.path;
-    start.actions = "pull,push";
-    start.cancel = cancel;
+    RequestSpec start = push_request("POST", repo, "/v2/" + repo.path + "/blobs/uploads/", cancel);
     auto begun = s.fetch(start, kMaxPushAnswer);
     if (!begun) return as_push_error(begun.error()).context(what);
     if (begun->status != 202 || begun->location.empty()) return push_error(what, *begun);
@@ -392,14 +395,10 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
     url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
            url_encode(digest.str());
 
-    RequestSpec put;
-    put.method = "PUT";
+    RequestSpec put = push_request("PUT", repo, "", cancel);
     put.url = url;
-    put.repository = repo.path;
-    put.actions = "pull,push";
     put.headers = {"Content-Type: application/octet-stream"};
     set_body(put);
-    put.cancel = cancel;
     // The upload session may hold part of a broken attempt: a failed PUT is
     // not sent again, the whole upload starts over.
     RetryPolicy once = s.config().retry;
@@ -421,14 +420,10 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
 Status Client::put_manifest(const oci::Reference& ref, const std::string& media_type,
                             const std::string& bytes, io::CancelFlag cancel) {
   Session& s = impl_->session_for(ref);
-  RequestSpec spec;
-  spec.method = "PUT";
-  spec.path = "/v2/" + ref.path + "/manifests/" + ref.identifier();
-  spec.repository = ref.path;
-  spec.actions = "pull,push";
+  RequestSpec spec =
+      push_request("PUT", ref, "/v2/" + ref.path + "/manifests/" + ref.identifier(), cancel);
   spec.headers = {"Content-Type: " + media_type};
   spec.body = bytes;
-  spec.cancel = cancel;
   auto r = s.fetch(spec, kMaxPushAnswer);
   if (!r) return as_push_error(r.error()).context("storing the manifest " + ref.str());
   if (r->status == 201) return {};
