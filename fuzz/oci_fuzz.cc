@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)oci::classify_manifest(type, body);
   }
   if (auto m = oci::parse_manifest(body); m.ok()) {
-    for (const oci::Descriptor& d : m->layers) (void)oci::layer_compression(d.media_type);
+    for (const oci::Descriptor& d : m->layers) (void)oci::layer_type(d.media_type);
   }
   if (auto index = oci::parse_index(body); index.ok()) {
     for (const char* want : {"linux/amd64", "linux/arm64/v8", "windows/amd64"}) {

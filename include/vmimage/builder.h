@@ -44,6 +44,7 @@ struct BuildEvent {
     kSquashing,   // index -1: writing the squashed lower
     kSaved,       // index -1: the image is recorded; digest = its manifest digest
     kWarning,     // the layer's tar had a problem that left it usable; message says what
+    kChecking,    // an EROFS layer (pulled converted) is whole; our reader checks it
   };
   Kind kind = Kind::kResolved;
   int index = -1;

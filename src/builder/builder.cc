@@ -7,6 +7,7 @@
 
 #include <mutex>
 
+#include "builder/erofs_layers.h"
 #include "builder/export.h"
 #include "builder/layer_store.h"
 #include "builder/squash.h"
@@ -166,10 +167,15 @@ struct Builder::Impl {
       std::string_view tag, const ImportOptions& options, io::CancelFlag cancel,
       const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
                                                          const archive::ImportOptions&)>& walk);
-  // The tail both share: layers into the store, runtime lowers, the record.
-  Result<BuildResult> store_image(Lease& lease, builder::LayerSource& source,
-                                  builder::ImageBudget& budget,
-                                  const std::vector<std::string>& diff_ids, ImageMeta meta,
+  // Tar layers converted into the store, as store_layers does.
+  Result<std::unique_ptr<builder::StoredLayers>> convert_layers(
+      Lease& lease, builder::LayerSource& source, builder::ImageBudget& budget,
+      const std::vector<std::string>& diff_ids);
+  // The tail all share: runtime lowers made from the stored layers, the record.
+  // `keys` name the layers' content (their DiffIDs, or the store keys of
+  // pulled EROFS layers): the squash and ext4 blobs are keyed by them.
+  Result<BuildResult> store_image(Lease& lease, std::unique_ptr<builder::StoredLayers> layers,
+                                  const std::vector<std::string>& keys, ImageMeta meta,
                                   Scope scope, const std::vector<std::string>& tags,
                                   io::CancelFlag cancel);
   struct Lowers {
@@ -298,19 +304,23 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
   return out;
 }
 
-Result<BuildResult> Builder::Impl::store_image(Lease& lease, builder::LayerSource& source,
-                                               builder::ImageBudget& budget,
-                                               const std::vector<std::string>& diff_ids,
+Result<std::unique_ptr<builder::StoredLayers>> Builder::Impl::convert_layers(
+    Lease& lease, builder::LayerSource& source, builder::ImageBudget& budget,
+    const std::vector<std::string>& diff_ids) {
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
+  return builder::store_layers(store, lease, diff_ids, source, budget, layer_options);
+}
+
+Result<BuildResult> Builder::Impl::store_image(Lease& lease,
+                                               std::unique_ptr<builder::StoredLayers> layers,
+                                               const std::vector<std::string>& keys,
                                                ImageMeta meta, Scope scope,
                                                const std::vector<std::string>& tags,
                                                io::CancelFlag cancel) {
-  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
-  VMI_TRY(std::unique_ptr<builder::StoredLayers> layers,
-          builder::store_layers(store, lease, diff_ids, source, budget, layer_options));
   VMI_CHECK(io::check_cancel(cancel));
-  VMI_TRY(Lowers lowers, lowers_of(lease, diff_ids, *layers));
+  VMI_TRY(Lowers lowers, lowers_of(lease, keys, *layers));
   VMI_CHECK(io::check_cancel(cancel));
-  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, lowers.runtime, diff_ids));
+  VMI_TRY(std::vector<LayerRef> runtime, as_fs_type(lease, lowers.runtime, keys));
   const std::vector<LayerRef>& canonical = lowers.canonical;
   VMI_CHECK(io::check_cancel(cancel));
   meta.size = total_size(runtime);
@@ -341,14 +351,29 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFla
 
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  RegistrySource source(store, *c, image, progress, cancel);
   ImageMeta meta;
   meta.digest = image.digest.str();
   meta.source = ImageSource::kRegistry;
   meta.oci = oci_config_of(image.config);
   meta.config = image.config_bytes;
   if (image.index_digest) meta.index_digest = image.index_digest->str();
-  return store_image(lease, source, budget, diff_ids, meta, Scope::kRegistry, {ref.str()},
+  if (!image.layers.empty() && image.layers.front().type.format == oci::LayerFormat::kErofs) {
+    // Converted already: the layers are stored as they are.
+    auto open = [&](int i) {
+      return c->open_layer(image.reference, image.layers[static_cast<size_t>(i)], &progress, i,
+                           cancel);
+    };
+    builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
+    VMI_TRY(auto layers,
+            builder::store_erofs_layers(lease, diff_ids, open, budget, layer_options));
+    std::vector<std::string> keys;
+    for (const LayerRef& layer : layers->refs()) keys.push_back(layer.digest);
+    return store_image(lease, std::move(layers), keys, meta, Scope::kRegistry, {ref.str()},
+                       cancel);
+  }
+  RegistrySource source(store, *c, image, progress, cancel);
+  VMI_TRY(auto layers, convert_layers(lease, source, budget, diff_ids));
+  return store_image(lease, std::move(layers), diff_ids, meta, Scope::kRegistry, {ref.str()},
                      cancel);
 }
 
@@ -392,7 +417,8 @@ Result<BuildResult> Builder::Impl::import_image(
   meta.source = ImageSource::kImport;
   meta.oci = oci_config_of(image.config);
   meta.config = image.config_raw;
-  return store_image(lease, source, budget, diff_ids, meta, Scope::kLocal, tags, cancel);
+  VMI_TRY(auto layers, convert_layers(lease, source, budget, diff_ids));
+  return store_image(lease, std::move(layers), diff_ids, meta, Scope::kLocal, tags, cancel);
 }
 
 Builder::Builder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

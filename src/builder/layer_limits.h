@@ -19,6 +19,9 @@ class ImageBudget {
   ImageBudget& operator=(const ImageBudget&) = delete;
 
   const Limits& limits() const { return limits_; }
+  // What the image's layers draw from together.
+  Budget& image_entries() { return entries_; }
+  Budget& image_bytes() { return bytes_; }
 
   tar::TarOptions tar_options() {
     tar::TarOptions o;

@@ -58,6 +58,9 @@ struct LayerStoreOptions {
 class StoredLayers {
  public:
   StoredLayers() = default;
+  // `refs` base → top; a ref whose blob is in `pending` (base → top) has its temp path.
+  StoredLayers(std::vector<LayerRef> refs, std::vector<BlobWriter> pending)
+      : refs_(std::move(refs)), pending_(std::move(pending)) {}
   ~StoredLayers();  // waits for a started commit; uncommitted files are removed
   StoredLayers(const StoredLayers&) = delete;
   StoredLayers& operator=(const StoredLayers&) = delete;

@@ -54,6 +54,7 @@ class ProgressPrinter {
         l.total = e.total;
         break;
       case BuildEvent::Kind::kConverting: l.state = "converting"; break;
+      case BuildEvent::Kind::kChecking: l.state = "checking"; break;
       case BuildEvent::Kind::kDone: l.state = "done"; l.done = l.total; break;
       default: break;
     }
@@ -88,6 +89,7 @@ class ProgressPrinter {
       case BuildEvent::Kind::kResolved: return layer + ": " + human_size(e.total) + " to fetch";
       case BuildEvent::Kind::kCached: return layer + ": cached";
       case BuildEvent::Kind::kConverting: return layer + ": downloaded, completing filesystem";
+      case BuildEvent::Kind::kChecking: return layer + ": downloaded EROFS image, checking it";
       case BuildEvent::Kind::kDone: return layer + ": done";
       case BuildEvent::Kind::kSquashing: return "writing the squashed lower";
       case BuildEvent::Kind::kSaved: return "saved " + e.digest;

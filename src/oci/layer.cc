@@ -56,4 +56,20 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
   return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
 }
 
+Result<std::unique_ptr<io::Reader>> open_layer_image(std::unique_ptr<io::Reader> blob,
+                                                     io::Compression compression,
+                                                     const Digest& diff_id, std::string name) {
+  io::Reader* raw = blob.get();
+  std::unique_ptr<io::Reader> image = std::move(blob);
+  switch (compression) {
+    case io::Compression::kNone: break;
+    case io::Compression::kZstd: image = io::make_zstd_reader(std::move(image), name); break;
+    case io::Compression::kGzip: image = io::make_gzip_reader(std::move(image), name); break;
+  }
+  auto hashed = std::make_unique<io::HashingReader>(
+      std::move(image), name + " (raw EROFS image, DiffID " + diff_id.str() + ")", diff_id.str(),
+      std::nullopt, io::HashOn::kReadAhead);
+  return std::unique_ptr<io::Reader>(std::make_unique<LayerTarReader>(std::move(hashed), raw));
+}
+
 }  // namespace vmimage::oci

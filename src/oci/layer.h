@@ -1,10 +1,12 @@
-// Layer streams: the uncompressed tar of a layer, checked against its DiffID
-// (the sha256 of the uncompressed tar, image-spec config.md "layer DiffID").
+// Layer streams: the uncompressed tar (or EROFS image) of a layer, checked
+// against its DiffID (the sha256 of the uncompressed content, image-spec
+// config.md "layer DiffID").
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "io/decompress.h"
 #include "io/reader.h"
 #include "oci/digest.h"
 
@@ -18,5 +20,12 @@ namespace vmimage::oci {
 // digest mismatch (corrupt download) is reported as such, not as bad gzip.
 Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> compressed,
                                                    const Digest& diff_id, std::string name);
+
+// An EROFS layer's image, unwrapped as its media type declares (never by
+// sniffing: a raw image's bytes are the image) and checked against `diff_id`
+// (the sha256 of the raw image) at end of stream, as open_layer_tar.
+Result<std::unique_ptr<io::Reader>> open_layer_image(std::unique_ptr<io::Reader> blob,
+                                                     io::Compression compression,
+                                                     const Digest& diff_id, std::string name);
 
 }  // namespace vmimage::oci

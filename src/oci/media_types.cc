@@ -31,4 +31,13 @@ Result<io::Compression> layer_compression(std::string_view m) {
                "unsupported layer media type \"" + std::string(m) + "\" (not an image layer)");
 }
 
+Result<LayerType> layer_type(std::string_view m) {
+  if (m == kErofsLayer || m == kErofsImage) return LayerType{LayerFormat::kErofs};
+  if (m == kErofsLayerZstd || m == kErofsImageZstd) {
+    return LayerType{LayerFormat::kErofs, io::Compression::kZstd};
+  }
+  VMI_TRY(io::Compression c, layer_compression(m));
+  return LayerType{LayerFormat::kTar, c};
+}
+
 }  // namespace vmimage::oci

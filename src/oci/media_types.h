@@ -15,8 +15,13 @@ inline constexpr std::string_view kOciConfig = "application/vnd.oci.image.config
 inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
-// A raw EROFS image as a layer (containerd's EROFS snapshotter; what push writes).
+// An EROFS image as a layer: containerd's names (its EROFS snapshotter, `ctr
+// image convert --erofs`; what push writes), raw or zstd-wrapped for the wire,
+// and the draft EROFS image spec's.
 inline constexpr std::string_view kErofsLayer = "application/vnd.erofs.layer.v1";
+inline constexpr std::string_view kErofsLayerZstd = "application/vnd.erofs.layer.v1+zstd";
+inline constexpr std::string_view kErofsImage = "application/vnd.erofs";
+inline constexpr std::string_view kErofsImageZstd = "application/vnd.erofs+zstd";
 inline constexpr std::string_view kOciForeignLayerTar =
     "application/vnd.oci.image.layer.nondistributable.v1.tar";
 inline constexpr std::string_view kOciForeignLayerGzip =
@@ -51,8 +56,18 @@ bool is_manifest_media_type(std::string_view media_type);
 bool is_schema1_media_type(std::string_view media_type);
 bool is_config_media_type(std::string_view media_type);
 
-// The compression a layer media type declares; an error (kPullImage) for media
-// types that are not image layers (e.g. artifacts or Helm charts).
+// The compression a tar layer media type declares; an error (kPullImage) for
+// media types that are not tar layers (EROFS layers, artifacts, Helm charts).
 Result<io::Compression> layer_compression(std::string_view media_type);
+
+// What a layer blob holds: a tar change set, or a filesystem image ready to
+// mount (an EROFS layer).
+enum class LayerFormat { kTar, kErofs };
+struct LayerType {
+  LayerFormat format = LayerFormat::kTar;
+  io::Compression compression = io::Compression::kNone;  // as the media type declares
+};
+// Tar or EROFS layers; an error (kPullImage) for anything else.
+Result<LayerType> layer_type(std::string_view media_type);
 
 }  // namespace vmimage::oci

@@ -6,6 +6,10 @@ tests can push them with skopeo or export them as archives.
       [--user U] [--workdir D] [--entrypoint JSON] [--cmd JSON] [--env K=V]...
 
 Layers are base first. Deterministic (fixed gzip mtime, sorted JSON keys).
+--erofs-media TYPE takes LAYER files that are raw EROFS images (a layer in
+containerd's EROFS image format): the DiffID is the raw image's sha256, the
+blob is the image (--compress none) or its zstd frame (--compress zstd, media
+type TYPE+zstd).
 --compress gzipped takes LAYER files that are gzip blobs already and streams
 them (for layers too big to hold in memory): the blob is stored as it is and
 the DiffID is the sha256 of its `igzip -dc` output.
@@ -82,6 +86,7 @@ def main():
     p.add_argument("--cmd", default=None)
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--arch", default="amd64")
+    p.add_argument("--erofs-media", default=None)
     a = p.parse_args()
 
     os.makedirs(os.path.join(a.layout, "blobs", "sha256"), exist_ok=True)
@@ -99,7 +104,10 @@ def main():
             tar = f.read()
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
         blob = compress(tar, a.compress)
-        descriptors.append({"mediaType": MEDIA[a.compress], "digest": write_blob(a.layout, blob),
+        media = MEDIA[a.compress]
+        if a.erofs_media:
+            media = a.erofs_media + ("+zstd" if a.compress == "zstd" else "")
+        descriptors.append({"mediaType": media, "digest": write_blob(a.layout, blob),
                             "size": len(blob)})
 
     runtime = {"Env": a.env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}

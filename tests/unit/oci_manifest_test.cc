@@ -283,6 +283,29 @@ TEST(MediaTypes, LayerCompression) {
   EXPECT_NE(helm.error().message().find("helm"), std::string::npos);
 }
 
+TEST(MediaTypes, LayerTypeTellsTarFromErofs) {
+  struct Case {
+    std::string_view media_type;
+    LayerFormat format;
+    io::Compression compression;
+  };
+  for (const Case& c : {Case{kOciLayerGzip, LayerFormat::kTar, io::Compression::kGzip},
+                        Case{kDockerLayerTar, LayerFormat::kTar, io::Compression::kNone},
+                        Case{kErofsLayer, LayerFormat::kErofs, io::Compression::kNone},
+                        Case{kErofsLayerZstd, LayerFormat::kErofs, io::Compression::kZstd},
+                        Case{kErofsImage, LayerFormat::kErofs, io::Compression::kNone},
+                        Case{kErofsImageZstd, LayerFormat::kErofs, io::Compression::kZstd}}) {
+    auto t = layer_type(c.media_type);
+    ASSERT_TRUE(t.ok()) << c.media_type;
+    EXPECT_EQ(t->format, c.format) << c.media_type;
+    EXPECT_EQ(t->compression, c.compression) << c.media_type;
+  }
+  // A tar reader must never be handed an EROFS layer, nor the reverse.
+  EXPECT_FALSE(layer_compression(kErofsLayer).ok());
+  EXPECT_FALSE(layer_type("application/vnd.erofs.layer.v1+gzip").ok());
+  EXPECT_FALSE(layer_type("application/vnd.cncf.helm.chart.content.v1.tar+gzip").ok());
+}
+
 
 // Hostile nesting: refused with a clear error before any parse (a manifest of
 // two million nested arrays once cost memory for nothing).

@@ -65,8 +65,13 @@ Status check_image_types(const oci::Manifest& m, const std::string& name) {
                             m.config.media_type + "\")");
   }
   for (size_t i = 0; i < m.layers.size(); ++i) {
-    auto c = oci::layer_compression(m.layers[i].media_type);
-    if (!c) return std::move(c).error().context(name + ": layer " + std::to_string(i));
+    auto type = oci::layer_type(m.layers[i].media_type);
+    if (!type) return std::move(type).error().context(name + ": layer " + std::to_string(i));
+    if (type->format != oci::layer_type(m.layers[0].media_type)->format) {
+      return Error(kKind, name + " mixes tar layers and EROFS layers (layer " +
+                              std::to_string(i) + " is \"" + m.layers[i].media_type +
+                              "\"): no runtime stacks those");
+    }
   }
   return {};
 }
@@ -290,7 +295,8 @@ Result<ResolvedImage> Client::resolve(const oci::Reference& ref, const oci::Plat
                             std::to_string(out.config.diff_ids.size()) + " diff_ids");
   }
   for (size_t i = 0; i < out.manifest.layers.size(); ++i) {
-    out.layers.push_back(Layer{out.manifest.layers[i], out.config.diff_ids[i]});
+    out.layers.push_back(Layer{out.manifest.layers[i], out.config.diff_ids[i],
+                               *oci::layer_type(out.manifest.layers[i].media_type)});
     if (progress) {
       LayerEvent e;
       e.digest = out.manifest.layers[i].digest;
@@ -323,8 +329,12 @@ Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& rep
                                                        const Layer& layer, ProgressSink* progress,
                                                        int layer_index, io::CancelFlag cancel) {
   VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index, cancel));
-  return oci::open_layer_tar(std::move(blob), layer.diff_id,
-                             "layer " + layer.descriptor.digest.str());
+  std::string name = "layer " + layer.descriptor.digest.str();
+  if (layer.type.format == oci::LayerFormat::kErofs) {
+    return oci::open_layer_image(std::move(blob), layer.type.compression, layer.diff_id,
+                                 std::move(name));
+  }
+  return oci::open_layer_tar(std::move(blob), layer.diff_id, std::move(name));
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "oci/digest.h"
 #include "oci/image_config.h"
 #include "oci/manifest.h"
+#include "oci/media_types.h"
 #include "oci/platform.h"
 #include "oci/reference.h"
 #include "source/registry/credentials.h"
@@ -48,7 +49,8 @@ struct ClientOptions {
 
 struct Layer {
   oci::Descriptor descriptor;  // compressed blob
-  oci::Digest diff_id;         // sha256 of the uncompressed tar
+  oci::Digest diff_id;         // sha256 of the uncompressed tar (or raw EROFS image)
+  oci::LayerType type;         // from the descriptor's media type
 };
 
 struct ResolvedImage {
@@ -106,7 +108,8 @@ class Client {
   Status check_login(std::string_view domain, const Credential& credential,
                      io::CancelFlag cancel = nullptr);
 
-  // A layer's uncompressed tar, its blob digest and its DiffID checked at the end.
+  // A layer's uncompressed tar (or raw EROFS image), its blob digest and its
+  // DiffID checked at the end.
   Result<std::unique_ptr<io::Reader>> open_layer(const oci::Reference& repo, const Layer& layer,
                                                  ProgressSink* progress = nullptr,
                                                  int layer_index = -1,
