@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,10 +52,19 @@ struct GcStats {
   uint64_t leases_reaped = 0;  // leases of processes that died
 };
 
+// Where a blob's bytes came from.
+enum class BlobOrigin {
+  kConverted,  // made here: converted from a tar layer, or written from other blobs
+  kPulled,     // an EROFS layer stored exactly as a registry served it
+};
+std::string_view blob_origin_name(BlobOrigin origin);  // "converted" | "pulled"
+
 struct BlobRecord {
   LayerRef blob;
   std::string file_checksum;  // of the file's bytes: "xxh3-128:<hex>" (or "sha256:<hex>")
   uint64_t refcount = 0;      // images (of either scope) that reference it
+  BlobOrigin origin = BlobOrigin::kConverted;
+  std::string content_digest;  // "sha256:<hex>" of the file when known (pulled, or pushed once)
 };
 
 struct BlobProblem {
@@ -120,6 +130,9 @@ class BlobWriter {
   // records it under this writer's key. Lets a producer learn the key only once
   // the blob is written (a layer's key depends on what it holds).
   Status adopt(BlobWriter&& scratch);
+  // Records, on commit, that the blob is a pulled EROFS layer whose bytes
+  // have this sha256 (verified as they streamed).
+  void set_pulled(std::string content_digest);
 
  private:
   friend class Lease;
@@ -200,6 +213,11 @@ class Store {
   // lock files left by crashed processes, and dead leases.
   Result<GcStats> gc();
   Result<std::vector<BlobRecord>> blobs();
+  // One blob's record, if the store has it.
+  Result<std::optional<BlobRecord>> find_blob(std::string_view digest, FsType fs_type);
+  // Records the sha256 of a blob's file once someone has hashed it (push does).
+  Status set_content_digest(std::string_view digest, FsType fs_type,
+                            std::string_view content_digest);
   // Re-hashes the blobs of `tags` (every blob when empty) against the recorded hashes.
   Result<VerifyReport> verify(std::span<const std::string> tags = {});
   Result<DiskUsage> disk_usage();

@@ -58,6 +58,7 @@ Result<LayerRef> fetch_layer(int index, const std::string& diff_id, BlobWriter& 
   emit(options, BuildEvent::Kind::kChecking, index, diff_id);
   VMI_TRY(tree::Tree tree, erofs::read_image(writer.fd(), 0, name));
   VMI_CHECK(check_layer_tree(tree, name, budget));
+  writer.set_pulled(diff_id);
   struct stat st {};
   if (::fstat(writer.fd(), &st) != 0) {
     return sys_error(ErrorKind::kStoreSave, "inspecting " + writer.temp_path());

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include <zstd.h>
 #include <nlohmann/json.hpp>
 
 #include "io/sha256.h"
@@ -32,22 +33,102 @@ Result<std::string> file_sha256(int fd, const std::string& path, io::CancelFlag 
   return hash.finish_digest();
 }
 
-// Uploads the file unless the repository has it already.
-Result<PushedBlob> push_file(registry::Client& client, const oci::Reference& dest,
-                             const std::string& path, io::CancelFlag cancel) {
-  VMI_TRY(UniqueFd fd, open_read(path));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return sys_error(ErrorKind::kIo, "reading " + path);
-  PushedBlob blob;
-  blob.size = static_cast<uint64_t>(st.st_size);
-  VMI_TRY(blob.digest, file_sha256(fd.get(), path, cancel));
-  VMI_TRY(oci::Digest digest, oci::Digest::parse(blob.digest, kKind));
+// The first `size` bytes of `fd` as blob `digest`, unless the repository has it.
+Result<PushedBlob> upload_file(registry::Client& client, const oci::Reference& dest, int fd,
+                               uint64_t size, const std::string& digest_text,
+                               io::CancelFlag cancel) {
+  PushedBlob blob{digest_text, size, false};
+  VMI_TRY(oci::Digest digest, oci::Digest::parse(digest_text, kKind));
   VMI_TRY(bool present, client.has_blob(dest, digest, cancel));
   if (!present) {
-    VMI_CHECK(client.upload_blob(dest, digest, fd.get(), blob.size, cancel));
+    VMI_CHECK(client.upload_blob(dest, digest, fd, size, cancel));
     blob.uploaded = true;
   }
   return blob;
+}
+
+// A lower's sha256: the store's record, else hashed now and recorded.
+Result<std::string> lower_sha256(Store& store, const LayerRef& lower, int fd,
+                                 io::CancelFlag cancel) {
+  VMI_TRY(std::optional<BlobRecord> record, store.find_blob(lower.digest, lower.fs_type));
+  if (record && !record->content_digest.empty()) return record->content_digest;
+  VMI_TRY(std::string digest, file_sha256(fd, lower.path, cancel));
+  VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, digest));
+  return digest;
+}
+
+struct Compressed {
+  UniqueFd file;  // the zstd frame
+  uint64_t size = 0;
+  std::string digest;      // of the frame
+  std::string raw_digest;  // of the image (its DiffID)
+};
+
+// The image in `fd` as one zstd frame in a scratch file of `dir`, both
+// digests computed on the way.
+Result<Compressed> compress_zstd(int fd, const std::string& path, const std::string& dir,
+                                 io::CancelFlag cancel) {
+  Compressed out;
+  VMI_TRY(out.file, open_scratch_file(dir));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return sys_error(ErrorKind::kIo, "reading " + path);
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!cctx) return Error(kKind, "out of memory for a zstd context");
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, kPushZstdLevel);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setPledgedSrcSize(cctx.get(), static_cast<unsigned long long>(st.st_size));
+  io::Sha256 raw_hash, frame_hash;
+  std::vector<std::byte> in(kHashChunk), frame(ZSTD_CStreamOutSize());
+  auto emit = [&](ZSTD_outBuffer& o) -> Status {
+    auto bytes = std::span(frame.data(), o.pos);
+    frame_hash.update(bytes);
+    VMI_CHECK(write_all(out.file.get(), bytes, "the compressed layer"));
+    out.size += o.pos;
+    return {};
+  };
+  for (uint64_t offset = 0;;) {
+    VMI_CHECK(io::check_cancel(cancel));
+    ssize_t n = ::pread(fd, in.data(), in.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_error(ErrorKind::kIo, "reading " + path);
+    offset += static_cast<uint64_t>(n);
+    raw_hash.update(std::span(in.data(), static_cast<size_t>(n)));
+    ZSTD_inBuffer input{in.data(), static_cast<size_t>(n), 0};
+    ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
+    for (;;) {
+      ZSTD_outBuffer o{frame.data(), frame.size(), 0};
+      size_t left = ZSTD_compressStream2(cctx.get(), &o, &input, mode);
+      if (ZSTD_isError(left)) {
+        return Error(kKind, "compressing " + path + ": " + ZSTD_getErrorName(left));
+      }
+      VMI_CHECK(emit(o));
+      if (mode == ZSTD_e_end ? left == 0 : input.pos == input.size) break;
+    }
+    if (n == 0) break;
+  }
+  out.digest = frame_hash.finish_digest();
+  out.raw_digest = raw_hash.finish_digest();
+  return out;
+}
+
+// One lower into the repository: its layer descriptor's blob and its DiffID.
+Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Client& client,
+                                                      const oci::Reference& dest,
+                                                      const LayerRef& lower,
+                                                      const PushOptions& options,
+                                                      io::CancelFlag cancel) {
+  VMI_TRY(UniqueFd fd, open_read(lower.path));
+  if (options.compression == PushCompression::kZstd) {
+    VMI_TRY(Compressed z, compress_zstd(fd.get(), lower.path, store.scratch_dir(), cancel));
+    VMI_TRY(PushedBlob blob, upload_file(client, dest, z.file.get(), z.size, z.digest, cancel));
+    return std::pair{blob, z.raw_digest};
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return sys_error(ErrorKind::kIo, "reading " + lower.path);
+  VMI_TRY(std::string digest, lower_sha256(store, lower, fd.get(), cancel));
+  VMI_TRY(PushedBlob blob,
+          upload_file(client, dest, fd.get(), static_cast<uint64_t>(st.st_size), digest, cancel));
+  return std::pair{blob, digest};
 }
 
 Result<PushedBlob> push_document(registry::Client& client, const oci::Reference& dest,
@@ -80,16 +161,17 @@ Result<std::string> converted_config(std::string_view config,
   return doc.dump();
 }
 
-Result<PushResult> push_image(const StoredImage& image, std::string_view name,
+Result<PushResult> push_image(Store& store, const StoredImage& image, std::string_view name,
                               registry::Client& client, const oci::Reference& dest,
-                              PushLayout layout, io::CancelFlag cancel) {
+                              const PushOptions& options, io::CancelFlag cancel) {
   std::string tag(name);
   if (image.meta.config.empty()) {
     return Error(kKind, tag +
                             " was stored by a vmimage that did not keep the image config: "
                             "pull or import it again to push it");
   }
-  bool squashed = layout == PushLayout::kSquashed;
+  bool squashed = options.layout == PushLayout::kSquashed;
+  bool zstd = options.compression == PushCompression::kZstd;
   const std::vector<LayerRef>& lowers =
       squashed ? image.result.layers : image.result.canonical_layers;
   if (squashed && lowers.size() != 1) {
@@ -105,10 +187,10 @@ Result<PushResult> push_image(const StoredImage& image, std::string_view name,
     if (lower.fs_type != FsType::kErofs) {
       return Error(kKind, tag + ": lower " + lower.digest + " is not EROFS");
     }
-    auto blob = push_file(client, dest, lower.path, cancel);
-    if (!blob) return std::move(blob).error().context("pushing " + lower.path);
-    diff_ids.push_back(blob->digest);
-    result.layers.push_back(*blob);
+    auto pushed = push_lower(store, client, dest, lower, options, cancel);
+    if (!pushed) return std::move(pushed).error().context("pushing " + lower.path);
+    result.layers.push_back(pushed->first);
+    diff_ids.push_back(pushed->second);
   }
   VMI_TRY(std::string config, converted_config(image.meta.config, diff_ids, squashed));
   VMI_TRY(result.config, push_document(client, dest, config, cancel));
@@ -120,13 +202,13 @@ Result<PushResult> push_image(const StoredImage& image, std::string_view name,
       {"layers", nlohmann::ordered_json::array()},
   };
   for (const PushedBlob& blob : result.layers) {
-    manifest["layers"].push_back(descriptor(oci::kErofsLayer, blob));
+    manifest["layers"].push_back(descriptor(zstd ? oci::kErofsLayerZstd : oci::kErofsLayer, blob));
   }
   nlohmann::ordered_json annotations = {
       {kSourceManifestAnnotation, image.meta.digest},
       {kFormatAnnotation, kFormatVersion},
       {kLayoutAnnotation, squashed ? "squashed" : "layered"},
-      {kCompressionAnnotation, "none"},
+      {kCompressionAnnotation, zstd ? "zstd" : "none"},
   };
   if (!image.meta.index_digest.empty()) {
     annotations[std::string(kSourceIndexAnnotation)] = image.meta.index_digest;

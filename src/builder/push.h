@@ -25,6 +25,16 @@ inline constexpr std::string_view kCompressionAnnotation = "io.vmimage.compressi
 inline constexpr std::string_view kFormatVersion = "1";
 
 enum class PushLayout { kLayered, kSquashed };
+// How layers travel: raw EROFS images, or each in one zstd frame (written
+// single-threaded at kPushZstdLevel, so equal blobs give equal frames with the
+// same libzstd) whose DiffID stays the raw image's digest.
+enum class PushCompression { kNone, kZstd };
+inline constexpr int kPushZstdLevel = 3;
+
+struct PushOptions {
+  PushLayout layout = PushLayout::kLayered;
+  PushCompression compression = PushCompression::kNone;
+};
 
 struct PushedBlob {
   std::string digest;
@@ -45,10 +55,12 @@ struct PushResult {
 Result<std::string> converted_config(std::string_view config,
                                      const std::vector<std::string>& diff_ids, bool squashed);
 
-// Pushes a stored image (`name` in messages) to `dest` (its tag, or
-// :latest). Blobs the repository has are not uploaded again.
-Result<PushResult> push_image(const StoredImage& image, std::string_view name,
+// Pushes a stored image of `store` (`name` in messages) to `dest` (its tag,
+// or :latest). Blobs the repository has are not uploaded again. A raw blob's
+// sha256 is read from the store when known, else hashed once and recorded
+// there; a zstd layer is compressed and hashed in one read of the blob.
+Result<PushResult> push_image(Store& store, const StoredImage& image, std::string_view name,
                               registry::Client& client, const oci::Reference& dest,
-                              PushLayout layout, io::CancelFlag cancel = nullptr);
+                              const PushOptions& options, io::CancelFlag cancel = nullptr);
 
 }  // namespace vmimage::builder

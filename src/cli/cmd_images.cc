@@ -57,7 +57,8 @@ Result<int> run_ls(const GlobalOptions& global, LsScope which) {
 Result<int> run_inspect(const GlobalOptions& global, const std::string& ref) {
   VMI_TRY(Store store, open_store(global));
   VMI_TRY(FoundImage found, find_image(store, ref));
-  VMI_CHECK(print_json(inspect_json(found.image)));
+  VMI_TRY(nlohmann::ordered_json j, inspect_json(found.image, store));
+  VMI_CHECK(print_json(j));
   return 0;
 }
 

@@ -18,7 +18,7 @@ nlohmann::ordered_json blob_json(const builder::PushedBlob& b) {
 
 void add_push_command(CLI::App& app, CliContext& ctx) {
   struct Args {
-    std::string src, dest, layout = "layered";
+    std::string src, dest, layout = "layered", compress = "none";
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -28,30 +28,42 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--layout", args->layout,
                   "layered (one EROFS layer per OCI layer) or squashed (the one squashed lower)")
       ->capture_default_str();
+  cmd->add_option("--compress", args->compress,
+                  "none (raw EROFS layers) or zstd (each layer one zstd frame, level " +
+                      std::to_string(builder::kPushZstdLevel) + ", single-threaded)")
+      ->capture_default_str();
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
-      builder::PushLayout layout;
+      builder::PushOptions options;
       if (args->layout == "layered") {
-        layout = builder::PushLayout::kLayered;
+        options.layout = builder::PushLayout::kLayered;
       } else if (args->layout == "squashed") {
-        layout = builder::PushLayout::kSquashed;
+        options.layout = builder::PushLayout::kSquashed;
       } else {
         return Error(ErrorKind::kUsage,
                      "--layout must be layered or squashed, not \"" + args->layout + "\"");
+      }
+      if (args->compress == "zstd") {
+        options.compression = builder::PushCompression::kZstd;
+      } else if (args->compress != "none") {
+        return Error(ErrorKind::kUsage,
+                     "--compress must be none or zstd, not \"" + args->compress + "\"");
       }
       VMI_TRY(oci::Reference dest, oci::parse_reference(args->dest));
       if (dest.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
       VMI_TRY(Store store, open_store(ctx.global));
       VMI_TRY(FoundImage found, find_image(store, args->src));
       VMI_TRY(auto client, registry::Client::create(make_client_options(ctx.global)));
-      VMI_TRY(builder::PushResult pushed, builder::push_image(found.image, found.tag, *client, dest,
-                                                              layout, ctx.cancel.flag()));
+      VMI_TRY(builder::PushResult pushed,
+              builder::push_image(store, found.image, found.tag, *client, dest, options,
+                                  ctx.cancel.flag()));
       if (ctx.global.json) {
         nlohmann::ordered_json layers = nlohmann::ordered_json::array();
         for (const auto& l : pushed.layers) layers.push_back(blob_json(l));
         VMI_CHECK(print_json({{"reference", pushed.reference},
                               {"digest", pushed.digest},
                               {"layout", args->layout},
+                              {"compression", args->compress},
                               {"config", blob_json(pushed.config)},
                               {"layers", layers}}));
         return 0;

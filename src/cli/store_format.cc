@@ -86,34 +86,49 @@ nlohmann::ordered_json layer_json(const LayerRef& layer) {
           {"path", layer.path}};
 }
 
-nlohmann::ordered_json inspect_json(const StoredImage& image) {
+Result<nlohmann::ordered_json> inspect_json(const StoredImage& image, Store& store) {
   const BuildResult& r = image.result;
   const OCIConfig& oci = r.oci;
+  auto with_origin = [&](const LayerRef& l) -> Result<nlohmann::ordered_json> {
+    nlohmann::ordered_json j = layer_json(l);
+    VMI_TRY(std::optional<BlobRecord> record, store.find_blob(l.digest, l.fs_type));
+    if (record) {
+      j["origin"] = blob_origin_name(record->origin);
+      if (!record->content_digest.empty()) j["content_digest"] = record->content_digest;
+    }
+    return j;
+  };
   auto layers = nlohmann::ordered_json::array();
-  for (const LayerRef& l : r.layers) layers.push_back(layer_json(l));
+  for (const LayerRef& l : r.layers) {
+    VMI_TRY(auto j, with_origin(l));
+    layers.push_back(std::move(j));
+  }
   auto canonical = nlohmann::ordered_json::array();
-  for (const LayerRef& l : r.canonical_layers) canonical.push_back(layer_json(l));
+  for (const LayerRef& l : r.canonical_layers) {
+    VMI_TRY(auto j, with_origin(l));
+    canonical.push_back(std::move(j));
+  }
   auto fs_types = nlohmann::ordered_json::array();
   for (FsType t : r.lower_fs_types) fs_types.push_back(fs_type_name(t));
-  return {{"tag", image.meta.tag},
-          {"scope", scope_name(image.scope)},
-          {"digest", r.digest},
-          {"size", r.size},
-          {"created_at", rfc3339(image.meta.created_at)},
-          {"source", image_source_name(image.meta.source)},
-          {"cached", r.cached},
-          {"rootfs_path", r.rootfs_path},
-          {"lower_paths", r.lower_paths},
-          {"lower_fs_types", fs_types},
-          {"layers", layers},
-          {"canonical_layers", canonical},
-          {"layer_digests", r.layer_digests},
-          {"oci",
-           {{"user", oci.user},
-            {"working_dir", oci.working_dir},
-            {"entrypoint", oci.entrypoint},
-            {"cmd", oci.cmd},
-            {"env", oci.env}}}};
+  return nlohmann::ordered_json{{"tag", image.meta.tag},
+                                {"scope", scope_name(image.scope)},
+                                {"digest", r.digest},
+                                {"size", r.size},
+                                {"created_at", rfc3339(image.meta.created_at)},
+                                {"source", image_source_name(image.meta.source)},
+                                {"cached", r.cached},
+                                {"rootfs_path", r.rootfs_path},
+                                {"lower_paths", r.lower_paths},
+                                {"lower_fs_types", fs_types},
+                                {"layers", layers},
+                                {"canonical_layers", canonical},
+                                {"layer_digests", r.layer_digests},
+                                {"oci",
+                                 {{"user", oci.user},
+                                  {"working_dir", oci.working_dir},
+                                  {"entrypoint", oci.entrypoint},
+                                  {"cmd", oci.cmd},
+                                  {"env", oci.env}}}};
 }
 
 void print_table(const std::vector<std::vector<std::string>>& rows) {

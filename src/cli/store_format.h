@@ -31,7 +31,9 @@ std::string short_digest(const std::string& digest);
 
 nlohmann::ordered_json layer_json(const LayerRef& layer);
 // The `inspect` document (keys documented in docs/store.md).
-nlohmann::ordered_json inspect_json(const StoredImage& image);
+// With each lower's origin (converted here, or pulled as an EROFS layer) and,
+// when known, its sha256, as `store` records them.
+Result<nlohmann::ordered_json> inspect_json(const StoredImage& image, Store& store);
 
 // Prints rows as left-aligned columns separated by two spaces.
 void print_table(const std::vector<std::vector<std::string>>& rows);

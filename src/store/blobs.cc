@@ -67,13 +67,16 @@ Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::s
   VMI_TRY(auto txn, Transaction::begin(db, ErrorKind::kStoreSave));
   VMI_TRY(auto stmt,
           Statement::prepare(db,
-                             "INSERT INTO blobs (digest, fs_type, size, file_checksum, created_at) "
-                             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest, fs_type) DO UPDATE SET "
+                             "INSERT INTO blobs (digest, fs_type, size, file_checksum, created_at, "
+                             "origin, content_digest) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                             "ON CONFLICT (digest, fs_type) DO UPDATE SET "
                              "size = excluded.size, file_checksum = excluded.file_checksum, "
-                             "created_at = excluded.created_at",
+                             "created_at = excluded.created_at, origin = excluded.origin, "
+                             "content_digest = excluded.content_digest",
                              ErrorKind::kStoreSave));
   stmt.bind(w.id.digest).bind(fs_type_name(w.id.fs_type)).bind(static_cast<int64_t>(size));
-  stmt.bind(checksum).bind(now_ns());
+  stmt.bind(checksum).bind(now_ns()).bind(std::string(blob_origin_name(w.origin)));
+  stmt.bind(w.content_digest);
   VMI_CHECK(stmt.run());
   VMI_CHECK(add_to_lease(db, w.lease->id, w.id));
   return txn.commit();

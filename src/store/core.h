@@ -60,6 +60,8 @@ struct WriterState {
   std::string temp_path;
   std::optional<LayerRef> existing;
   bool scratch = false;   // no key yet: only adopted, never committed itself
+  BlobOrigin origin = BlobOrigin::kConverted;
+  std::string content_digest;  // the file's sha256 when known
   int cleanup_slot = -1;  // temp_path, removed if a signal ends the process
   ~WriterState();  // removes an uncommitted temp file
 };
@@ -90,6 +92,8 @@ Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type);
 GcStats prune_blobs(Core& core, const std::vector<BlobId>& candidates);
 Result<GcStats> collect_garbage(Core& core);
 Result<std::vector<BlobRecord>> list_blobs(Core& core);
+Result<std::optional<BlobRecord>> find_blob(Core& core, const BlobId& id);
+Status set_content_digest(Core& core, const BlobId& id, std::string_view content_digest);
 Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags);
 Result<DiskUsage> disk_usage(Core& core);
 

@@ -209,14 +209,10 @@ Result<GcStats> collect_garbage(Core& core) {
   return stats;
 }
 
-Result<std::vector<BlobRecord>> list_blobs(Core& core) {
-  auto guard = core.lock_db();
-  VMI_TRY(auto stmt,
-          Statement::prepare(
-              core.db(),
-              "SELECT b.digest, b.fs_type, b.size, b.file_checksum, r.refcount FROM blobs b "
-              "JOIN blob_refcounts r USING (digest, fs_type) ORDER BY b.digest, b.fs_type",
-              ErrorKind::kStoreRead));
+namespace {
+
+// The blob records a query over `blobs b JOIN blob_refcounts r` selects.
+Result<std::vector<BlobRecord>> read_blob_records(Core& core, Statement& stmt) {
   std::vector<BlobRecord> records;
   for (;;) {
     VMI_TRY(bool row, stmt.step());
@@ -229,9 +225,47 @@ Result<std::vector<BlobRecord>> list_blobs(Core& core) {
     if (name.ok()) r.blob.path = core.layout().blob_path(*name);
     r.file_checksum = stmt.text(3);
     r.refcount = static_cast<uint64_t>(stmt.integer(4));
+    r.origin = stmt.text(5) == "pulled" ? BlobOrigin::kPulled : BlobOrigin::kConverted;
+    r.content_digest = stmt.text(6);
     records.push_back(std::move(r));
   }
   return records;
+}
+
+constexpr const char* kBlobRecordQuery =
+    "SELECT b.digest, b.fs_type, b.size, b.file_checksum, r.refcount, b.origin, "
+    "b.content_digest FROM blobs b JOIN blob_refcounts r USING (digest, fs_type) ";
+
+}  // namespace
+
+Result<std::vector<BlobRecord>> list_blobs(Core& core) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(
+                         core.db(), std::string(kBlobRecordQuery) + "ORDER BY b.digest, b.fs_type",
+                         ErrorKind::kStoreRead));
+  return read_blob_records(core, stmt);
+}
+
+Result<std::optional<BlobRecord>> find_blob(Core& core, const BlobId& id) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt,
+          Statement::prepare(core.db(),
+                             std::string(kBlobRecordQuery) + "WHERE b.digest = ? AND b.fs_type = ?",
+                             ErrorKind::kStoreRead));
+  stmt.bind(id.digest).bind(fs_type_name(id.fs_type));
+  VMI_TRY(std::vector<BlobRecord> found, read_blob_records(core, stmt));
+  if (found.empty()) return std::optional<BlobRecord>();
+  return std::optional<BlobRecord>(std::move(found.front()));
+}
+
+Status set_content_digest(Core& core, const BlobId& id, std::string_view content_digest) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "UPDATE blobs SET content_digest = ? WHERE digest = ? "
+                                        "AND fs_type = ?",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(std::string(content_digest)).bind(id.digest).bind(fs_type_name(id.fs_type));
+  return stmt.run();
 }
 
 }  // namespace vmimage::store_detail

@@ -82,7 +82,17 @@ ALTER TABLE images ADD COLUMN config TEXT NOT NULL DEFAULT '';
 ALTER TABLE images ADD COLUMN index_digest TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+// Version 5: where a blob came from ('converted' here from a tar, or written
+// here from other blobs; 'pulled': an EROFS layer stored as a registry gave
+// it), and its sha256 when known ('' until then): the digest it has in a
+// registry, recorded by a pull, or by the first push that hashed it.
+constexpr const char* kMigration5 = R"sql(
+ALTER TABLE blobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'converted';
+ALTER TABLE blobs ADD COLUMN content_digest TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
+                                       kMigration5};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

@@ -49,6 +49,12 @@ Result<LayerRef> BlobWriter::commit() {
   return ref;
 }
 
+void BlobWriter::set_pulled(std::string content_digest) {
+  if (!state_) return;
+  state_->origin = BlobOrigin::kPulled;
+  state_->content_digest = std::move(content_digest);
+}
+
 Status BlobWriter::adopt(BlobWriter&& scratch) {
   if (!state_ || exists() || !state_->fd.valid() || !scratch.state_ ||
       !scratch.state_->scratch || !scratch.state_->fd.valid() ||
@@ -230,6 +236,15 @@ Result<GcStats> Store::gc() {
 }
 Result<std::vector<BlobRecord>> Store::blobs() {
   return store_detail::list_blobs(*core_);
+}
+Result<std::optional<BlobRecord>> Store::find_blob(std::string_view digest, FsType fs_type) {
+  return store_detail::find_blob(*core_, store_detail::BlobId{std::string(digest), fs_type});
+}
+Status Store::set_content_digest(std::string_view digest, FsType fs_type,
+                                 std::string_view content_digest) {
+  VMI_CHECK(check_writable(*core_));
+  return store_detail::set_content_digest(
+      *core_, store_detail::BlobId{std::string(digest), fs_type}, content_digest);
 }
 Result<VerifyReport> Store::verify(std::span<const std::string> tags) {
   return store_detail::verify_blobs(*core_, tags);

@@ -1,4 +1,5 @@
 // Names of the public enums (vmimage/types.h), as stored in metadata and printed.
+#include "vmimage/store.h"
 #include "vmimage/types.h"
 
 namespace vmimage {
@@ -17,6 +18,10 @@ std::optional<FsType> parse_fs_type(std::string_view name) {
   if (name == "erofs") return FsType::kErofs;
   if (name == "ext4") return FsType::kExt4;
   return std::nullopt;
+}
+
+std::string_view blob_origin_name(BlobOrigin origin) {
+  return origin == BlobOrigin::kPulled ? "pulled" : "converted";
 }
 
 std::string_view scope_name(Scope scope) {

@@ -21,7 +21,9 @@ want = ["tag", "scope", "digest", "size", "created_at", "source", "cached", "roo
 assert list(doc) == want, f"keys {list(doc)}"
 assert list(doc["oci"]) == ["user", "working_dir", "entrypoint", "cmd", "env"], doc["oci"]
 for layer in doc["layers"] + doc["canonical_layers"]:
-    assert list(layer) == ["digest", "fs_type", "size", "path"], layer
+    assert list(layer) in (["digest", "fs_type", "size", "path", "origin"],
+                           ["digest", "fs_type", "size", "path", "origin", "content_digest"]), layer
+    assert layer["origin"] == "converted", layer
     assert os.path.isabs(layer["path"]) and os.path.getsize(layer["path"]) == layer["size"], layer
 assert doc["tag"] == "docker.io/library/alpine:latest" and doc["scope"] == "registry"
 assert doc["source"] == "registry" and doc["cached"] is True

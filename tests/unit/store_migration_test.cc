@@ -146,5 +146,37 @@ TEST_F(StoreTest, VerifiesRowsWithTheWholeFileXxh3Checksum) {
   EXPECT_NE(report->problems[0].detail.find("recorded xxh3-128:"), std::string::npos);
 }
 
+// Schema 5: a blob's origin and, once known, its sha256 (what push needs).
+TEST_F(StoreTest, RecordsWhereABlobCameFromAndItsSha256) {
+  Store store = open_store();
+  auto lease = store.begin_lease();
+  ASSERT_TRUE(lease.ok());
+  testing::put_blob(*lease, "converted");
+  std::string pulled_content = testing::blob_content("pulled");
+  {
+    auto writer = lease->begin_blob(testing::digest_of("pulled"), FsType::kErofs);
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE(write_all(writer->fd(), std::as_bytes(std::span(pulled_content)), "blob").ok());
+    writer->set_pulled(io::sha256_digest(pulled_content));
+    ASSERT_TRUE(writer->commit().ok());
+  }
+  auto converted = store.find_blob(testing::digest_of("converted"), FsType::kErofs);
+  ASSERT_TRUE(converted.ok() && converted->has_value());
+  EXPECT_EQ((*converted)->origin, BlobOrigin::kConverted);
+  EXPECT_EQ((*converted)->content_digest, "");
+  auto pulled = store.find_blob(testing::digest_of("pulled"), FsType::kErofs);
+  ASSERT_TRUE(pulled.ok() && pulled->has_value());
+  EXPECT_EQ((*pulled)->origin, BlobOrigin::kPulled);
+  EXPECT_EQ((*pulled)->content_digest, io::sha256_digest(pulled_content));
+
+  ASSERT_TRUE(store.set_content_digest(testing::digest_of("converted"), FsType::kErofs,
+                                       "sha256:" + std::string(64, 'a'))
+                  .ok());
+  EXPECT_EQ((*store.find_blob(testing::digest_of("converted"), FsType::kErofs))->content_digest,
+            "sha256:" + std::string(64, 'a'));
+  EXPECT_FALSE(store.find_blob(testing::digest_of("absent"), FsType::kErofs)->has_value());
+  EXPECT_FALSE(store.find_blob(testing::digest_of("pulled"), FsType::kExt4)->has_value());
+}
+
 }  // namespace
 }  // namespace vmimage
