@@ -45,6 +45,8 @@ struct BuildEvent {
     kSaved,       // index -1: the image is recorded; digest = its manifest digest
     kWarning,     // the layer's tar had a problem that left it usable; message says what
     kChecking,    // an EROFS layer (pulled converted) is whole; our reader checks it
+    kFoundConverted,  // index -1: digest = a converted image of the source, pulled instead
+    kPublished,       // index -1: digest = the converted image published for other hosts
   };
   Kind kind = Kind::kResolved;
   int index = -1;
@@ -66,6 +68,11 @@ struct BuildOptions {
   std::string ca_file;
   BuildEvents events;        // may be empty
   Limits limits;             // what an image may hold and a registry may make us wait
+  // Convert once, share everywhere (docs/fleet.md): before converting a pulled
+  // image, look in this repository ([REGISTRY/]REPOSITORY) for a converted
+  // image of its manifest, and pull that instead when there is one.
+  std::string converted_repo;
+  bool publish_converted = false;  // converted here: push it to converted_repo for others
 };
 
 struct ImportOptions {

@@ -7,9 +7,11 @@
 
 #include <mutex>
 
+#include "builder/converted.h"
 #include "builder/erofs_layers.h"
 #include "builder/export.h"
 #include "builder/layer_store.h"
+#include "builder/push.h"
 #include "builder/squash.h"
 #include "io/cancel.h"
 #include "io/decompress.h"
@@ -44,9 +46,9 @@ uint64_t total_size(const std::vector<LayerRef>& layers) {
 
 Status check_layer_count(const std::string& image, size_t layers, const Limits& limits) {
   if (layers <= limits.max_layers) return {};
-  return Error(ErrorKind::kPullImage, image + " has " + std::to_string(layers) +
-                                          " layers, more than " +
-                                          std::to_string(limits.max_layers) + " (limit max-layers)");
+  return Error(ErrorKind::kPullImage,
+               image + " has " + std::to_string(layers) + " layers, more than " +
+                   std::to_string(limits.max_layers) + " (limit max-layers)");
 }
 
 // The caller's event callback, called by one thread at a time (layers convert
@@ -79,9 +81,14 @@ class ProgressAdapter : public registry::ProgressSink {
     out.done = e.done;
     out.total = e.total;
     switch (e.kind) {
-      case registry::LayerEvent::Kind::kResolved: out.kind = BuildEvent::Kind::kResolved; break;
-      case registry::LayerEvent::Kind::kBytes: out.kind = BuildEvent::Kind::kBytes; break;
-      default: return;  // converting and done come from the layer store
+      case registry::LayerEvent::Kind::kResolved:
+        out.kind = BuildEvent::Kind::kResolved;
+        break;
+      case registry::LayerEvent::Kind::kBytes:
+        out.kind = BuildEvent::Kind::kBytes;
+        break;
+      default:
+        return;  // converting and done come from the layer store
     }
     events_(out);
   }
@@ -163,6 +170,18 @@ struct Builder::Impl {
   Result<registry::Client*> registry_client();
   Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
   Result<BuildResult> pull(const oci::Reference& ref, io::CancelFlag cancel);
+  // The layers of `layers_from` (EROFS-native), recorded as the image `image`.
+  Result<BuildResult> pull_erofs(const oci::Reference& ref, const registry::ResolvedImage& image,
+                                 const registry::ResolvedImage& layers_from, io::CancelFlag cancel);
+  // A converted image of `image` in options.converted_repo, pulled; nullopt
+  // when there is none.
+  Result<std::optional<BuildResult>> pull_found_converted(const oci::Reference& ref,
+                                                          const registry::ResolvedImage& image,
+                                                          const oci::Reference& repo,
+                                                          io::CancelFlag cancel);
+  // The image just converted, pushed to `repo` for other hosts.
+  Status publish(const oci::Reference& ref, const registry::ResolvedImage& image,
+                 const oci::Reference& repo, io::CancelFlag cancel);
   Result<BuildResult> import_image(
       std::string_view tag, const ImportOptions& options, io::CancelFlag cancel,
       const std::function<Result<archive::ImportedImage>(archive::BlobHandler&,
@@ -175,9 +194,8 @@ struct Builder::Impl {
   // `keys` name the layers' content (their DiffIDs, or the store keys of
   // pulled EROFS layers): the squash and ext4 blobs are keyed by them.
   Result<BuildResult> store_image(Lease& lease, std::unique_ptr<builder::StoredLayers> layers,
-                                  const std::vector<std::string>& keys, ImageMeta meta,
-                                  Scope scope, const std::vector<std::string>& tags,
-                                  io::CancelFlag cancel);
+                                  const std::vector<std::string>& keys, ImageMeta meta, Scope scope,
+                                  const std::vector<std::string>& tags, io::CancelFlag cancel);
   struct Lowers {
     std::vector<LayerRef> canonical;  // one per layer
     std::vector<LayerRef> runtime;    // what a VM stacks, per the layout
@@ -212,9 +230,9 @@ Result<registry::Client*> Builder::Impl::registry_client() {
 
 Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
                                                          const oci::Reference& ref) {
-  for (auto [scope, tag] : {std::pair{Scope::kLocal, std::string(given)},
-                            std::pair{Scope::kLocal, ref.str()},
-                            std::pair{Scope::kRegistry, ref.str()}}) {
+  for (auto [scope, tag] :
+       {std::pair{Scope::kLocal, std::string(given)}, std::pair{Scope::kLocal, ref.str()},
+        std::pair{Scope::kRegistry, ref.str()}}) {
     Result<StoredImage> found = store.find(scope, tag);
     if (found.ok()) {
       const BuildResult& r = found->result;
@@ -261,8 +279,12 @@ Result<Builder::Impl::Lowers> Builder::Impl::lowers_of(Lease& lease,
   size_t n = layers.refs().size();
   size_t squash_count = 0;  // bottom layers merged into one lower
   switch (options.layout.kind) {
-    case LowerLayout::Kind::kLayered: squash_count = 0; break;
-    case LowerLayout::Kind::kSquashed: squash_count = n; break;
+    case LowerLayout::Kind::kLayered:
+      squash_count = 0;
+      break;
+    case LowerLayout::Kind::kSquashed:
+      squash_count = n;
+      break;
     case LowerLayout::Kind::kAuto:
       squash_count = n > options.layout.max_lowers ? n - options.layout.max_lowers + 1 : 0;
       break;
@@ -313,9 +335,8 @@ Result<std::unique_ptr<builder::StoredLayers>> Builder::Impl::convert_layers(
 
 Result<BuildResult> Builder::Impl::store_image(Lease& lease,
                                                std::unique_ptr<builder::StoredLayers> layers,
-                                               const std::vector<std::string>& keys,
-                                               ImageMeta meta, Scope scope,
-                                               const std::vector<std::string>& tags,
+                                               const std::vector<std::string>& keys, ImageMeta meta,
+                                               Scope scope, const std::vector<std::string>& tags,
                                                io::CancelFlag cancel) {
   VMI_CHECK(io::check_cancel(cancel));
   VMI_TRY(Lowers lowers, lowers_of(lease, keys, *layers));
@@ -337,6 +358,26 @@ Result<BuildResult> Builder::Impl::store_image(Lease& lease,
   return result;
 }
 
+namespace {
+
+ImageMeta registry_meta(const registry::ResolvedImage& image) {
+  ImageMeta meta;
+  meta.digest = image.digest.str();
+  meta.source = ImageSource::kRegistry;
+  meta.oci = oci_config_of(image.config);
+  meta.config = image.config_bytes;
+  if (image.index_digest) meta.index_digest = image.index_digest->str();
+  return meta;
+}
+
+// The converted image's layout that serves a pull's layout: the squashed
+// lower is one EROFS layer; any other layout stacks the per-layer ones.
+std::string_view converted_layout(const LowerLayout& layout) {
+  return layout.kind == LowerLayout::Kind::kSquashed ? "squashed" : "layered";
+}
+
+}  // namespace
+
 Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFlag cancel) {
   VMI_TRY(registry::Client * c, registry_client());
   oci::Platform platform = oci::host_platform();
@@ -345,36 +386,107 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFla
   }
   ProgressAdapter progress(events);
   VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress, cancel));
+  bool erofs =
+      !image.layers.empty() && image.layers.front().type.format == oci::LayerFormat::kErofs;
+  if (erofs) return pull_erofs(ref, image, image, cancel);
+
+  std::optional<oci::Reference> repo;
+  if (!options.converted_repo.empty()) {
+    auto parsed = oci::parse_reference(options.converted_repo);
+    if (!parsed) {
+      return Error(ErrorKind::kUsage, "--converted-repo: " + parsed.error().message());
+    }
+    repo = *parsed;
+    VMI_TRY(std::optional<BuildResult> found, pull_found_converted(ref, image, *repo, cancel));
+    if (found) return *found;
+  }
   std::vector<std::string> diff_ids;
   for (const oci::Digest& d : image.config.diff_ids) diff_ids.push_back(d.str());
   VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
-
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  ImageMeta meta;
-  meta.digest = image.digest.str();
-  meta.source = ImageSource::kRegistry;
-  meta.oci = oci_config_of(image.config);
-  meta.config = image.config_bytes;
-  if (image.index_digest) meta.index_digest = image.index_digest->str();
-  if (!image.layers.empty() && image.layers.front().type.format == oci::LayerFormat::kErofs) {
-    // Converted already: the layers are stored as they are.
-    auto open = [&](int i) {
-      return c->open_layer(image.reference, image.layers[static_cast<size_t>(i)], &progress, i,
-                           cancel);
-    };
-    builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
-    VMI_TRY(auto layers,
-            builder::store_erofs_layers(lease, diff_ids, open, budget, layer_options));
-    std::vector<std::string> keys;
-    for (const LayerRef& layer : layers->refs()) keys.push_back(layer.digest);
-    return store_image(lease, std::move(layers), keys, meta, Scope::kRegistry, {ref.str()},
-                       cancel);
-  }
   RegistrySource source(store, *c, image, progress, cancel);
   VMI_TRY(auto layers, convert_layers(lease, source, budget, diff_ids));
-  return store_image(lease, std::move(layers), diff_ids, meta, Scope::kRegistry, {ref.str()},
-                     cancel);
+  VMI_TRY(BuildResult result, store_image(lease, std::move(layers), diff_ids, registry_meta(image),
+                                          Scope::kRegistry, {ref.str()}, cancel));
+  if (repo && options.publish_converted) VMI_CHECK(publish(ref, image, *repo, cancel));
+  return result;
+}
+
+Result<BuildResult> Builder::Impl::pull_erofs(const oci::Reference& ref,
+                                              const registry::ResolvedImage& image,
+                                              const registry::ResolvedImage& layers_from,
+                                              io::CancelFlag cancel) {
+  VMI_TRY(registry::Client * c, registry_client());
+  std::vector<std::string> diff_ids;
+  for (const registry::Layer& l : layers_from.layers) diff_ids.push_back(l.diff_id.str());
+  VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
+  VMI_TRY(Lease lease, store.begin_lease());
+  builder::ImageBudget budget(options.limits);
+  ProgressAdapter progress(events);
+  auto open = [&](int i) {
+    return c->open_layer(layers_from.reference, layers_from.layers[static_cast<size_t>(i)],
+                         &progress, i, cancel);
+  };
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
+  VMI_TRY(auto layers, builder::store_erofs_layers(lease, diff_ids, open, budget, layer_options));
+  std::vector<std::string> keys;
+  for (const LayerRef& layer : layers->refs()) keys.push_back(layer.digest);
+  return store_image(lease, std::move(layers), keys, registry_meta(image), Scope::kRegistry,
+                     {ref.str()}, cancel);
+}
+
+Result<std::optional<BuildResult>> Builder::Impl::pull_found_converted(
+    const oci::Reference& ref, const registry::ResolvedImage& image, const oci::Reference& repo,
+    io::CancelFlag cancel) {
+  VMI_TRY(registry::Client * c, registry_client());
+  std::string_view layout = converted_layout(options.layout);
+  VMI_TRY(std::optional<oci::Digest> found,
+          builder::find_converted(*c, repo, image.digest, layout, cancel));
+  if (!found && layout == "squashed") {
+    // The layered form serves too: the squash is made here, without converting.
+    VMI_TRY(found, builder::find_converted(*c, repo, image.digest, "layered", cancel));
+  }
+  if (!found) return std::optional<BuildResult>();
+  emit(BuildEvent::Kind::kFoundConverted, -1, found->str());
+  oci::Reference converted_ref = repo;
+  converted_ref.tag.clear();
+  converted_ref.digest = *found;
+  ProgressAdapter progress(events);
+  VMI_TRY(registry::ResolvedImage converted,
+          c->resolve(converted_ref, image.platform, &progress, cancel));
+  if (converted.layers.empty() ||
+      converted.layers.front().type.format != oci::LayerFormat::kErofs) {
+    return Error(ErrorKind::kPullImage, converted_ref.str() +
+                                            " is listed as a converted image of " +
+                                            image.digest.str() + " but its layers are not EROFS");
+  }
+  VMI_TRY(BuildResult result, pull_erofs(ref, image, converted, cancel));
+  return std::optional<BuildResult>(std::move(result));
+}
+
+Status Builder::Impl::publish(const oci::Reference& ref, const registry::ResolvedImage& image,
+                              const oci::Reference& repo, io::CancelFlag cancel) {
+  VMI_TRY(registry::Client * c, registry_client());
+  VMI_TRY(StoredImage stored, store.find(Scope::kRegistry, ref.str()));
+  builder::PushOptions push;
+  push.layout = converted_layout(options.layout) == "squashed" ? builder::PushLayout::kSquashed
+                                                               : builder::PushLayout::kLayered;
+  // The squashed lower is in the record only as the one EROFS runtime lower.
+  if (stored.result.layers.size() != 1 || options.fs_type != FsType::kErofs) {
+    push.layout = builder::PushLayout::kLayered;
+  }
+  oci::Descriptor subject;
+  subject.media_type = image.manifest_media_type;
+  subject.digest = image.digest;
+  subject.size = static_cast<int64_t>(image.manifest_bytes.size());
+  push.subject = subject;
+  push.by_digest = true;
+  auto pushed = builder::push_image(store, stored, ref.str(), *c, repo, push, cancel);
+  if (!pushed) return std::move(pushed).error().context("publishing the converted image");
+  VMI_CHECK(builder::register_converted(*c, repo, image.digest, *pushed, cancel));
+  emit(BuildEvent::Kind::kPublished, -1, pushed->reference);
+  return {};
 }
 
 Result<BuildResult> Builder::Impl::import_image(
@@ -455,7 +567,7 @@ class FunctionReader : public io::Reader {
 }  // namespace
 
 Result<BuildResult> Builder::import(const ReadFunction& read, std::string_view tag,
-                                   const ImportOptions& options, const CancelToken& cancel) {
+                                    const ImportOptions& options, const CancelToken& cancel) {
   FunctionReader reader(read);
   io::CancellableReader input(reader, cancel.flag());
   return impl_->import_image(tag, options, cancel.flag(),
@@ -465,14 +577,14 @@ Result<BuildResult> Builder::import(const ReadFunction& read, std::string_view t
 }
 
 Result<BuildResult> Builder::import_fd(int fd, std::string_view tag, const ImportOptions& options,
-                                      const CancelToken& cancel) {
+                                       const CancelToken& cancel) {
   io::FdReader reader(fd, "the archive");
   reader.set_cancel(cancel.flag());
   return import([&](std::span<std::byte> buf) { return reader.read(buf); }, tag, options, cancel);
 }
 
 Result<BuildResult> Builder::import_dir(const std::string& dir, std::string_view tag,
-                                       const ImportOptions& options, const CancelToken& cancel) {
+                                        const ImportOptions& options, const CancelToken& cancel) {
   return impl_->import_image(tag, options, cancel.flag(),
                              [&](archive::BlobHandler& h, const archive::ImportOptions& o) {
                                return archive::import_directory(dir, h, o);
@@ -491,6 +603,8 @@ Status Builder::save_tag(std::string_view tag, const BuildResult& result) {
   return impl_->store.save(Scope::kLocal, tag, layers, meta);
 }
 
-Store& Builder::store() { return impl_->store; }
+Store& Builder::store() {
+  return impl_->store;
+}
 
 }  // namespace vmimage

@@ -198,9 +198,10 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
   nlohmann::ordered_json manifest = {
       {"schemaVersion", 2},
       {"mediaType", oci::kOciManifest},
-      {"config", descriptor(oci::kOciConfig, result.config)},
-      {"layers", nlohmann::ordered_json::array()},
   };
+  if (options.subject) manifest["artifactType"] = kConvertedArtifactType;
+  manifest["config"] = descriptor(oci::kOciConfig, result.config);
+  manifest["layers"] = nlohmann::ordered_json::array();
   for (const PushedBlob& blob : result.layers) {
     manifest["layers"].push_back(descriptor(zstd ? oci::kErofsLayerZstd : oci::kErofsLayer, blob));
   }
@@ -213,10 +214,24 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
   if (!image.meta.index_digest.empty()) {
     annotations[std::string(kSourceIndexAnnotation)] = image.meta.index_digest;
   }
+  if (options.subject) {
+    const oci::Descriptor& s = *options.subject;
+    manifest["subject"] = {
+        {"mediaType", s.media_type}, {"digest", s.digest.str()}, {"size", s.size}};
+  }
   manifest["annotations"] = annotations;
+  for (auto& [key, value] : annotations.items()) result.annotations[key] = value.get<std::string>();
   std::string bytes = manifest.dump();
-  VMI_CHECK(client.put_manifest(dest, std::string(oci::kOciManifest), bytes, cancel));
   result.digest = io::sha256_digest(bytes);
+  result.size = bytes.size();
+  oci::Reference target = dest;
+  if (options.by_digest) {
+    VMI_TRY(oci::Digest digest, oci::Digest::parse(result.digest, kKind));
+    target.tag.clear();
+    target.digest = digest;
+    result.reference = target.str();
+  }
+  VMI_CHECK(client.put_manifest(target, std::string(oci::kOciManifest), bytes, cancel));
   return result;
 }
 

@@ -4,6 +4,8 @@
 // with rootfs.diff_ids set to the digests of those lowers.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,9 +33,17 @@ enum class PushLayout { kLayered, kSquashed };
 enum class PushCompression { kNone, kZstd };
 inline constexpr int kPushZstdLevel = 3;
 
+// The artifactType of a converted image that names its source as `subject`
+// (what `pull --converted-repo` looks for among the source's referrers).
+inline constexpr std::string_view kConvertedArtifactType = "application/vnd.vmimage.erofs.v1";
+
 struct PushOptions {
   PushLayout layout = PushLayout::kLayered;
   PushCompression compression = PushCompression::kNone;
+  // The source's manifest: the pushed manifest names it as its subject (OCI
+  // 1.1), with artifactType kConvertedArtifactType.
+  std::optional<oci::Descriptor> subject;
+  bool by_digest = false;  // store the manifest under its digest, not dest's tag
 };
 
 struct PushedBlob {
@@ -45,6 +55,8 @@ struct PushedBlob {
 struct PushResult {
   std::string reference;           // where the image went
   std::string digest;              // its manifest's digest
+  uint64_t size = 0;               // its manifest's size
+  std::map<std::string, std::string> annotations;  // its manifest's
   std::vector<PushedBlob> layers;  // base first
   PushedBlob config;
 };

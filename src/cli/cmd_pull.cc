@@ -46,17 +46,29 @@ class ProgressPrinter {
     LayerLine& l = layers_[e.index];
     if (!e.digest.empty() && l.digest.empty()) l.digest = e.digest;
     switch (e.kind) {
-      case BuildEvent::Kind::kResolved: l.total = e.total; break;
-      case BuildEvent::Kind::kCached: l.state = "cached"; break;
+      case BuildEvent::Kind::kResolved:
+        l.total = e.total;
+        break;
+      case BuildEvent::Kind::kCached:
+        l.state = "cached";
+        break;
       case BuildEvent::Kind::kBytes:
         l.state = "downloading";
         l.done = e.done;
         l.total = e.total;
         break;
-      case BuildEvent::Kind::kConverting: l.state = "converting"; break;
-      case BuildEvent::Kind::kChecking: l.state = "checking"; break;
-      case BuildEvent::Kind::kDone: l.state = "done"; l.done = l.total; break;
-      default: break;
+      case BuildEvent::Kind::kConverting:
+        l.state = "converting";
+        break;
+      case BuildEvent::Kind::kChecking:
+        l.state = "checking";
+        break;
+      case BuildEvent::Kind::kDone:
+        l.state = "done";
+        l.done = l.total;
+        break;
+      default:
+        break;
     }
   }
 
@@ -86,14 +98,26 @@ class ProgressPrinter {
   static std::string describe(const BuildEvent& e) {
     std::string layer = "layer " + std::to_string(e.index + 1) + " " + short_digest(e.digest);
     switch (e.kind) {
-      case BuildEvent::Kind::kResolved: return layer + ": " + human_size(e.total) + " to fetch";
-      case BuildEvent::Kind::kCached: return layer + ": cached";
-      case BuildEvent::Kind::kConverting: return layer + ": downloaded, completing filesystem";
-      case BuildEvent::Kind::kChecking: return layer + ": downloaded EROFS image, checking it";
-      case BuildEvent::Kind::kDone: return layer + ": done";
-      case BuildEvent::Kind::kSquashing: return "writing the squashed lower";
-      case BuildEvent::Kind::kSaved: return "saved " + e.digest;
-      default: return layer;
+      case BuildEvent::Kind::kResolved:
+        return layer + ": " + human_size(e.total) + " to fetch";
+      case BuildEvent::Kind::kCached:
+        return layer + ": cached";
+      case BuildEvent::Kind::kConverting:
+        return layer + ": downloaded, completing filesystem";
+      case BuildEvent::Kind::kChecking:
+        return layer + ": downloaded EROFS image, checking it";
+      case BuildEvent::Kind::kDone:
+        return layer + ": done";
+      case BuildEvent::Kind::kSquashing:
+        return "writing the squashed lower";
+      case BuildEvent::Kind::kSaved:
+        return "saved " + e.digest;
+      case BuildEvent::Kind::kFoundConverted:
+        return "found a converted image, " + e.digest + ": pulling it instead of converting";
+      case BuildEvent::Kind::kPublished:
+        return "published the converted image " + e.digest;
+      default:
+        return layer;
     }
   }
 
@@ -134,6 +158,8 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
     std::string layout = "squashed";
     std::string fs = "erofs";
     int jobs = 3;
+    std::string converted_repo;
+    bool publish = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("pull", "Pull an image and convert it to EROFS lowers");
@@ -143,12 +169,22 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--layout", args->layout, "squashed | layered | auto:N");
   cmd->add_option("--fs", args->fs, "Filesystem of the runtime lowers: erofs | ext4");
   cmd->add_option("--jobs", args->jobs, "Layers fetched at once")->check(CLI::Range(1, 64));
+  cmd->add_option("--converted-repo", args->converted_repo,
+                  "[REGISTRY/]REPOSITORY holding converted images: pull the one of this "
+                  "image's manifest instead of converting, when there is one");
+  cmd->add_flag("--publish", args->publish,
+                "With --converted-repo: when converted here, push the result there for others");
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(BuildOptions options,
               build_options(ctx.global, args->platform, args->layout, args->fs));
       options.force_pull = args->force;
       options.jobs = args->jobs;
+      if (args->publish && args->converted_repo.empty()) {
+        return Error(ErrorKind::kUsage, "--publish needs --converted-repo");
+      }
+      options.converted_repo = args->converted_repo;
+      options.publish_converted = args->publish;
       auto printer = std::make_shared<ProgressPrinter>(::isatty(STDERR_FILENO) == 1);
       if (!ctx.global.quiet && !ctx.global.json) {
         options.events = [printer](const BuildEvent& e) { printer->on_event(e); };

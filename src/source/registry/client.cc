@@ -68,9 +68,8 @@ Status check_image_types(const oci::Manifest& m, const std::string& name) {
     auto type = oci::layer_type(m.layers[i].media_type);
     if (!type) return std::move(type).error().context(name + ": layer " + std::to_string(i));
     if (type->format != oci::layer_type(m.layers[0].media_type)->format) {
-      return Error(kKind, name + " mixes tar layers and EROFS layers (layer " +
-                              std::to_string(i) + " is \"" + m.layers[i].media_type +
-                              "\"): no runtime stacks those");
+      return Error(kKind, name + " mixes tar layers and EROFS layers (layer " + std::to_string(i) +
+                              " is \"" + m.layers[i].media_type + "\"): no runtime stacks those");
     }
   }
   return {};
@@ -123,7 +122,8 @@ Session& Client::Impl::session_for(const oci::Reference& ref) {
     config.transport.user_agent = options.user_agent;
     config.transport.buffer_limit = options.stream_buffer;
     config.retry = options.retry;
-    config.retry.max_retries = static_cast<int>(std::min<uint64_t>(options.limits.max_retries, 100));
+    config.retry.max_retries =
+        static_cast<int>(std::min<uint64_t>(options.limits.max_retries, 100));
     config.credentials = options.credentials;
     if (!config.credentials) {
       CredentialEnv env = credential_env;
@@ -312,8 +312,7 @@ Result<std::unique_ptr<io::Reader>> Client::open_blob(const oci::Reference& repo
                                                       const oci::Descriptor& blob,
                                                       ProgressSink* progress, int layer_index,
                                                       io::CancelFlag cancel) {
-  VMI_TRY(auto stream,
-          impl_->open_stream(repo, blob, progress, layer_index, std::nullopt, cancel));
+  VMI_TRY(auto stream, impl_->open_stream(repo, blob, progress, layer_index, std::nullopt, cancel));
   auto hashed = std::make_unique<io::HashingReader>(
       std::move(stream), "blob " + blob.digest.str() + " of " + repo.name(), blob.digest.str(),
       static_cast<uint64_t>(blob.size), io::HashOn::kWorker);
@@ -347,7 +346,9 @@ Error push_error(const std::string& what, const Response& r) {
                what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
 }
 
-Error as_push_error(const Error& e) { return Error(ErrorKind::kPushImage, e.message(), e.sys_errno()); }
+Error as_push_error(const Error& e) {
+  return Error(ErrorKind::kPushImage, e.message(), e.sys_errno());
+}
 
 // A request that writes to `repo` (its token asks for pull and push).
 RequestSpec push_request(std::string method, const oci::Reference& repo, std::string path,
@@ -378,12 +379,17 @@ Result<bool> Client::has_blob(const oci::Reference& repo, const oci::Digest& dig
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
                            uint64_t size, io::CancelFlag cancel) {
   return upload(
-      repo, digest, [&](RequestSpec& put) { put.upload = UploadBody{fd, 0, size}; }, cancel);
+      repo, digest,
+      [&](RequestSpec& put) {
+        put.upload = UploadBody{fd, 0, size};
+      },
+      cancel);
 }
 
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest,
                            const std::string& bytes, io::CancelFlag cancel) {
-  return upload(repo, digest, [&](RequestSpec& put) { put.body = bytes; }, cancel);
+  return upload(
+      repo, digest, [&](RequestSpec& put) { put.body = bytes; }, cancel);
 }
 
 Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
@@ -425,6 +431,44 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
     if ((answer.status >= 500 || !body) && retry.next()) continue;
     return push_error(what, answer);
   }
+}
+
+Result<std::optional<FetchedDocument>> Client::fetch_document(const oci::Reference& ref,
+                                                              io::CancelFlag cancel) {
+  Session& s = impl_->session_for(ref);
+  auto doc = impl_->fetch_manifest(s, ref, ref.identifier(), cancel);
+  if (!doc && doc.error().kind() == ErrorKind::kImageNotFound) {
+    return std::optional<FetchedDocument>();
+  }
+  if (!doc) return std::move(doc).error();
+  if (ref.digest && doc->digest != *ref.digest) {
+    return digest_mismatch("manifest " + ref.str(), *ref.digest, doc->digest);
+  }
+  return std::optional<FetchedDocument>(
+      FetchedDocument{doc->digest, std::move(doc->bytes), std::move(doc->content_type)});
+}
+
+Result<std::optional<std::string>> Client::referrers(const oci::Reference& repo,
+                                                     const oci::Digest& subject,
+                                                     std::string_view artifact_type,
+                                                     io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  RequestSpec spec;
+  spec.cancel = cancel;
+  spec.path = "/v2/" + repo.path + "/referrers/" + subject.str();
+  if (!artifact_type.empty())
+    spec.path += "?artifactType=" + url_encode(std::string(artifact_type));
+  spec.repository = repo.path;
+  spec.headers.push_back("Accept: " + std::string(oci::kOciIndex));
+  std::string what = "referrers of " + subject.str() + " in " + repo.name();
+  VMI_TRY(Response r, s.fetch(spec, impl_->options.limits.max_manifest_bytes));
+  if (r.status == 404) return std::optional<std::string>();
+  if (r.status != 200) {
+    std::string summary = registry_error_summary(r.body);
+    return Error(
+        kKind, what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
+  }
+  return std::optional<std::string>(std::move(r.body));
 }
 
 Status Client::put_manifest(const oci::Reference& ref, const std::string& media_type,

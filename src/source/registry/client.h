@@ -66,6 +66,12 @@ struct ResolvedImage {
   std::vector<Layer> layers;
 };
 
+struct FetchedDocument {
+  oci::Digest digest;  // of the bytes as served
+  std::string bytes;
+  std::string content_type;
+};
+
 class Client {
  public:
   static Result<std::unique_ptr<Client>> create(ClientOptions options);
@@ -86,6 +92,18 @@ class Client {
                                                 ProgressSink* progress = nullptr,
                                                 int layer_index = -1,
                                                 io::CancelFlag cancel = nullptr);
+
+  // A manifest or index by the reference's tag or digest (checked), as served;
+  // nullopt when the registry has none (404).
+  Result<std::optional<FetchedDocument>> fetch_document(const oci::Reference& ref,
+                                                        io::CancelFlag cancel = nullptr);
+  // The index of the manifests whose subject is `subject` in the repository of
+  // `repo`, filtered by `artifact_type` (distribution spec 1.1, "Listing
+  // Referrers"); nullopt when the registry has no referrers API (404).
+  Result<std::optional<std::string>> referrers(const oci::Reference& repo,
+                                               const oci::Digest& subject,
+                                               std::string_view artifact_type,
+                                               io::CancelFlag cancel = nullptr);
 
   // Pushing (distribution spec, "Pushing blobs" and "Pushing manifests").
   // Whether the repository of `repo` has the blob.

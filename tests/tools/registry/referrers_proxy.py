@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""A proxy that gives a registry without the OCI 1.1 referrers API (Debian's
+docker-registry, Distribution 2.8) that API, for tests. Stdlib only.
+
+  referrers_proxy.py --upstream 127.0.0.1:PORT --port-file F [--log L] [--lifetime S]
+
+Every request is forwarded to the upstream registry as it is (method, headers
+with the client's Host, body), so blobs and manifests still come from the real
+registry. A manifest PUT that the upstream accepts (201) and that names a
+subject is recorded, and the answer carries OCI-Subject, as distribution spec
+1.1 asks of registries that process subjects. GET /v2/<name>/referrers/<digest>
+answers the image index of the recorded manifests of <name> with that subject
+(descriptors with artifactType and the manifest's annotations), filtered by
+?artifactType= (with OCI-Filters-Applied). The log has one JSON line per
+request: method and path.
+"""
+import argparse
+import http.client
+import json
+import re
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+REFERRERS = re.compile(r"^/v2/(.+)/referrers/(sha256:[0-9a-f]{64})$")
+MANIFEST = re.compile(r"^/v2/(.+)/manifests/([^/]+)$")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def log_request_line(self):
+        state = self.server.state
+        if state.log:
+            with state.lock, open(state.log, "a") as f:
+                f.write(json.dumps({"method": self.command, "path": self.path}) + "\n")
+
+    def handle_any(self):
+        self.log_request_line()
+        url = urllib.parse.urlsplit(self.path)
+        m = REFERRERS.match(url.path)
+        if self.command == "GET" and m:
+            return self.referrers(m.group(1), m.group(2), urllib.parse.parse_qs(url.query))
+        body = self.read_body()
+        conn = http.client.HTTPConnection(self.server.state.upstream, timeout=120)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+        if body or self.command in ("PUT", "POST", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        extra = {}
+        m = MANIFEST.match(url.path)
+        if self.command == "PUT" and m and resp.status == 201:
+            subject = self.record(m.group(1), body)
+            if subject:
+                extra["OCI-Subject"] = subject
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    def record(self, name, body):
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None
+        subject = doc.get("subject") if isinstance(doc, dict) else None
+        if not isinstance(subject, dict) or "digest" not in subject:
+            return None
+        import hashlib
+        descriptor = {"mediaType": doc.get("mediaType", "application/vnd.oci.image.manifest.v1+json"),
+                      "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body),
+                      "artifactType": doc.get("artifactType") or doc.get("config", {}).get("mediaType")}
+        if doc.get("annotations"):
+            descriptor["annotations"] = doc["annotations"]
+        state = self.server.state
+        with state.lock:
+            entries = state.referrers.setdefault((name, subject["digest"]), [])
+            if all(e["digest"] != descriptor["digest"] for e in entries):
+                entries.append(descriptor)
+        return subject["digest"]
+
+    def referrers(self, name, digest, query):
+        state = self.server.state
+        with state.lock:
+            entries = list(state.referrers.get((name, digest), []))
+        headers = {"Content-Type": "application/vnd.oci.image.index.v1+json"}
+        wanted = query.get("artifactType")
+        if wanted:
+            entries = [e for e in entries if e.get("artifactType") in wanted]
+            headers["OCI-Filters-Applied"] = "artifactType"
+        data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": entries}).encode()
+        self.send_response(200)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
+
+
+class State:
+    def __init__(self, upstream, log):
+        self.upstream = upstream
+        self.log = log
+        self.lock = threading.Lock()
+        self.referrers = {}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--log", default="")
+    p.add_argument("--lifetime", type=float, default=600)
+    a = p.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.state = State(a.upstream, a.log)
+    with open(a.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.rename(a.port_file + ".tmp", a.port_file)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    time.sleep(a.lifetime)
+
+
+if __name__ == "__main__":
+    main()
