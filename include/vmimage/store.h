@@ -218,6 +218,11 @@ class Store {
   // Records the sha256 of a blob's file once someone has hashed it (push does).
   Status set_content_digest(std::string_view digest, FsType fs_type,
                             std::string_view content_digest);
+  // Registry repositories ("host/path") known to hold the registry blob of
+  // this digest (pulled from, pushed to), most recent first: where a push can
+  // mount it from.
+  Status record_blob_location(std::string_view blob_digest, std::string_view repository);
+  Result<std::vector<std::string>> blob_locations(std::string_view blob_digest);
   // Re-hashes the blobs of `tags` (every blob when empty) against the recorded hashes.
   Result<VerifyReport> verify(std::span<const std::string> tags = {});
   Result<DiskUsage> disk_usage();

@@ -432,8 +432,13 @@ Result<BuildResult> Builder::Impl::pull_erofs(const oci::Reference& ref,
   VMI_TRY(auto layers, builder::store_erofs_layers(lease, diff_ids, open, budget, layer_options));
   std::vector<std::string> keys;
   for (const LayerRef& layer : layers->refs()) keys.push_back(layer.digest);
-  return store_image(lease, std::move(layers), keys, registry_meta(image), Scope::kRegistry,
-                     {ref.str()}, cancel);
+  VMI_TRY(BuildResult result, store_image(lease, std::move(layers), keys, registry_meta(image),
+                                          Scope::kRegistry, {ref.str()}, cancel));
+  // Where a push to another repository of this registry can mount them from.
+  for (const registry::Layer& l : layers_from.layers) {
+    VMI_CHECK(store.record_blob_location(l.descriptor.digest.str(), layers_from.reference.name()));
+  }
+  return result;
 }
 
 Result<std::optional<BuildResult>> Builder::Impl::pull_found_converted(

@@ -17,6 +17,8 @@ namespace {
 
 constexpr ErrorKind kKind = ErrorKind::kPushImage;
 constexpr size_t kHashChunk = 1 << 20;
+// Repositories a missing blob is asked to be mounted from before uploading it.
+constexpr int kMaxMountAttempts = 3;
 
 Result<std::string> file_sha256(int fd, const std::string& path, io::CancelFlag cancel) {
   io::Sha256 hash;
@@ -33,17 +35,39 @@ Result<std::string> file_sha256(int fd, const std::string& path, io::CancelFlag 
   return hash.finish_digest();
 }
 
-// The first `size` bytes of `fd` as blob `digest`, unless the repository has it.
-Result<PushedBlob> upload_file(registry::Client& client, const oci::Reference& dest, int fd,
-                               uint64_t size, const std::string& digest_text,
+// Mounts the blob from another repository of dest's registry that the store
+// knows to hold it; false when none does (or the registry will not).
+Result<bool> mount_from_elsewhere(Store& store, registry::Client& client,
+                                  const oci::Reference& dest, const oci::Digest& digest,
+                                  io::CancelFlag cancel) {
+  VMI_TRY(std::vector<std::string> locations, store.blob_locations(digest.str()));
+  int tried = 0;
+  for (const std::string& location : locations) {
+    auto from = oci::parse_reference(location);
+    if (!from || from->domain != dest.domain || from->path == dest.path) continue;
+    if (++tried > kMaxMountAttempts) break;
+    VMI_TRY(bool mounted, client.mount_blob(dest, digest, from->path, cancel));
+    if (mounted) return true;
+  }
+  return false;
+}
+
+// The first `size` bytes of `fd` as blob `digest`, unless the repository has
+// it or can mount it; the store learns that dest holds it.
+Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci::Reference& dest,
+                               int fd, uint64_t size, const std::string& digest_text,
                                io::CancelFlag cancel) {
   PushedBlob blob{digest_text, size, false};
   VMI_TRY(oci::Digest digest, oci::Digest::parse(digest_text, kKind));
   VMI_TRY(bool present, client.has_blob(dest, digest, cancel));
   if (!present) {
-    VMI_CHECK(client.upload_blob(dest, digest, fd, size, cancel));
-    blob.uploaded = true;
+    VMI_TRY(blob.mounted, mount_from_elsewhere(store, client, dest, digest, cancel));
+    if (!blob.mounted) {
+      VMI_CHECK(client.upload_blob(dest, digest, fd, size, cancel));
+      blob.uploaded = true;
+    }
   }
+  VMI_CHECK(store.record_blob_location(digest_text, dest.name()));
   return blob;
 }
 
@@ -120,14 +144,15 @@ Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Cl
   VMI_TRY(UniqueFd fd, open_read(lower.path));
   if (options.compression == PushCompression::kZstd) {
     VMI_TRY(Compressed z, compress_zstd(fd.get(), lower.path, store.scratch_dir(), cancel));
-    VMI_TRY(PushedBlob blob, upload_file(client, dest, z.file.get(), z.size, z.digest, cancel));
+    VMI_TRY(PushedBlob blob,
+            upload_file(store, client, dest, z.file.get(), z.size, z.digest, cancel));
     return std::pair{blob, z.raw_digest};
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_error(ErrorKind::kIo, "reading " + lower.path);
   VMI_TRY(std::string digest, lower_sha256(store, lower, fd.get(), cancel));
-  VMI_TRY(PushedBlob blob,
-          upload_file(client, dest, fd.get(), static_cast<uint64_t>(st.st_size), digest, cancel));
+  VMI_TRY(PushedBlob blob, upload_file(store, client, dest, fd.get(),
+                                       static_cast<uint64_t>(st.st_size), digest, cancel));
   return std::pair{blob, digest};
 }
 

@@ -49,7 +49,8 @@ struct PushOptions {
 struct PushedBlob {
   std::string digest;
   uint64_t size = 0;
-  bool uploaded = false;  // false: the registry had it
+  bool uploaded = false;  // false: the registry had it, or mounted it
+  bool mounted = false;   // linked from another repository of the registry
 };
 
 struct PushResult {

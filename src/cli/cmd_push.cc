@@ -11,7 +11,7 @@ namespace vmimage::cli {
 namespace {
 
 nlohmann::ordered_json blob_json(const builder::PushedBlob& b) {
-  return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}};
+  return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
 }
 
 }  // namespace
@@ -73,7 +73,9 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
           const auto& l = pushed.layers[i];
           std::printf("layer %zu/%zu %s %s %s\n", i + 1, pushed.layers.size(),
                       short_digest(l.digest).c_str(), human_size(l.size).c_str(),
-                      l.uploaded ? "uploaded" : "already there");
+                      l.uploaded  ? "uploaded"
+                      : l.mounted ? "mounted"
+                                  : "already there");
         }
       }
       std::printf("%s@%s\n", pushed.reference.c_str(), pushed.digest.c_str());

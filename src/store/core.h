@@ -94,6 +94,9 @@ Result<GcStats> collect_garbage(Core& core);
 Result<std::vector<BlobRecord>> list_blobs(Core& core);
 Result<std::optional<BlobRecord>> find_blob(Core& core, const BlobId& id);
 Status set_content_digest(Core& core, const BlobId& id, std::string_view content_digest);
+Status record_blob_location(Core& core, std::string_view blob_digest,
+                            std::string_view repository);
+Result<std::vector<std::string>> blob_locations(Core& core, std::string_view blob_digest);
 Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags);
 Result<DiskUsage> disk_usage(Core& core);
 

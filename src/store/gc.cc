@@ -268,4 +268,31 @@ Status set_content_digest(Core& core, const BlobId& id, std::string_view content
   return stmt.run();
 }
 
+Status record_blob_location(Core& core, std::string_view blob_digest, std::string_view repository) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "INSERT INTO blob_locations (blob_digest, repository, "
+                                        "seen_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET "
+                                        "seen_at = excluded.seen_at",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(blob_digest).bind(repository).bind(now_ns());
+  return stmt.run();
+}
+
+Result<std::vector<std::string>> blob_locations(Core& core, std::string_view blob_digest) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "SELECT repository FROM blob_locations WHERE "
+                                        "blob_digest = ? ORDER BY seen_at DESC",
+                                        ErrorKind::kStoreRead));
+  stmt.bind(blob_digest);
+  std::vector<std::string> out;
+  for (;;) {
+    VMI_TRY(bool row, stmt.step());
+    if (!row) break;
+    out.push_back(stmt.text(0));
+  }
+  return out;
+}
+
 }  // namespace vmimage::store_detail

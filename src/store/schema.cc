@@ -85,10 +85,19 @@ ALTER TABLE images ADD COLUMN index_digest TEXT NOT NULL DEFAULT '';
 // Version 5: where a blob came from ('converted' here from a tar, or written
 // here from other blobs; 'pulled': an EROFS layer stored as a registry gave
 // it), and its sha256 when known ('' until then): the digest it has in a
-// registry, recorded by a pull, or by the first push that hashed it.
+// registry, recorded by a pull, or by the first push that hashed it. And the
+// registry repositories known to hold a registry blob (pulled from, pushed
+// to), where a push into another repository of the same registry can mount
+// it from instead of uploading it.
 constexpr const char* kMigration5 = R"sql(
 ALTER TABLE blobs ADD COLUMN origin TEXT NOT NULL DEFAULT 'converted';
 ALTER TABLE blobs ADD COLUMN content_digest TEXT NOT NULL DEFAULT '';
+CREATE TABLE blob_locations (
+  blob_digest TEXT NOT NULL,
+  repository  TEXT NOT NULL,
+  seen_at     INTEGER NOT NULL,
+  PRIMARY KEY (blob_digest, repository)
+) WITHOUT ROWID;
 )sql";
 
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,

@@ -56,9 +56,8 @@ void BlobWriter::set_pulled(std::string content_digest) {
 }
 
 Status BlobWriter::adopt(BlobWriter&& scratch) {
-  if (!state_ || exists() || !state_->fd.valid() || !scratch.state_ ||
-      !scratch.state_->scratch || !scratch.state_->fd.valid() ||
-      scratch.state_->lease != state_->lease) {
+  if (!state_ || exists() || !state_->fd.valid() || !scratch.state_ || !scratch.state_->scratch ||
+      !scratch.state_->fd.valid() || scratch.state_->lease != state_->lease) {
     return Error(ErrorKind::kStoreSave,
                  "adopt needs an unfinished keyed writer and a scratch blob of the same lease");
   }
@@ -239,6 +238,13 @@ Result<std::vector<BlobRecord>> Store::blobs() {
 }
 Result<std::optional<BlobRecord>> Store::find_blob(std::string_view digest, FsType fs_type) {
   return store_detail::find_blob(*core_, store_detail::BlobId{std::string(digest), fs_type});
+}
+Status Store::record_blob_location(std::string_view blob_digest, std::string_view repository) {
+  VMI_CHECK(check_writable(*core_));
+  return store_detail::record_blob_location(*core_, blob_digest, repository);
+}
+Result<std::vector<std::string>> Store::blob_locations(std::string_view blob_digest) {
+  return store_detail::blob_locations(*core_, blob_digest);
 }
 Status Store::set_content_digest(std::string_view digest, FsType fs_type,
                                  std::string_view content_digest) {

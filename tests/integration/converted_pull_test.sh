@@ -106,6 +106,30 @@ for i in "${!a_blobs[@]}"; do
   cmp -s "${a_blobs[i]}" "${z_blobs[i]}" || fail "layer $i: the zstd pull's blob differs from A's"
 done
 
+log "a push into another repository of the registry mounts the blobs instead of uploading them"
+"$VMIMAGE" --cache-dir "$A" --json push "$R/src/main:v1" "$R/other/main:v1" >"$WORK/pm.json" || fail "A's push to other/"
+[[ $(json_get "$WORK/pm.json" 'all(l["mounted"] and not l["uploaded"] for l in d["layers"])') == True ]] ||
+  fail "A's layers were not mounted: $(cat "$WORK/pm.json")"
+for digest in $(json_get "$WORK/pm.json" '[l["digest"] for l in d["layers"]]'); do
+  curl -fsS -o /dev/null "http://$R/v2/other/main/blobs/$digest" || fail "other/main lacks $digest"
+done
+# B pulled its layers from converted/main: it mounts from there.
+"$VMIMAGE" --cache-dir "$B" --json push "$R/converted/main:v1" "$R/third/main:v1" >"$WORK/pm2.json" || fail "B's push"
+[[ $(json_get "$WORK/pm2.json" 'all(l["mounted"] for l in d["layers"])') == True ]] ||
+  fail "B's layers were not mounted: $(cat "$WORK/pm2.json")"
+
+log "an interrupted push resumes: the blobs that made it are not uploaded again"
+start_python_server flaky referrers_proxy.py --upstream "$R" --fail-uploads-after 2 --lifetime 120
+Y=$WORK/host-y
+"$VMIMAGE" -q --cache-dir "$Y" pull --layout layered "$R/src/main:v1" >/dev/null
+expect_fail "$VMIMAGE" --cache-dir "$Y" --limit max-retries=0 push "$R/src/main:v1" "127.0.0.1:$SERVER_PORT/resume/main:v1"
+grep -q '503' "$WORK/err" || fail "the interrupted push: $(cat "$WORK/err")"
+"$VMIMAGE" --cache-dir "$Y" --json push "$R/src/main:v1" "$R/resume/main:v1" >"$WORK/pr.json" || fail "resumed push"
+[[ $(json_get "$WORK/pr.json" 'sum(not l["uploaded"] for l in d["layers"])') == 2 ]] ||
+  fail "the resumed push uploaded again what had made it: $(cat "$WORK/pr.json")"
+[[ $(json_get "$WORK/pr.json" 'd["digest"]') == $(json_get "$WORK/pm.json" 'd["digest"]') ]] ||
+  fail "the resumed push gave another manifest"
+
 log "the pulled blobs are keyed apart from local conversions (a key of their own)"
 for key in $(json_get "$WORK/b.json" '[l["digest"] for l in d["canonical_layers"]]'); do
   grep -qF "$key" "$WORK/a.json" && fail "a pulled blob has the key of a converted one: $key"

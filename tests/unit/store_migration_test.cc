@@ -1,5 +1,8 @@
 // Schema migrations: an existing version-1 database is upgraded in place with
 // its data kept; a newer database is refused; concurrent first opens agree.
+#include <chrono>
+#include <thread>
+
 #include "io/checksum.h"
 #include "store/core.h"
 #include "store/schema.h"
@@ -176,6 +179,17 @@ TEST_F(StoreTest, RecordsWhereABlobCameFromAndItsSha256) {
             "sha256:" + std::string(64, 'a'));
   EXPECT_FALSE(store.find_blob(testing::digest_of("absent"), FsType::kErofs)->has_value());
   EXPECT_FALSE(store.find_blob(testing::digest_of("pulled"), FsType::kExt4)->has_value());
+
+  // Where registry blobs are known to be, most recent first, each repository once.
+  std::string blob = "sha256:" + std::string(64, 'b');
+  ASSERT_TRUE(store.record_blob_location(blob, "r.example/a").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(store.record_blob_location(blob, "r.example/b").ok());
+  EXPECT_EQ(*store.blob_locations(blob), (std::vector<std::string>{"r.example/b", "r.example/a"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_TRUE(store.record_blob_location(blob, "r.example/a").ok());
+  EXPECT_EQ(*store.blob_locations(blob), (std::vector<std::string>{"r.example/a", "r.example/b"}));
+  EXPECT_TRUE(store.blob_locations("sha256:" + std::string(64, 'c'))->empty());
 }
 
 }  // namespace

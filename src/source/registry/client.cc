@@ -376,6 +376,19 @@ Result<bool> Client::has_blob(const oci::Reference& repo, const oci::Digest& dig
   return push_error("HEAD " + repo.name() + " blob " + digest.str(), *r);
 }
 
+Result<bool> Client::mount_blob(const oci::Reference& repo, const oci::Digest& digest,
+                                const std::string& from, io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  RequestSpec spec =
+      push_request("POST", repo,
+                   "/v2/" + repo.path + "/blobs/uploads/?mount=" + url_encode(digest.str()) +
+                       "&from=" + url_encode(from),
+                   cancel);
+  auto r = s.fetch(spec, kMaxPushAnswer);
+  if (!r) return as_push_error(r.error());
+  return r->status == 201;
+}
+
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
                            uint64_t size, io::CancelFlag cancel) {
   return upload(

@@ -109,6 +109,12 @@ class Client {
   // Whether the repository of `repo` has the blob.
   Result<bool> has_blob(const oci::Reference& repo, const oci::Digest& digest,
                         io::CancelFlag cancel = nullptr);
+  // Asks the registry to link blob `digest` of repository `from` (a path on
+  // the same registry) into `repo` ("Mounting a blob from another
+  // repository"); true when it did (201). A registry that will not (202, an
+  // upload session it then expires) or cannot gives false: upload instead.
+  Result<bool> mount_blob(const oci::Reference& repo, const oci::Digest& digest,
+                          const std::string& from, io::CancelFlag cancel = nullptr);
   // Uploads the first `size` bytes of `fd` as blob `digest`: POST, then one
   // PUT that streams the file (the registry checks the digest); a failed
   // upload starts over, within the retry policy.

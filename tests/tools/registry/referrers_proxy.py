@@ -3,6 +3,7 @@
 docker-registry, Distribution 2.8) that API, for tests. Stdlib only.
 
   referrers_proxy.py --upstream 127.0.0.1:PORT --port-file F [--log L] [--lifetime S]
+      [--fail-uploads-after N]
 
 Every request is forwarded to the upstream registry as it is (method, headers
 with the client's Host, body), so blobs and manifests still come from the real
@@ -12,7 +13,8 @@ subject is recorded, and the answer carries OCI-Subject, as distribution spec
 answers the image index of the recorded manifests of <name> with that subject
 (descriptors with artifactType and the manifest's annotations), filtered by
 ?artifactType= (with OCI-Filters-Applied). The log has one JSON line per
-request: method and path.
+request: method and path. With --fail-uploads-after N, every blob upload PUT
+after the first N answers 503 (a push interrupted part way).
 """
 import argparse
 import http.client
@@ -61,6 +63,16 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and m:
             return self.referrers(m.group(1), m.group(2), urllib.parse.parse_qs(url.query))
         body = self.read_body()
+        state = self.server.state
+        if self.command == "PUT" and "/blobs/uploads/" in url.path and state.fail_after is not None:
+            with state.lock:
+                state.uploads += 1
+                fail = state.uploads > state.fail_after
+            if fail:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         conn = http.client.HTTPConnection(self.server.state.upstream, timeout=120)
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
@@ -130,9 +142,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class State:
-    def __init__(self, upstream, log):
+    def __init__(self, upstream, log, fail_after):
         self.upstream = upstream
         self.log = log
+        self.fail_after = fail_after
+        self.uploads = 0
         self.lock = threading.Lock()
         self.referrers = {}
 
@@ -143,10 +157,11 @@ def main():
     p.add_argument("--port-file", required=True)
     p.add_argument("--log", default="")
     p.add_argument("--lifetime", type=float, default=600)
+    p.add_argument("--fail-uploads-after", type=int, default=None)
     a = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.state = State(a.upstream, a.log)
+    server.state = State(a.upstream, a.log, a.fail_uploads_after)
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
