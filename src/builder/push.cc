@@ -20,21 +20,6 @@ constexpr size_t kHashChunk = 1 << 20;
 // Repositories a missing blob is asked to be mounted from before uploading it.
 constexpr int kMaxMountAttempts = 3;
 
-Result<std::string> file_sha256(int fd, const std::string& path, io::CancelFlag cancel) {
-  io::Sha256 hash;
-  std::vector<std::byte> buf(kHashChunk);
-  for (uint64_t offset = 0;;) {
-    VMI_CHECK(io::check_cancel(cancel));
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys_error(ErrorKind::kIo, "reading " + path);
-    if (n == 0) break;
-    hash.update(std::span(buf.data(), static_cast<size_t>(n)));
-    offset += static_cast<uint64_t>(n);
-  }
-  return hash.finish_digest();
-}
-
 // Mounts the blob from another repository of dest's registry that the store
 // knows to hold it; false when none does (or the registry will not).
 Result<bool> mount_from_elsewhere(Store& store, registry::Client& client,
@@ -71,14 +56,10 @@ Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci
   return blob;
 }
 
-// A lower's sha256: the store's record, else hashed now and recorded.
-Result<std::string> lower_sha256(Store& store, const LayerRef& lower, int fd,
-                                 io::CancelFlag cancel) {
+// A lower's sha256 as the store records it; "" when nobody hashed it yet.
+Result<std::string> known_sha256(Store& store, const LayerRef& lower) {
   VMI_TRY(std::optional<BlobRecord> record, store.find_blob(lower.digest, lower.fs_type));
-  if (record && !record->content_digest.empty()) return record->content_digest;
-  VMI_TRY(std::string digest, file_sha256(fd, lower.path, cancel));
-  VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, digest));
-  return digest;
+  return record ? record->content_digest : std::string();
 }
 
 struct Compressed {
@@ -150,9 +131,17 @@ Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Cl
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_error(ErrorKind::kIo, "reading " + lower.path);
-  VMI_TRY(std::string digest, lower_sha256(store, lower, fd.get(), cancel));
-  VMI_TRY(PushedBlob blob, upload_file(store, client, dest, fd.get(),
-                                       static_cast<uint64_t>(st.st_size), digest, cancel));
+  auto size = static_cast<uint64_t>(st.st_size);
+  VMI_TRY(std::string digest, known_sha256(store, lower));
+  if (digest.empty()) {
+    // Never hashed here (converted here, never pushed): hashed as it uploads,
+    // in the one read of the blob; the registry cannot be asked first.
+    VMI_TRY(oci::Digest uploaded, client.upload_blob_hashing(dest, fd.get(), size, cancel));
+    VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, uploaded.str()));
+    VMI_CHECK(store.record_blob_location(uploaded.str(), dest.name()));
+    return std::pair{PushedBlob{uploaded.str(), size, true}, uploaded.str()};
+  }
+  VMI_TRY(PushedBlob blob, upload_file(store, client, dest, fd.get(), size, digest, cancel));
   return std::pair{blob, digest};
 }
 

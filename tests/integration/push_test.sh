@@ -32,7 +32,8 @@ get() {
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
 
 log "push --layout layered: every layer uploaded, the manifest as specified"
-vmi --json push "$R/src/main:v1" "$R/converted/main:v1" >"$WORK/p1.json" || fail "push"
+python3 "$TOOLS/io_of.py" "$WORK/p1.io" "$VMIMAGE" --cache-dir "$A" --json push "$R/src/main:v1" "$R/converted/main:v1" \
+  >"$WORK/p1.json" || fail "push"
 n=$(json_get "$WORK/src.json" 'len(d["canonical_layers"])')
 [[ $(json_get "$WORK/p1.json" 'len(d["layers"])') == "$n" ]] || fail "pushed $(json_get "$WORK/p1.json" 'len(d["layers"])') layers of $n"
 [[ $(json_get "$WORK/p1.json" 'all(l["uploaded"] for l in d["layers"]) and d["config"]["uploaded"]') == True ]] ||
@@ -75,6 +76,13 @@ mount_overlay "$WORK/merged" "$(IFS=:; echo "${lowers[*]}")"
 python3 "$TOOLS/tree_manifest.py" dir "$WORK/merged" | grep -v $'^/\t' >"$WORK/got"
 python3 "$TOOLS/tree_manifest.py" diff --ignore nlink "$WORK/got" "$WORK/want" ||
   fail "the pushed image differs from the OCI result"
+
+log "the push read each blob once (the process's rchar), though it had to hash every one"
+blob_bytes=$(json_get "$WORK/src.json" 'sum(l["size"] for l in d["canonical_layers"])')
+read -r rchar _ <"$WORK/p1.io"
+((rchar >= blob_bytes && rchar < blob_bytes + blob_bytes / 2)) ||
+  fail "the push read $rchar bytes for $blob_bytes bytes of blobs"
+log "(read $rchar bytes for $blob_bytes bytes of blobs)"
 
 log "a second push uploads nothing and gives the same manifest"
 vmi --json push "$R/src/main:v1" "$R/converted/main:v1" >"$WORK/p2.json" || fail "second push"

@@ -405,34 +405,107 @@ Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest
       repo, digest, [&](RequestSpec& put) { put.body = bytes; }, cancel);
 }
 
+namespace {
+
+// An upload Location as an absolute URL on the registry's own origin.
+Result<std::string> upload_url(Session& s, const std::string& location, const std::string& what) {
+  std::string url = location[0] == '/' ? s.url_for(location) : location;
+  // The blob goes where the registry itself is, never to another origin.
+  if (url_origin(url) != url_origin(s.url_for("/v2/"))) {
+    return Error(ErrorKind::kPushImage,
+                 what + ": refusing the upload location " + redact_url(url) + " on another origin");
+  }
+  return url;
+}
+
+std::string with_digest(std::string url, const oci::Digest& digest) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") +
+         "digest=" + url_encode(digest.str());
+}
+
+// A request that is sent once: the upload session may hold part of a broken
+// attempt, so a failure starts the whole upload over.
+RetryState no_retries(const Session& s, io::CancelFlag cancel) {
+  RetryPolicy once = s.config().retry;
+  once.max_retries = 0;
+  return RetryState(once, std::nullopt, cancel);
+}
+
+}  // namespace
+
+Result<std::string> Client::begin_upload(const oci::Reference& repo, const std::string& what,
+                                         io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  RequestSpec start = push_request("POST", repo, "/v2/" + repo.path + "/blobs/uploads/", cancel);
+  auto begun = s.fetch(start, kMaxPushAnswer);
+  if (!begun) return as_push_error(begun.error()).context(what);
+  if (begun->status != 202 || begun->location.empty()) return push_error(what, *begun);
+  return upload_url(s, begun->location, what);
+}
+
+Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
+                                                io::CancelFlag cancel) {
+  Session& s = impl_->session_for(repo);
+  std::string what = "uploading a " + std::to_string(size) + "-byte blob to " + repo.name();
+  RetryState retry(s.config().retry, std::nullopt, cancel);
+  while (true) {
+    VMI_TRY(std::string url, begin_upload(repo, what, cancel));
+    io::Sha256 hash;
+    uint64_t hashed = 0;
+    RequestSpec patch = push_request("PATCH", repo, "", cancel);
+    patch.url = url;
+    patch.headers = {"Content-Type: application/octet-stream"};
+    patch.upload = UploadBody{fd, 0, size, [&](uint64_t at, std::span<const std::byte> bytes) {
+                                // A body sent again (after a 401) is hashed once.
+                                if (at + bytes.size() <= hashed || at > hashed) return;
+                                bytes = bytes.subspan(static_cast<size_t>(hashed - at));
+                                hash.update(bytes);
+                                hashed += bytes.size();
+                              }};
+    RetryState patch_retry = no_retries(s, cancel);
+    auto sent = s.open(patch, patch_retry);
+    if (!sent) {
+      if (sent.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
+      return as_push_error(sent.error()).context(what);
+    }
+    auto body = read_body(**sent, kMaxPushAnswer);
+    Response answer{(*sent)->status(), body ? *body : "", "", (*sent)->header("location")};
+    if (answer.status != 202 || answer.location.empty() || hashed != size) {
+      if ((answer.status >= 500 || !body) && retry.next()) continue;
+      return push_error(what, answer);
+    }
+    VMI_TRY(oci::Digest digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
+    VMI_TRY(std::string next, upload_url(s, answer.location, what));
+    RequestSpec put = push_request("PUT", repo, "", cancel);
+    put.url = with_digest(next, digest);
+    RetryState put_retry = no_retries(s, cancel);
+    auto done = s.open(put, put_retry);
+    if (!done) {
+      if (done.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
+      return as_push_error(done.error()).context(what);
+    }
+    auto done_body = read_body(**done, kMaxPushAnswer);
+    Response end{(*done)->status(), done_body ? *done_body : "", "", ""};
+    if (end.status == 201) return digest;
+    if ((end.status >= 500 || !done_body) && retry.next()) continue;
+    return push_error(what, end);
+  }
+}
+
 Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
                       const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel) {
   Session& s = impl_->session_for(repo);
   std::string what = "uploading " + digest.str() + " to " + repo.name();
   RetryState retry(s.config().retry, std::nullopt, cancel);
   while (true) {
-    RequestSpec start = push_request("POST", repo, "/v2/" + repo.path + "/blobs/uploads/", cancel);
-    auto begun = s.fetch(start, kMaxPushAnswer);
-    if (!begun) return as_push_error(begun.error()).context(what);
-    if (begun->status != 202 || begun->location.empty()) return push_error(what, *begun);
-    std::string url = begun->location[0] == '/' ? s.url_for(begun->location) : begun->location;
-    // The blob goes where the registry itself is, never to another origin.
-    if (url_origin(url) != url_origin(s.url_for("/v2/"))) {
-      return Error(ErrorKind::kPushImage, what + ": refusing the upload location " +
-                                              redact_url(url) + " on another origin");
-    }
-    url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") +
-           url_encode(digest.str());
+    VMI_TRY(std::string url, begin_upload(repo, what, cancel));
+    url = with_digest(url, digest);
 
     RequestSpec put = push_request("PUT", repo, "", cancel);
     put.url = url;
     put.headers = {"Content-Type: application/octet-stream"};
     set_body(put);
-    // The upload session may hold part of a broken attempt: a failed PUT is
-    // not sent again, the whole upload starts over.
-    RetryPolicy once = s.config().retry;
-    once.max_retries = 0;
-    RetryState put_retry(once, std::nullopt, cancel);
+    RetryState put_retry = no_retries(s, cancel);
     auto sent = s.open(put, put_retry);
     if (!sent) {
       if (sent.error().kind() != ErrorKind::kCancelled && retry.next()) continue;

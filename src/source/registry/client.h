@@ -120,6 +120,11 @@ class Client {
   // upload starts over, within the retry policy.
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd, uint64_t size,
                      io::CancelFlag cancel = nullptr);
+  // The same for a blob whose digest is learned on the way, in one read of
+  // the file: POST, one PATCH that streams it while hashing it, then PUT
+  // ?digest= (the registry checks it). Returns the digest.
+  Result<oci::Digest> upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
+                                          io::CancelFlag cancel = nullptr);
   // The same for a small blob held in memory (a config).
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest,
                      const std::string& bytes, io::CancelFlag cancel = nullptr);
@@ -144,6 +149,9 @@ class Client {
   explicit Client(std::unique_ptr<Impl> impl);
   Status upload(const oci::Reference& repo, const oci::Digest& digest,
                 const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel);
+  // POST: an upload session's URL, on the registry's own origin.
+  Result<std::string> begin_upload(const oci::Reference& repo, const std::string& what,
+                                   io::CancelFlag cancel);
   std::unique_ptr<Impl> impl_;
 };
 

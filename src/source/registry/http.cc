@@ -159,8 +159,7 @@ void HttpTransfer::configure() {
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, &HttpTransfer::on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, this);
-    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                     static_cast<curl_off_t>(request_.upload->length));
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request_.upload->length));
     if (request_.method != "PUT") {
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request_.method.c_str());
     }
@@ -259,8 +258,7 @@ bool HttpTransfer::check_deadline(std::chrono::steady_clock::time_point now) {
 // bytes received while the reader waited, over at least rate_window of waiting.
 bool HttpTransfer::check_rate() {
   if (options_.min_rate == 0 || window_waited_ < options_.rate_window) return false;
-  auto waited_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(window_waited_).count();
+  auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(window_waited_).count();
   uint64_t wanted = options_.min_rate * static_cast<uint64_t>(waited_ms) / 1000;
   if (window_bytes_ >= wanted) {
     window_waited_ = {};
@@ -338,6 +336,9 @@ size_t HttpTransfer::on_read(char* data, size_t size, size_t count, void* self) 
     t->upload_error_ = got < 0 ? std::string(std::strerror(errno)) : "the file ended early";
     return CURL_READFUNC_ABORT;
   }
+  if (body.observe) {
+    body.observe(t->uploaded_, std::as_bytes(std::span(data, static_cast<size_t>(got))));
+  }
   t->uploaded_ += static_cast<uint64_t>(got);
   t->last_activity_ = std::chrono::steady_clock::now();
   t->window_bytes_ += static_cast<uint64_t>(got);
@@ -412,8 +413,7 @@ Error HttpTransfer::transfer_error() {
   std::string detail = errbuf_[0] ? std::string(errbuf_) : curl_easy_strerror(result_);
   if (headers_too_large_) {
     failure_ = Failure::kPermanent;
-    detail = "response headers larger than " + std::to_string(options_.max_header_bytes) +
-             " bytes";
+    detail = "response headers larger than " + std::to_string(options_.max_header_bytes) + " bytes";
   }
   if (!aborted_.empty()) {
     failure_ = abort_failure_;

@@ -7,6 +7,8 @@
 #include <curl/curl.h>
 
 #include <chrono>
+#include <functional>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +28,9 @@ struct UploadBody {
   int fd = -1;
   uint64_t offset = 0;
   uint64_t length = 0;
+  // Sees each piece read, with its position in the body (from 0 again when a
+  // request is sent again).
+  std::function<void(uint64_t position, std::span<const std::byte> bytes)> observe;
 };
 
 struct HttpRequest {
