@@ -9,6 +9,7 @@
 
 #include "builder/export.h"
 #include "builder/layer_store.h"
+#include "builder/registry_options.h"
 #include "builder/squash.h"
 #include "io/cancel.h"
 #include "io/decompress.h"
@@ -195,11 +196,7 @@ void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest) {
 
 Result<registry::Client*> Builder::Impl::registry_client() {
   if (!client) {
-    registry::ClientOptions o;
-    o.insecure_registries = options.insecure_registries;
-    o.ca_file = options.ca_file;
-    o.limits = options.limits;
-    VMI_TRY(client, registry::Client::create(std::move(o)));
+    VMI_TRY(client, registry::Client::create(builder::registry_options(options)));
   }
   return client.get();
 }

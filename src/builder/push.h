@@ -4,6 +4,8 @@
 // with rootfs.diff_ids set to the digests of those lowers.
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,8 @@ inline constexpr std::string_view kCompressionAnnotation = "io.vmimage.compressi
 inline constexpr std::string_view kFormatVersion = "1";
 
 enum class PushLayout { kLayered, kSquashed };
+std::optional<PushLayout> parse_push_layout(std::string_view name);  // "layered", "squashed"
+std::string_view push_layout_name(PushLayout layout);
 
 struct PushedBlob {
   std::string digest;
@@ -50,5 +54,14 @@ Result<std::string> converted_config(std::string_view config,
 Result<PushResult> push_image(const StoredImage& image, std::string_view name,
                               registry::Client& client, const oci::Reference& dest,
                               PushLayout layout, io::CancelFlag cancel = nullptr);
+
+// `vmimage push SRC DEST`: the stored image SRC (looked up as find_image does)
+// to DEST, a reference with a tag (or none: :latest) but no digest.
+Result<PushResult> push_stored(Store& store, std::string_view src, std::string_view dest,
+                               registry::Client& client, PushLayout layout,
+                               io::CancelFlag cancel = nullptr);
+
+// The `push --json` document: reference, digest, layout, config, layers.
+nlohmann::ordered_json push_result_json(const PushResult& pushed, PushLayout layout);
 
 }  // namespace vmimage::builder

@@ -8,14 +8,6 @@
 
 namespace vmimage::cli {
 
-namespace {
-
-nlohmann::ordered_json blob_json(const builder::PushedBlob& b) {
-  return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}};
-}
-
-}  // namespace
-
 void add_push_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string src, dest, layout = "layered";
@@ -30,30 +22,18 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
       ->capture_default_str();
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
-      builder::PushLayout layout;
-      if (args->layout == "layered") {
-        layout = builder::PushLayout::kLayered;
-      } else if (args->layout == "squashed") {
-        layout = builder::PushLayout::kSquashed;
-      } else {
+      std::optional<builder::PushLayout> layout = builder::parse_push_layout(args->layout);
+      if (!layout) {
         return Error(ErrorKind::kUsage,
                      "--layout must be layered or squashed, not \"" + args->layout + "\"");
       }
-      VMI_TRY(oci::Reference dest, oci::parse_reference(args->dest));
-      if (dest.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
       VMI_TRY(Store store, open_store(ctx.global));
-      VMI_TRY(FoundImage found, find_image(store, args->src));
       VMI_TRY(auto client, registry::Client::create(make_client_options(ctx.global)));
-      VMI_TRY(builder::PushResult pushed, builder::push_image(found.image, found.tag, *client, dest,
-                                                              layout, ctx.cancel.flag()));
+      VMI_TRY(
+          builder::PushResult pushed,
+          builder::push_stored(store, args->src, args->dest, *client, *layout, ctx.cancel.flag()));
       if (ctx.global.json) {
-        nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-        for (const auto& l : pushed.layers) layers.push_back(blob_json(l));
-        VMI_CHECK(print_json({{"reference", pushed.reference},
-                              {"digest", pushed.digest},
-                              {"layout", args->layout},
-                              {"config", blob_json(pushed.config)},
-                              {"layers", layers}}));
+        VMI_CHECK(print_json(builder::push_result_json(pushed, *layout)));
         return 0;
       }
       if (!ctx.global.quiet) {
