@@ -151,7 +151,7 @@ class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
 
 }  // namespace
 
-struct Builder::Impl {
+struct VMIMAGE_LOCAL Builder::Impl {
   Impl(BuildOptions o, Store s)
       : options(std::move(o)), store(std::move(s)), events(options.events) {}
 
