@@ -28,6 +28,10 @@
 extern "C" {
 #endif
 
+/* C names, typedefs and (void) are this header's style, whatever the C++
+ * checks of .clang-tidy want. */
+/* NOLINTBEGIN(readability-identifier-naming,modernize-use-using,modernize-redundant-void-arg) */
+
 /* The SONAME's number: bumped only when the ABI breaks. */
 #define VMIMAGE_ABI_VERSION 1
 
@@ -254,6 +258,8 @@ VMIMAGE_API vmimage_error_kind vmimage_push(vmimage_store* store, const char* sr
                                             const vmimage_build_options* options,
                                             const vmimage_cancel_token* cancel,
                                             char** result_json, vmimage_error* err);
+
+/* NOLINTEND(readability-identifier-naming,modernize-use-using,modernize-redundant-void-arg) */
 
 #ifdef __cplusplus
 }
