@@ -291,3 +291,35 @@ func TestCancelMidPull(t *testing.T) {
 		t.Fatalf("GC: %v", err)
 	}
 }
+
+// vmimage's extras on a Builder: Tag, and Push to the test registry.
+func TestTagAndPush(t *testing.T) {
+	archive, ref := env(t, "VMIMAGE_TEST_ARCHIVE"), env(t, "VMIMAGE_TEST_IMAGE")
+	registry := strings.SplitN(ref, "/", 2)[0]
+	b := vmimage.NewBuilder(&vmimage.BuildOptions{CacheDir: t.TempDir(), Layout: "layered"})
+	if _, err := b.Import(ctx(t), mustOpen(t, archive), "local/app:v1"); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if err := b.Store().Tag("local/app:v1", "local/app:v2"); err != nil {
+		t.Fatalf("Tag: %v", err)
+	}
+	if err := b.Store().Tag("local/none:v1", "x:v1"); !errors.Is(err, vmimage.ErrImageNotFound) {
+		t.Fatalf("Tag of a missing image: %v", err)
+	}
+	dest := registry + "/test/pushed:v1"
+	first, err := b.Push(ctx(t), "local/app:v2", dest, "layered")
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if first.Reference != dest || !strings.HasPrefix(first.Digest, "sha256:") ||
+		len(first.Layers) != 2 || !first.Layers[0].Uploaded || first.Layout != "layered" {
+		t.Fatalf("Push gave %+v", first)
+	}
+	second, err := b.Push(ctx(t), "local/app:v1", dest, "layered")
+	if err != nil || second.Digest != first.Digest || second.Layers[0].Uploaded {
+		t.Fatalf("second Push: %+v, %v; want the same digest, nothing uploaded", second, err)
+	}
+	if _, err := b.Push(ctx(t), "local/app:v1", dest+"@sha256:"+strings.Repeat("0", 64), ""); !errors.Is(err, vmimage.ErrUsage) {
+		t.Fatalf("Push to a digest: %v, want ErrUsage", err)
+	}
+}
