@@ -1,7 +1,9 @@
 package vmimage
 
+// #include <stdint.h>
 // #include <stdlib.h>
 // #include <vmimage/vmimage.h>
+// void vmimage_go_set_progress(vmimage_build_options* options, uintptr_t handle);
 import "C"
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/cgo"
 	"strconv"
 	"sync"
 )
@@ -28,6 +31,9 @@ type BuildOptions struct {
 	InsecureRegistries []string // HOST[:PORT] reached over plain HTTP
 	CAFile             string   // extra CA certificates (PEM)
 	Limits             []string // "NAME=VALUE", as `vmimage --limit` takes them
+	// Progress, if set, is called for each layer's progress, from the
+	// library's threads, one call at a time; it must not call the Builder.
+	Progress func(BuildEvent)
 }
 
 // Builder builds images into its store: from a registry (Build) or an archive (Import).
@@ -40,9 +46,10 @@ type Builder struct {
 // builderCore owns the C handles; the Builder and its Store share it, and the
 // garbage collector frees it once neither is referenced.
 type builderCore struct {
-	mu     sync.Mutex // one C call at a time on the handle (and its store)
-	handle *C.vmimage_builder
-	opts   *C.vmimage_build_options // kept for Push's registry options
+	mu       sync.Mutex // one C call at a time on the handle (and its store)
+	handle   *C.vmimage_builder
+	opts     *C.vmimage_build_options // kept for Push's registry options
+	progress cgo.Handle               // of BuildOptions.Progress, or 0
 }
 
 func (c *builderCore) free() {
@@ -56,6 +63,10 @@ func (c *builderCore) free() {
 		C.vmimage_build_options_free(c.opts)
 		c.opts = nil
 	}
+	if c.progress != 0 {
+		c.progress.Delete()
+		c.progress = 0
+	}
 }
 
 // NewBuilder opens the store of opts (nil: defaults). An error opening it is
@@ -67,6 +78,10 @@ func NewBuilder(opts *BuildOptions) *Builder {
 	core := &builderCore{}
 	b := &Builder{core: core}
 	core.opts, b.err = newOptions(opts)
+	if b.err == nil && opts.Progress != nil {
+		core.progress = cgo.NewHandle(opts.Progress)
+		C.vmimage_go_set_progress(core.opts, C.uintptr_t(core.progress))
+	}
 	if b.err == nil {
 		b.err = call(func(cerr *C.vmimage_error) C.vmimage_error_kind {
 			return C.vmimage_builder_new(core.opts, &core.handle, cerr)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +60,14 @@ func blobFiles(t *testing.T, dir string) []string {
 func TestPullTagListRemoveGC(t *testing.T) {
 	ref, digest := env(t, "VMIMAGE_TEST_IMAGE"), env(t, "VMIMAGE_TEST_DIGEST")
 	dir := t.TempDir()
-	b := vmimage.NewBuilder(&vmimage.BuildOptions{CacheDir: dir, Layout: "layered"})
+	var mu sync.Mutex // calls come one at a time, but from the library's threads
+	var events []vmimage.BuildEvent
+	b := vmimage.NewBuilder(&vmimage.BuildOptions{CacheDir: dir, Layout: "layered",
+		Progress: func(e vmimage.BuildEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		}})
 	defer b.Close()
 
 	r, err := b.Build(ctx(t), ref)
@@ -76,6 +84,21 @@ func TestPullTagListRemoveGC(t *testing.T) {
 	}
 	if r.OCI == nil || r.OCI.User != "1000:1000" || r.OCI.Env["MODE"] != "test" {
 		t.Fatalf("OCI config %+v", r.OCI)
+	}
+	done := map[int]bool{}
+	var saved string
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range events {
+		if e.Kind == vmimage.EventDone {
+			done[e.Index] = true
+		}
+		if e.Kind == vmimage.EventSaved {
+			saved = e.Digest
+		}
+	}
+	if !done[0] || !done[1] || saved != digest {
+		t.Fatalf("progress events %+v: want both layers done and the image saved", events)
 	}
 	again, err := b.Build(ctx(t), ref)
 	if err != nil || !again.Cached || again.Digest != digest {
