@@ -123,6 +123,17 @@ vmimage_error_kind guard(vmimage_error* err, F&& body) {
   }
 }
 
+// The int a C caller passed as one of the ABI's enums. C allows any int
+// there; C++ does not allow loading an enum outside its range, so the value
+// is read as the int it is.
+template <typename CEnum>
+int c_int(CEnum value) {
+  static_assert(sizeof(CEnum) == sizeof(int));
+  int v = 0;
+  std::memcpy(&v, &value, sizeof v);
+  return v;
+}
+
 Status required(const void* arg, const char* name) {
   if (arg != nullptr) return {};
   return Error(ErrorKind::kUsage, std::string(name) + " must not be NULL");
@@ -149,9 +160,10 @@ void put_stats(vmimage_gc_stats* out, const GcStats& stats) {
 }
 
 Result<Scope> scope_of(vmimage_scope scope) {
-  if (scope == VMIMAGE_SCOPE_LOCAL) return Scope::kLocal;
-  if (scope == VMIMAGE_SCOPE_REGISTRY) return Scope::kRegistry;
-  return Error(ErrorKind::kUsage, "unknown scope " + std::to_string(static_cast<int>(scope)));
+  int value = c_int(scope);
+  if (value == VMIMAGE_SCOPE_LOCAL) return Scope::kLocal;
+  if (value == VMIMAGE_SCOPE_REGISTRY) return Scope::kRegistry;
+  return Error(ErrorKind::kUsage, "unknown scope " + std::to_string(value));
 }
 
 CancelToken token_of(const vmimage_cancel_token* cancel) {
@@ -256,10 +268,11 @@ const char* vmimage_error_kind_name(vmimage_error_kind kind) {
       ErrorKind::kMetadata,    ErrorKind::kImageNotFound,  ErrorKind::kLayerFs,
       ErrorKind::kIo,          ErrorKind::kInternal,       ErrorKind::kCancelled,
       ErrorKind::kPushImage};
-  if (kind == VMIMAGE_OK) return "ok";
+  int value = c_int(kind);
+  if (value == VMIMAGE_OK) return "ok";
   for (ErrorKind k : kKinds) {
     // error_kind_name's views are of string literals: NUL-terminated.
-    if (kind_of(k) == kind) return error_kind_name(k).data();
+    if (kind_of(k) == value) return error_kind_name(k).data();
   }
   return "unknown";
 }
@@ -547,12 +560,12 @@ vmimage_error_kind vmimage_push(vmimage_store* store, const char* src, const cha
   return guard(err, [&]() -> Status {
     VMI_CHECK(required(store, "store"));
     builder::PushLayout push_layout;
-    if (layout == VMIMAGE_PUSH_LAYERED) {
+    if (c_int(layout) == VMIMAGE_PUSH_LAYERED) {
       push_layout = builder::PushLayout::kLayered;
-    } else if (layout == VMIMAGE_PUSH_SQUASHED) {
+    } else if (c_int(layout) == VMIMAGE_PUSH_SQUASHED) {
       push_layout = builder::PushLayout::kSquashed;
     } else {
-      return Error(ErrorKind::kUsage, "unknown push layout " + std::to_string(layout));
+      return Error(ErrorKind::kUsage, "unknown push layout " + std::to_string(c_int(layout)));
     }
     VMI_TRY(auto client, registry::Client::create(builder::registry_options(
                              options != nullptr ? options->options : BuildOptions{})));
