@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "vmimage/cancel.h"
+#include "vmimage/export.h"
 #include "vmimage/limits.h"
 #include "vmimage/result.h"
 #include "vmimage/store.h"
@@ -30,8 +31,8 @@ struct LowerLayout {
   uint32_t max_lowers = 0;  // kAuto: squash the bottom layers so at most this many remain
 };
 // "squashed" | "layered" | "auto:N" (N >= 1).
-Result<LowerLayout> parse_layout(std::string_view text);
-std::string layout_name(const LowerLayout& layout);
+VMIMAGE_API Result<LowerLayout> parse_layout(std::string_view text);
+VMIMAGE_API std::string layout_name(const LowerLayout& layout);
 
 // Per-layer progress, from the thread working on that layer.
 struct BuildEvent {
@@ -82,7 +83,7 @@ struct ImportOptions {
 // Reads the next bytes of a stream into `buf`; returns how many, 0 at its end.
 using ReadFunction = std::function<Result<size_t>(std::span<std::byte> buf)>;
 
-class Builder {
+class VMIMAGE_API Builder {
  public:
   static Result<Builder> create(BuildOptions options);
   Builder(Builder&&) noexcept;

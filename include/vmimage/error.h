@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "vmimage/export.h"
+
 namespace vmimage {
 
 enum class ErrorKind {
@@ -33,9 +35,9 @@ enum class ErrorKind {
 };
 
 // Lower-case words used in messages: "vmimage: <kind>: <message>".
-std::string_view error_kind_name(ErrorKind kind);
+VMIMAGE_API std::string_view error_kind_name(ErrorKind kind);
 
-class Error {
+class VMIMAGE_API Error {
  public:
   Error(ErrorKind kind, std::string message, int sys_errno = 0)
       : kind_(kind), message_(std::move(message)), errno_(sys_errno) {}
@@ -57,6 +59,6 @@ class Error {
 };
 
 // An Error of `kind` for a failed system call, capturing errno now.
-Error sys_error(ErrorKind kind, std::string message);
+VMIMAGE_API Error sys_error(ErrorKind kind, std::string message);
 
 }  // namespace vmimage

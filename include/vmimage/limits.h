@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vmimage/export.h"
 #include "vmimage/result.h"
 
 namespace vmimage {
@@ -40,9 +41,9 @@ struct Limits {
 
 // Sets one limit by name ("max-layer-bytes") from text: sizes take K/M/G/T
 // suffixes, durations s/m/h. Errors are kUsage and name the limit.
-Status set_limit(Limits& limits, std::string_view name, std::string_view value);
+VMIMAGE_API Status set_limit(Limits& limits, std::string_view name, std::string_view value);
 // Applies "NAME=VALUE" (one --limit flag) or a comma-separated list of them.
-Status apply_limits(Limits& limits, std::string_view assignments);
+VMIMAGE_API Status apply_limits(Limits& limits, std::string_view assignments);
 
 struct LimitInfo {
   std::string name;         // "max-layer-bytes"
@@ -50,6 +51,6 @@ struct LimitInfo {
   std::string description;  // one line
 };
 // Every limit with its current value, in documentation order.
-std::vector<LimitInfo> describe_limits(const Limits& limits);
+VMIMAGE_API std::vector<LimitInfo> describe_limits(const Limits& limits);
 
 }  // namespace vmimage

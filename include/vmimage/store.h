@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vmimage/export.h"
 #include "vmimage/result.h"
 #include "vmimage/types.h"
 
@@ -25,11 +26,11 @@ struct WriterState;
 }  // namespace store_detail
 
 // --cache-dir DIR > $VMIMAGE_CACHE_DIR > $XDG_CACHE_HOME/vmimage > ~/.cache/vmimage.
-Result<std::string> resolve_cache_root(std::string_view explicit_dir);
+VMIMAGE_API Result<std::string> resolve_cache_root(std::string_view explicit_dir);
 
 // The key of a squashed blob: a sha256 over the fs type and the ordered DiffIDs
 // of the layers it squashes, so the same chain always finds the same blob.
-std::string squashed_blob_key(std::span<const std::string> diff_ids, FsType fs_type);
+VMIMAGE_API std::string squashed_blob_key(std::span<const std::string> diff_ids, FsType fs_type);
 
 // The blobs an image is made of. Only digest and fs_type are read; the store
 // fills in size and path. Every blob must already be in the store.
@@ -111,7 +112,7 @@ using BlobProducer = std::function<Status(int fd, const std::string& temp_path)>
 // A blob being produced: holds the blob's lock, so another process asking for
 // the same blob waits and then finds it. Destroyed uncommitted, it removes its
 // temp file. Hold one at a time per thread (or take them in a fixed order).
-class BlobWriter {
+class VMIMAGE_API BlobWriter {
  public:
   BlobWriter(BlobWriter&&) noexcept;
   BlobWriter& operator=(BlobWriter&&) noexcept;
@@ -143,7 +144,7 @@ class BlobWriter {
 // Keeps gc from removing the blobs a process produces or reuses until the image
 // that references them is saved. A lease is alive while its process holds the
 // lease's lock file; gc reaps the leases of dead processes.
-class Lease {
+class VMIMAGE_API Lease {
  public:
   Lease(Lease&&) noexcept;
   Lease& operator=(Lease&&) noexcept;
@@ -169,7 +170,7 @@ class Lease {
   std::shared_ptr<store_detail::LeaseState> state_;
 };
 
-class Store {
+class VMIMAGE_API Store {
  public:
   static Result<Store> open(StoreOptions options = {});
   static Result<Store> open(std::string_view cache_dir);
@@ -234,11 +235,12 @@ class Store {
 
 // The model's free functions: each opens the store at `cache_dir` ("" resolves
 // as Store::open does) for the one call.
-Result<GcStats> gc(std::string_view cache_dir);
-Status save_registry_cache(std::string_view tag, std::string_view cache_dir,
-                           const ImageLayers& layers, const ImageMeta& meta);
-Result<BuildResult> get_registry_cache(std::string_view tag, std::string_view cache_dir);
-Result<std::vector<ImageInfo>> list_registry_cache(std::string_view cache_dir);
-Result<GcStats> remove_registry_cache(std::string_view tag, std::string_view cache_dir);
+VMIMAGE_API Result<GcStats> gc(std::string_view cache_dir);
+VMIMAGE_API Status save_registry_cache(std::string_view tag, std::string_view cache_dir,
+                                       const ImageLayers& layers, const ImageMeta& meta);
+VMIMAGE_API Result<BuildResult> get_registry_cache(std::string_view tag,
+                                                   std::string_view cache_dir);
+VMIMAGE_API Result<std::vector<ImageInfo>> list_registry_cache(std::string_view cache_dir);
+VMIMAGE_API Result<GcStats> remove_registry_cache(std::string_view tag, std::string_view cache_dir);
 
 }  // namespace vmimage

@@ -10,23 +10,25 @@
 #include <string_view>
 #include <vector>
 
+#include "vmimage/export.h"
+
 namespace vmimage {
 
 // The filesystem a blob holds.
 enum class FsType { kErofs, kExt4 };
-std::string_view fs_type_name(FsType type);  // "erofs", "ext4"
-std::optional<FsType> parse_fs_type(std::string_view name);
+VMIMAGE_API std::string_view fs_type_name(FsType type);  // "erofs", "ext4"
+VMIMAGE_API std::optional<FsType> parse_fs_type(std::string_view name);
 
 // Which table of the store an image tag lives in: tags a user made (local) or
 // the cache of registry pulls (registry). A tag is unique within a scope.
 enum class Scope { kLocal, kRegistry };
-std::string_view scope_name(Scope scope);  // "local", "registry"
-std::optional<Scope> parse_scope(std::string_view name);
+VMIMAGE_API std::string_view scope_name(Scope scope);  // "local", "registry"
+VMIMAGE_API std::optional<Scope> parse_scope(std::string_view name);
 
 // How an image entered the store.
 enum class ImageSource { kRegistry, kImport, kTag };
-std::string_view image_source_name(ImageSource source);  // "registry", "import", "tag"
-std::optional<ImageSource> parse_image_source(std::string_view name);
+VMIMAGE_API std::string_view image_source_name(ImageSource source);  // "registry", "import", "tag"
+VMIMAGE_API std::optional<ImageSource> parse_image_source(std::string_view name);
 
 // One blob of the store. `digest` is the blob's key: a layer's DiffID (or
 // ChainID for chain-dependent lowers), or squashed_blob_key() for a squash.

@@ -12,6 +12,7 @@
 #include "builder/export.h"
 #include "builder/layer_store.h"
 #include "builder/push.h"
+#include "builder/registry_options.h"
 #include "builder/squash.h"
 #include "io/cancel.h"
 #include "io/decompress.h"
@@ -158,7 +159,7 @@ class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
 
 }  // namespace
 
-struct Builder::Impl {
+struct VMIMAGE_LOCAL Builder::Impl {
   Impl(BuildOptions o, Store s)
       : options(std::move(o)), store(std::move(s)), events(options.events) {}
 
@@ -219,11 +220,7 @@ void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest) {
 
 Result<registry::Client*> Builder::Impl::registry_client() {
   if (!client) {
-    registry::ClientOptions o;
-    o.insecure_registries = options.insecure_registries;
-    o.ca_file = options.ca_file;
-    o.limits = options.limits;
-    VMI_TRY(client, registry::Client::create(std::move(o)));
+    VMI_TRY(client, registry::Client::create(builder::registry_options(options)));
   }
   return client.get();
 }

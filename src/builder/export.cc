@@ -1,4 +1,7 @@
+// Export: stored images flattened into one ext4 or EROFS (see export.h).
 #include "builder/export.h"
+
+#include <sys/stat.h>
 
 #include "builder/merged_images.h"
 #include "builder/squash.h"
@@ -18,6 +21,41 @@ Status export_erofs(const std::vector<std::string>& lower_paths, const std::stri
   VMI_CHECK(write_squashed(lower_paths, out.fd(), output, dirname_of(output),
                            PageCache::kDropBehind));
   return out.commit();
+}
+
+Result<std::vector<std::string>> export_lowers(const BuildResult& image) {
+  bool runtime_erofs = !image.lower_fs_types.empty();
+  for (FsType t : image.lower_fs_types) runtime_erofs = runtime_erofs && t == FsType::kErofs;
+  if (runtime_erofs) return image.lower_paths;
+  std::vector<std::string> paths;
+  for (const LayerRef& layer : image.canonical_layers) {
+    if (layer.fs_type != FsType::kErofs) {
+      return Error(ErrorKind::kStoreRead, "the image has no EROFS blobs to export from (" +
+                                              layer.digest + " is " +
+                                              std::string(fs_type_name(layer.fs_type)) + ")");
+    }
+    paths.push_back(layer.path);
+  }
+  if (paths.empty()) return Error(ErrorKind::kStoreRead, "the image records no layers");
+  return paths;
+}
+
+Result<ext4::Ext4Stats> export_image(const BuildResult& image, const std::string& output,
+                                     const ExportOptions& options) {
+  VMI_TRY(std::vector<std::string> lowers, export_lowers(image));
+  if (options.type == FsType::kErofs) {
+    VMI_CHECK(export_erofs(lowers, output));
+    struct stat st;
+    if (::stat(output.c_str(), &st) != 0) return sys_error(ErrorKind::kIo, "stat " + output);
+    ext4::Ext4Stats stats;
+    stats.size_bytes = static_cast<uint64_t>(st.st_size);
+    return stats;
+  }
+  ext4::Ext4Options ext4_options;
+  ext4_options.size_bytes = options.size_bytes;
+  ext4_options.extra_free_bytes = options.extra_free_bytes;
+  ext4_options.journal = true;  // a writable root disk
+  return export_ext4(lowers, output, ext4_options);
 }
 
 Result<ext4::Ext4Stats> ext4_twin(const std::string& erofs_path, const std::string& content_key,

@@ -9,12 +9,29 @@
 #include "builder/layer_converter.h"
 #include "fs/ext4/writer.h"
 #include "vmimage/result.h"
+#include "vmimage/types.h"
 
 namespace vmimage::builder {
 
 Result<ext4::Ext4Stats> export_ext4(const std::vector<std::string>& lower_paths,
                                     const std::string& output, const ext4::Ext4Options& options);
 Status export_erofs(const std::vector<std::string>& lower_paths, const std::string& output);
+
+// The image as EROFS blobs, base first: its runtime lowers when they are EROFS
+// (a squashed image is one blob), else its per-layer blobs, which always are
+// (an image pulled with --fs ext4 has ext4 lowers).
+Result<std::vector<std::string>> export_lowers(const BuildResult& image);
+
+struct ExportOptions {
+  FsType type = FsType::kExt4;
+  uint64_t size_bytes = 0;        // ext4: the image's total size; 0: what the content needs
+  uint64_t extra_free_bytes = 0;  // ext4, sized automatically: this much available once mounted
+};
+
+// A stored image's whole tree as one writable ext4 root disk (with a journal)
+// or one EROFS: what `vmimage export` writes. For EROFS only size_bytes is set.
+Result<ext4::Ext4Stats> export_image(const BuildResult& image, const std::string& output,
+                                     const ExportOptions& options);
 
 // One EROFS lower as ext4, as it is (whiteouts and opaque markers kept), into
 // the empty file open as `fd` and named `path`; `content_key` names its

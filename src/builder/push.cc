@@ -1,3 +1,4 @@
+// Push: a stored image published as an EROFS-native OCI image (see push.h).
 #include "builder/push.h"
 
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include "io/sha256.h"
 #include "oci/media_types.h"
+#include "store/find_image.h"
 #include "util/file.h"
 
 namespace vmimage::builder {
@@ -247,6 +249,49 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
   }
   VMI_CHECK(client.put_manifest(target, std::string(oci::kOciManifest), bytes, cancel));
   return result;
+}
+
+std::optional<PushLayout> parse_push_layout(std::string_view name) {
+  if (name == "layered") return PushLayout::kLayered;
+  if (name == "squashed") return PushLayout::kSquashed;
+  return std::nullopt;
+}
+
+std::string_view push_layout_name(PushLayout layout) {
+  return layout == PushLayout::kSquashed ? "squashed" : "layered";
+}
+
+std::optional<PushCompression> parse_push_compression(std::string_view name) {
+  if (name == "none") return PushCompression::kNone;
+  if (name == "zstd") return PushCompression::kZstd;
+  return std::nullopt;
+}
+
+std::string_view push_compression_name(PushCompression compression) {
+  return compression == PushCompression::kZstd ? "zstd" : "none";
+}
+
+Result<PushResult> push_stored(Store& store, std::string_view src, std::string_view dest,
+                               registry::Client& client, const PushOptions& options,
+                               io::CancelFlag cancel) {
+  VMI_TRY(oci::Reference ref, oci::parse_reference(dest));
+  if (ref.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
+  VMI_TRY(FoundImage found, find_image(store, src));
+  return push_image(store, found.image, found.tag, client, ref, options, cancel);
+}
+
+nlohmann::ordered_json push_result_json(const PushResult& pushed, const PushOptions& options) {
+  auto blob_json = [](const PushedBlob& b) -> nlohmann::ordered_json {
+    return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
+  };
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (const PushedBlob& l : pushed.layers) layers.push_back(blob_json(l));
+  return {{"reference", pushed.reference},
+          {"digest", pushed.digest},
+          {"layout", push_layout_name(options.layout)},
+          {"compression", push_compression_name(options.compression)},
+          {"config", blob_json(pushed.config)},
+          {"layers", layers}};
 }
 
 }  // namespace vmimage::builder

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <map>
+
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +47,10 @@ struct PushOptions {
   std::optional<oci::Descriptor> subject;
   bool by_digest = false;  // store the manifest under its digest, not dest's tag
 };
+std::optional<PushLayout> parse_push_layout(std::string_view name);  // "layered", "squashed"
+std::string_view push_layout_name(PushLayout layout);
+std::optional<PushCompression> parse_push_compression(std::string_view name);  // "none", "zstd"
+std::string_view push_compression_name(PushCompression compression);
 
 struct PushedBlob {
   std::string digest;
@@ -75,5 +81,14 @@ Result<std::string> converted_config(std::string_view config,
 Result<PushResult> push_image(Store& store, const StoredImage& image, std::string_view name,
                               registry::Client& client, const oci::Reference& dest,
                               const PushOptions& options, io::CancelFlag cancel = nullptr);
+
+// `vmimage push SRC DEST`: the stored image SRC (looked up as find_image does)
+// to DEST, a reference with a tag (or none: :latest) but no digest.
+Result<PushResult> push_stored(Store& store, std::string_view src, std::string_view dest,
+                               registry::Client& client, const PushOptions& options,
+                               io::CancelFlag cancel = nullptr);
+
+// The `push --json` document: reference, digest, layout, compression, config, layers.
+nlohmann::ordered_json push_result_json(const PushResult& pushed, const PushOptions& options);
 
 }  // namespace vmimage::builder

@@ -9,30 +9,6 @@
 
 namespace vmimage::cli {
 
-namespace {
-
-// The image as EROFS blobs, base first: its runtime lowers when they are EROFS
-// (a squashed image is one blob), else its per-layer blobs, which always are
-// (an image pulled with --fs ext4 has ext4 lowers).
-Result<std::vector<std::string>> erofs_lowers(const BuildResult& image) {
-  bool runtime_erofs = !image.lower_fs_types.empty();
-  for (FsType t : image.lower_fs_types) runtime_erofs = runtime_erofs && t == FsType::kErofs;
-  if (runtime_erofs) return image.lower_paths;
-  std::vector<std::string> paths;
-  for (const LayerRef& layer : image.canonical_layers) {
-    if (layer.fs_type != FsType::kErofs) {
-      return Error(ErrorKind::kStoreRead, "the image has no EROFS blobs to export from (" +
-                                              layer.digest + " is " +
-                                              std::string(fs_type_name(layer.fs_type)) + ")");
-    }
-    paths.push_back(layer.path);
-  }
-  if (paths.empty()) return Error(ErrorKind::kStoreRead, "the image records no layers");
-  return paths;
-}
-
-}  // namespace
-
 void add_export_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string ref, output, type = "ext4", size, free;
@@ -53,25 +29,25 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
       VMI_TRY(Store store, open_store(ctx.global));
       VMI_TRY(FoundImage found, find_image(store, args->ref));
       VMI_CHECK(check_utf8(args->output, "OUTPUT"));
-      VMI_TRY(std::vector<std::string> lowers, erofs_lowers(found.image.result));
+      builder::ExportOptions options;
       if (args->type == "erofs") {
-        VMI_CHECK(builder::export_erofs(lowers, args->output));
-        if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());
-        return 0;
-      }
-      if (args->type != "ext4") {
+        options.type = FsType::kErofs;
+      } else if (args->type != "ext4") {
         return Error(ErrorKind::kLayerFs,
                      "unknown filesystem type '" + args->type + "' (expected ext4 or erofs)");
       }
-      ext4::Ext4Options options;
       if (!args->size.empty()) {
         VMI_TRY(options.size_bytes, parse_size(args->size));
       }
       if (!args->free.empty()) {
         VMI_TRY(options.extra_free_bytes, parse_size(args->free));
       }
-      options.journal = true;  // a writable root disk
-      VMI_TRY(ext4::Ext4Stats stats, builder::export_ext4(lowers, args->output, options));
+      VMI_TRY(ext4::Ext4Stats stats,
+              builder::export_image(found.image.result, args->output, options));
+      if (options.type == FsType::kErofs) {
+        if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());
+        return 0;
+      }
       if (!ctx.global.quiet) {
         std::printf("%s: ext4, %s (content needs %s)\n", args->output.c_str(),
                     human_size(stats.size_bytes).c_str(), human_size(stats.min_size_bytes).c_str());

@@ -8,14 +8,6 @@
 
 namespace vmimage::cli {
 
-namespace {
-
-nlohmann::ordered_json blob_json(const builder::PushedBlob& b) {
-  return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
-}
-
-}  // namespace
-
 void add_push_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string src, dest, layout = "layered", compress = "none";
@@ -35,37 +27,26 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       builder::PushOptions options;
-      if (args->layout == "layered") {
-        options.layout = builder::PushLayout::kLayered;
-      } else if (args->layout == "squashed") {
-        options.layout = builder::PushLayout::kSquashed;
-      } else {
+      std::optional<builder::PushLayout> layout = builder::parse_push_layout(args->layout);
+      if (!layout) {
         return Error(ErrorKind::kUsage,
                      "--layout must be layered or squashed, not \"" + args->layout + "\"");
       }
-      if (args->compress == "zstd") {
-        options.compression = builder::PushCompression::kZstd;
-      } else if (args->compress != "none") {
+      options.layout = *layout;
+      std::optional<builder::PushCompression> compression =
+          builder::parse_push_compression(args->compress);
+      if (!compression) {
         return Error(ErrorKind::kUsage,
                      "--compress must be none or zstd, not \"" + args->compress + "\"");
       }
-      VMI_TRY(oci::Reference dest, oci::parse_reference(args->dest));
-      if (dest.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
+      options.compression = *compression;
       VMI_TRY(Store store, open_store(ctx.global));
-      VMI_TRY(FoundImage found, find_image(store, args->src));
       VMI_TRY(auto client, registry::Client::create(make_client_options(ctx.global)));
       VMI_TRY(builder::PushResult pushed,
-              builder::push_image(store, found.image, found.tag, *client, dest, options,
-                                  ctx.cancel.flag()));
+              builder::push_stored(store, args->src, args->dest, *client, options,
+                                   ctx.cancel.flag()));
       if (ctx.global.json) {
-        nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-        for (const auto& l : pushed.layers) layers.push_back(blob_json(l));
-        VMI_CHECK(print_json({{"reference", pushed.reference},
-                              {"digest", pushed.digest},
-                              {"layout", args->layout},
-                              {"compression", args->compress},
-                              {"config", blob_json(pushed.config)},
-                              {"layers", layers}}));
+        VMI_CHECK(print_json(builder::push_result_json(pushed, options)));
         return 0;
       }
       if (!ctx.global.quiet) {

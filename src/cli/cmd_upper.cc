@@ -2,10 +2,8 @@
 // and work/ for an overlayfs upper layer.
 #include <cstdio>
 #include <memory>
-#include <random>
 
 #include "cli/cli.h"
-#include "io/identity.h"
 #include "fs/ext4/upper.h"
 #include "util/size.h"
 
@@ -19,25 +17,11 @@ struct UpperCreateArgs {
   std::string label;
 };
 
-Result<std::optional<io::Uuid>> upper_uuid(const std::string& text) {
-  if (text.empty()) return std::optional<io::Uuid>{};
-  if (text == "random") {
-    std::random_device rd;
-    std::array<uint8_t, 16> bytes{};
-    for (uint8_t& b : bytes) b = static_cast<uint8_t>(rd());
-    bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4: random
-    bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);
-    return std::optional<io::Uuid>{bytes};
-  }
-  VMI_TRY(io::Uuid uuid, io::parse_uuid(text));
-  return std::optional<io::Uuid>{uuid};
-}
-
 Result<int> run_upper_create(const UpperCreateArgs& args, const GlobalOptions& global) {
   VMI_CHECK(check_utf8(args.output, "OUTPUT"));
   ext4::UpperOptions options;
   VMI_TRY(options.size_bytes, parse_size(args.size));
-  VMI_TRY(options.uuid, upper_uuid(args.uuid));
+  VMI_TRY(options.uuid, ext4::parse_upper_uuid(args.uuid));
   options.label = args.label;
   VMI_TRY(ext4::Ext4Stats stats, ext4::create_upper(args.output, options));
   if (global.json) {

@@ -58,6 +58,8 @@ void add_version_command(CLI::App& app, CliContext& ctx) {
 int run(int argc, char** argv) {
   CLI::App app{"vmimage: turn OCI/Docker images into EROFS and ext4 images for microVMs"};
   app.require_subcommand(1);
+  // `vmimage --version` as help2man (the man page) and packagers expect it.
+  app.set_version_flag("--version", "vmimage " + std::string(version()));
   app.fallthrough();  // global flags may follow the command too: `vmimage ls --json`
   CliContext ctx;
   app.add_option("--cache-dir", ctx.global.cache_dir, "Store location");
@@ -74,6 +76,8 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "vmimage: usage: %s\n", e.what());

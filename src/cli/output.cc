@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "cli/cli.h"
+#include "store/image_json.h"
 #include "util/utf8.h"
 
 namespace vmimage::cli {
@@ -19,14 +20,7 @@ Result<Limits> resolve_limits(const GlobalOptions& global) {
 }
 
 Status print_json(const nlohmann::ordered_json& doc, int indent) {
-  std::string text;
-  try {
-    text = doc.dump(indent, ' ', false, nlohmann::ordered_json::error_handler_t::strict);
-  } catch (const nlohmann::ordered_json::exception& e) {
-    return Error(ErrorKind::kInternal,
-                 std::string("cannot print the result as JSON (text that is not UTF-8): ") +
-                     e.what());
-  }
+  VMI_TRY(std::string text, store_json::dump(doc, indent));
   std::printf("%s\n", text.c_str());
   return {};
 }

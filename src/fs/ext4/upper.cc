@@ -2,11 +2,28 @@
 // writer with a journal, since this disk is mounted read-write.
 #include "fs/ext4/upper.h"
 
+#include <random>
+
 #include "io/identity.h"
 #include "tree/data_sink.h"
 #include "tree/tree.h"
 
 namespace vmimage::ext4 {
+
+Result<std::optional<std::array<uint8_t, 16>>> parse_upper_uuid(std::string_view text) {
+  using Uuid = std::optional<io::Uuid>;
+  if (text.empty()) return Uuid{};
+  if (text == "random") {
+    std::random_device rd;
+    io::Uuid bytes{};
+    for (uint8_t& b : bytes) b = static_cast<uint8_t>(rd());
+    bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4: random
+    bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);
+    return Uuid{bytes};
+  }
+  VMI_TRY(io::Uuid uuid, io::parse_uuid(text));
+  return Uuid{uuid};
+}
 
 Result<Ext4Stats> create_upper(const std::string& output_path, const UpperOptions& options) {
   if (options.size_bytes == 0) {

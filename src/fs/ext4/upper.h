@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "fs/ext4/writer.h"
 #include "vmimage/result.h"
@@ -26,6 +27,10 @@ struct UpperOptions {
   std::optional<std::array<uint8_t, 16>> uuid;
   int64_t timestamp = 0;
 };
+
+// An upper disk's UUID as a user gives it: "" (derived), "random" (version 4)
+// or a UUID's text.
+Result<std::optional<std::array<uint8_t, 16>>> parse_upper_uuid(std::string_view text);
 
 // Creates OUTPUT: ext4 with a journal, /lost+found, and /upper and /work
 // (0755 root:root), every remaining byte free for the overlay's writes.

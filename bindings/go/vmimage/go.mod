@@ -1,0 +1,3 @@
+module vmimage
+
+go 1.19
