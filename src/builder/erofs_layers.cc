@@ -142,8 +142,10 @@ Result<std::unique_ptr<StoredLayers>> store_erofs_layers(Lease& lease,
   std::sort(order.begin(), order.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<BlobWriter> pending;
+  pending.reserve(order.size());
   for (auto& [slot, writer] : order) pending.push_back(std::move(*writer));
   std::vector<LayerRef> all;
+  all.reserve(refs.size());
   for (const std::optional<LayerRef>& ref : refs) all.push_back(*ref);
   return std::make_unique<StoredLayers>(std::move(all), std::move(pending));
 }

@@ -58,7 +58,8 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
 
 Result<std::unique_ptr<io::Reader>> open_layer_image(std::unique_ptr<io::Reader> blob,
                                                      io::Compression compression,
-                                                     const Digest& diff_id, std::string name) {
+                                                     const Digest& diff_id,
+                                                     const std::string& name) {
   io::Reader* raw = blob.get();
   std::unique_ptr<io::Reader> image = std::move(blob);
   switch (compression) {

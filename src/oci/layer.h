@@ -26,6 +26,7 @@ Result<std::unique_ptr<io::Reader>> open_layer_tar(std::unique_ptr<io::Reader> c
 // (the sha256 of the raw image) at end of stream, as open_layer_tar.
 Result<std::unique_ptr<io::Reader>> open_layer_image(std::unique_ptr<io::Reader> blob,
                                                      io::Compression compression,
-                                                     const Digest& diff_id, std::string name);
+                                                     const Digest& diff_id,
+                                                     const std::string& name);
 
 }  // namespace vmimage::oci

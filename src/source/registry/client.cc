@@ -330,8 +330,7 @@ Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& rep
   VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index, cancel));
   std::string name = "layer " + layer.descriptor.digest.str();
   if (layer.type.format == oci::LayerFormat::kErofs) {
-    return oci::open_layer_image(std::move(blob), layer.type.compression, layer.diff_id,
-                                 std::move(name));
+    return oci::open_layer_image(std::move(blob), layer.type.compression, layer.diff_id, name);
   }
   return oci::open_layer_tar(std::move(blob), layer.diff_id, std::move(name));
 }
@@ -418,7 +417,7 @@ Result<std::string> upload_url(Session& s, const std::string& location, const st
   return url;
 }
 
-std::string with_digest(std::string url, const oci::Digest& digest) {
+std::string with_digest(const std::string& url, const oci::Digest& digest) {
   return url + (url.find('?') == std::string::npos ? "?" : "&") +
          "digest=" + url_encode(digest.str());
 }
