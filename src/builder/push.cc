@@ -39,22 +39,49 @@ Result<bool> mount_from_elsewhere(Store& store, registry::Client& client,
   return false;
 }
 
+// One layer's progress, as PushOptions::events takes it.
+class LayerProgress {
+ public:
+  LayerProgress(const PushEvents& events, int index) : events_(events), index_(index) {}
+  void operator()(PushEvent::Kind kind, const std::string& digest, uint64_t done,
+                  uint64_t total) const {
+    if (!events_) return;
+    events_(PushEvent{kind, index_, digest, done, total});
+  }
+  // kBytes events of an upload of `total` bytes.
+  registry::UploadProgress bytes(const std::string& digest, uint64_t total) const {
+    if (!events_) return {};
+    return [this, digest, total](uint64_t sent) {
+      (*this)(PushEvent::Kind::kBytes, digest, sent, total);
+    };
+  }
+
+ private:
+  const PushEvents& events_;
+  int index_;
+};
+
 // The first `size` bytes of `fd` as blob `digest`, unless the repository has
 // it or can mount it; the store learns that dest holds it.
 Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci::Reference& dest,
                                int fd, uint64_t size, const std::string& digest_text,
-                               io::CancelFlag cancel) {
+                               const LayerProgress& progress, io::CancelFlag cancel) {
   PushedBlob blob{digest_text, size, false};
   VMI_TRY(oci::Digest digest, oci::Digest::parse(digest_text, kKind));
   VMI_TRY(bool present, client.has_blob(dest, digest, cancel));
   if (!present) {
     VMI_TRY(blob.mounted, mount_from_elsewhere(store, client, dest, digest, cancel));
     if (!blob.mounted) {
-      VMI_CHECK(client.upload_blob(dest, digest, fd, size, cancel));
+      VMI_CHECK(
+          client.upload_blob(dest, digest, fd, size, cancel, progress.bytes(digest_text, size)));
       blob.uploaded = true;
     }
   }
   VMI_CHECK(store.record_blob_location(digest_text, dest.name()));
+  progress(blob.uploaded  ? PushEvent::Kind::kUploaded
+           : blob.mounted ? PushEvent::Kind::kMounted
+                          : PushEvent::Kind::kExists,
+           digest_text, size, size);
   return blob;
 }
 
@@ -118,32 +145,37 @@ Result<Compressed> compress_zstd(int fd, const std::string& path, const std::str
   return out;
 }
 
-// One lower into the repository: its layer descriptor's blob and its DiffID.
+// Lower `index` into the repository: its layer descriptor's blob and its DiffID.
 Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Client& client,
                                                       const oci::Reference& dest,
-                                                      const LayerRef& lower,
+                                                      const LayerRef& lower, int index,
                                                       const PushOptions& options,
                                                       io::CancelFlag cancel) {
+  LayerProgress progress(options.events, index);
   VMI_TRY(UniqueFd fd, open_read(lower.path));
-  if (options.compression == PushCompression::kZstd) {
-    VMI_TRY(Compressed z, compress_zstd(fd.get(), lower.path, store.scratch_dir(), cancel));
-    VMI_TRY(PushedBlob blob,
-            upload_file(store, client, dest, z.file.get(), z.size, z.digest, cancel));
-    return std::pair{blob, z.raw_digest};
-  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return sys_error(ErrorKind::kIo, "reading " + lower.path);
   auto size = static_cast<uint64_t>(st.st_size);
+  if (options.compression == PushCompression::kZstd) {
+    progress(PushEvent::Kind::kPreparing, {}, 0, size);
+    VMI_TRY(Compressed z, compress_zstd(fd.get(), lower.path, store.scratch_dir(), cancel));
+    VMI_TRY(PushedBlob blob,
+            upload_file(store, client, dest, z.file.get(), z.size, z.digest, progress, cancel));
+    return std::pair{blob, z.raw_digest};
+  }
   VMI_TRY(std::string digest, known_sha256(store, lower));
   if (digest.empty()) {
     // Never hashed here (converted here, never pushed): hashed as it uploads,
     // in the one read of the blob; the registry cannot be asked first.
-    VMI_TRY(oci::Digest uploaded, client.upload_blob_hashing(dest, fd.get(), size, cancel));
+    VMI_TRY(oci::Digest uploaded,
+            client.upload_blob_hashing(dest, fd.get(), size, cancel, progress.bytes({}, size)));
     VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, uploaded.str()));
     VMI_CHECK(store.record_blob_location(uploaded.str(), dest.name()));
+    progress(PushEvent::Kind::kUploaded, uploaded.str(), size, size);
     return std::pair{PushedBlob{uploaded.str(), size, true}, uploaded.str()};
   }
-  VMI_TRY(PushedBlob blob, upload_file(store, client, dest, fd.get(), size, digest, cancel));
+  VMI_TRY(PushedBlob blob,
+          upload_file(store, client, dest, fd.get(), size, digest, progress, cancel));
   return std::pair{blob, digest};
 }
 
@@ -199,11 +231,12 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
   PushResult result;
   result.reference = dest.str();
   std::vector<std::string> diff_ids;
-  for (const LayerRef& lower : lowers) {
+  for (size_t i = 0; i < lowers.size(); ++i) {
+    const LayerRef& lower = lowers[i];
     if (lower.fs_type != FsType::kErofs) {
       return Error(kKind, tag + ": lower " + lower.digest + " is not EROFS");
     }
-    auto pushed = push_lower(store, client, dest, lower, options, cancel);
+    auto pushed = push_lower(store, client, dest, lower, static_cast<int>(i), options, cancel);
     if (!pushed) return std::move(pushed).error().context("pushing " + lower.path);
     result.layers.push_back(pushed->first);
     diff_ids.push_back(pushed->second);
@@ -248,6 +281,8 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
     result.reference = target.str();
   }
   VMI_CHECK(client.put_manifest(target, std::string(oci::kOciManifest), bytes, cancel));
+  if (options.events)
+    options.events(PushEvent{PushEvent::Kind::kManifest, -1, result.digest, 0, 0});
   return result;
 }
 
@@ -282,7 +317,8 @@ Result<PushResult> push_stored(Store& store, std::string_view src, std::string_v
 
 nlohmann::ordered_json push_result_json(const PushResult& pushed, const PushOptions& options) {
   auto blob_json = [](const PushedBlob& b) -> nlohmann::ordered_json {
-    return {{"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
+    return {
+        {"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
   };
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const PushedBlob& l : pushed.layers) layers.push_back(blob_json(l));

@@ -4,6 +4,7 @@
 // with rootfs.diff_ids set to the digests of those lowers.
 #pragma once
 
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,24 @@ inline constexpr int kPushZstdLevel = 3;
 // (what `pull --converted-repo` looks for among the source's referrers).
 inline constexpr std::string_view kConvertedArtifactType = "application/vnd.vmimage.erofs.v1";
 
+// Per-layer progress of a push, from the pushing thread.
+struct PushEvent {
+  enum class Kind {
+    kPreparing,  // layer `index`: hashing or compressing it (total = its size)
+    kBytes,      // `done` of `total` bytes sent
+    kExists,     // the repository has the blob
+    kMounted,    // linked from another repository of the registry
+    kUploaded,   // sent
+    kManifest,   // index -1: the manifest is stored; digest = its digest
+  };
+  Kind kind = Kind::kPreparing;
+  int index = -1;
+  std::string digest;  // the blob's, when known
+  uint64_t done = 0;
+  uint64_t total = 0;
+};
+using PushEvents = std::function<void(const PushEvent&)>;
+
 struct PushOptions {
   PushLayout layout = PushLayout::kLayered;
   PushCompression compression = PushCompression::kNone;
@@ -46,6 +65,7 @@ struct PushOptions {
   // 1.1), with artifactType kConvertedArtifactType.
   std::optional<oci::Descriptor> subject;
   bool by_digest = false;  // store the manifest under its digest, not dest's tag
+  PushEvents events;       // may be empty
 };
 std::optional<PushLayout> parse_push_layout(std::string_view name);  // "layered", "squashed"
 std::string_view push_layout_name(PushLayout layout);

@@ -1,12 +1,75 @@
 // `vmimage push SRC DEST [--layout layered|squashed]`: publishes a stored image
 // as an EROFS-native OCI image (builder/push.h).
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "builder/push.h"
 #include "cli/cli.h"
 #include "cli/store_format.h"
 
 namespace vmimage::cli {
+namespace {
+
+// Push progress on stderr: a line per layer event; on a terminal, the bytes
+// of the upload under way on a line redrawn at most ten times a second.
+class PushProgress {
+ public:
+  explicit PushProgress(bool tty) : tty_(tty) {}
+
+  void on_event(const builder::PushEvent& e) {
+    using Kind = builder::PushEvent::Kind;
+    std::string layer = "layer " + std::to_string(e.index + 1);
+    if (!e.digest.empty()) layer += " " + short_digest(e.digest);
+    if (e.kind == Kind::kBytes) {
+      if (!tty_ || !throttle()) return;
+      std::fprintf(stderr, "\x1b[2K\r%s: sending %s / %s", layer.c_str(),
+                   human_size(e.done).c_str(), human_size(e.total).c_str());
+      std::fflush(stderr);
+      pending_ = true;
+      return;
+    }
+    std::string what;
+    switch (e.kind) {
+      case Kind::kPreparing:
+        what = layer + ": compressing " + human_size(e.total);
+        break;
+      case Kind::kExists:
+        what = layer + ": already there";
+        break;
+      case Kind::kMounted:
+        what = layer + ": mounted from another repository";
+        break;
+      case Kind::kUploaded:
+        what = layer + ": uploaded " + human_size(e.total);
+        break;
+      case Kind::kManifest:
+        what = "manifest " + e.digest + " stored";
+        break;
+      case Kind::kBytes:
+        break;
+    }
+    if (pending_) std::fprintf(stderr, "\x1b[2K\r");
+    pending_ = false;
+    std::fprintf(stderr, "%s\n", what.c_str());
+  }
+
+ private:
+  bool throttle() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return false;
+    last_ = now;
+    return true;
+  }
+
+  bool tty_;
+  bool pending_ = false;  // a bytes line is on screen
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace
 
 void add_push_command(CLI::App& app, CliContext& ctx) {
   struct Args {
@@ -40,24 +103,18 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
                      "--compress must be none or zstd, not \"" + args->compress + "\"");
       }
       options.compression = *compression;
+      auto progress = std::make_shared<PushProgress>(::isatty(STDERR_FILENO) == 1);
+      if (!ctx.global.quiet && !ctx.global.json) {
+        options.events = [progress](const builder::PushEvent& e) { progress->on_event(e); };
+      }
       VMI_TRY(Store store, open_store(ctx.global));
       VMI_TRY(auto client, registry::Client::create(make_client_options(ctx.global)));
-      VMI_TRY(builder::PushResult pushed,
-              builder::push_stored(store, args->src, args->dest, *client, options,
-                                   ctx.cancel.flag()));
+      VMI_TRY(
+          builder::PushResult pushed,
+          builder::push_stored(store, args->src, args->dest, *client, options, ctx.cancel.flag()));
       if (ctx.global.json) {
         VMI_CHECK(print_json(builder::push_result_json(pushed, options)));
         return 0;
-      }
-      if (!ctx.global.quiet) {
-        for (size_t i = 0; i < pushed.layers.size(); ++i) {
-          const auto& l = pushed.layers[i];
-          std::printf("layer %zu/%zu %s %s %s\n", i + 1, pushed.layers.size(),
-                      short_digest(l.digest).c_str(), human_size(l.size).c_str(),
-                      l.uploaded  ? "uploaded"
-                      : l.mounted ? "mounted"
-                                  : "already there");
-        }
       }
       std::printf("%s@%s\n", pushed.reference.c_str(), pushed.digest.c_str());
       return 0;

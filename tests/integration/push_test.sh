@@ -91,6 +91,16 @@ vmi --json push "$R/src/main:v1" "$R/converted/main:v1" >"$WORK/p2.json" || fail
 [[ $(json_get "$WORK/p2.json" 'd["digest"]') == $(json_get "$WORK/p1.json" 'd["digest"]') ]] ||
   fail "the second push gave another manifest"
 
+log "progress on stderr, a line per layer; stdout is the pushed reference"
+vmi push "$R/src/main:v1" "$R/progress/main:v1" >"$WORK/p-out" 2>"$WORK/p-err" || fail "push: $(cat "$WORK/p-err")"
+[[ $(cat "$WORK/p-out") == "$R/progress/main:v1@$(json_get "$WORK/p1.json" 'd["digest"]')" ]] ||
+  fail "stdout: $(cat "$WORK/p-out")"
+[[ $(grep -c '^layer [0-9]* [0-9a-f]*: mounted from another repository$' "$WORK/p-err") == "$n" ]] ||
+  fail "progress lines: $(cat "$WORK/p-err")"
+grep -q "^manifest $(json_get "$WORK/p1.json" 'd["digest"]') stored$" "$WORK/p-err" || fail "no manifest line: $(cat "$WORK/p-err")"
+vmi -q push "$R/src/main:v1" "$R/progress/main:v1" >/dev/null 2>"$WORK/p-err"
+[[ ! -s $WORK/p-err ]] || fail "-q printed progress: $(cat "$WORK/p-err")"
+
 log "push --layout squashed: the one squashed lower, no history"
 B=$WORK/host-b
 "$VMIMAGE" -q --cache-dir "$B" pull --layout squashed "$R/src/main:v1" >/dev/null

@@ -301,11 +301,12 @@ type PushResult struct {
 }
 
 // PushedBlob is one blob of a pushed image; Uploaded is false when the
-// registry had it already.
+// registry had it already or Mounted it from another repository.
 type PushedBlob struct {
 	Digest   string `json:"digest"`
 	Size     int64  `json:"size"`
 	Uploaded bool   `json:"uploaded"`
+	Mounted  bool   `json:"mounted"`
 }
 
 // Push publishes the stored image src to dest (a reference with a tag) as an

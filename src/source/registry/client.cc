@@ -330,6 +330,11 @@ Result<std::unique_ptr<io::Reader>> Client::open_layer(const oci::Reference& rep
   VMI_TRY(auto blob, open_blob(repo, layer.descriptor, progress, layer_index, cancel));
   std::string name = "layer " + layer.descriptor.digest.str();
   if (layer.type.format == oci::LayerFormat::kErofs) {
+    // A raw image is its blob: the blob's digest check is the DiffID's.
+    if (layer.type.compression == io::Compression::kNone &&
+        layer.descriptor.digest == layer.diff_id) {
+      return blob;
+    }
     return oci::open_layer_image(std::move(blob), layer.type.compression, layer.diff_id, name);
   }
   return oci::open_layer_tar(std::move(blob), layer.diff_id, std::move(name));
@@ -389,11 +394,16 @@ Result<bool> Client::mount_blob(const oci::Reference& repo, const oci::Digest& d
 }
 
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
-                           uint64_t size, io::CancelFlag cancel) {
+                           uint64_t size, io::CancelFlag cancel, const UploadProgress& progress) {
   return upload(
       repo, digest,
       [&](RequestSpec& put) {
-        put.upload = UploadBody{fd, 0, size};
+        put.upload = UploadBody{fd, 0, size, nullptr};
+        if (progress) {
+          put.upload->observe = [&](uint64_t at, std::span<const std::byte> bytes) {
+            progress(at + bytes.size());
+          };
+        }
       },
       cancel);
 }
@@ -443,7 +453,8 @@ Result<std::string> Client::begin_upload(const oci::Reference& repo, const std::
 }
 
 Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
-                                                io::CancelFlag cancel) {
+                                                io::CancelFlag cancel,
+                                                const UploadProgress& progress) {
   Session& s = impl_->session_for(repo);
   std::string what = "uploading a " + std::to_string(size) + "-byte blob to " + repo.name();
   RetryState retry(s.config().retry, std::nullopt, cancel);
@@ -460,6 +471,7 @@ Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int 
                                 bytes = bytes.subspan(static_cast<size_t>(hashed - at));
                                 hash.update(bytes);
                                 hashed += bytes.size();
+                                if (progress) progress(hashed);
                               }};
     RetryState patch_retry = no_retries(s, cancel);
     auto sent = s.open(patch, patch_retry);

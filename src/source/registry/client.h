@@ -66,6 +66,9 @@ struct ResolvedImage {
   std::vector<Layer> layers;
 };
 
+// Bytes of a blob sent so far (a body sent again counts from 0 again).
+using UploadProgress = std::function<void(uint64_t sent)>;
+
 struct FetchedDocument {
   oci::Digest digest;  // of the bytes as served
   std::string bytes;
@@ -119,12 +122,13 @@ class Client {
   // PUT that streams the file (the registry checks the digest); a failed
   // upload starts over, within the retry policy.
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd, uint64_t size,
-                     io::CancelFlag cancel = nullptr);
+                     io::CancelFlag cancel = nullptr, const UploadProgress& progress = {});
   // The same for a blob whose digest is learned on the way, in one read of
   // the file: POST, one PATCH that streams it while hashing it, then PUT
   // ?digest= (the registry checks it). Returns the digest.
   Result<oci::Digest> upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
-                                          io::CancelFlag cancel = nullptr);
+                                          io::CancelFlag cancel = nullptr,
+                                          const UploadProgress& progress = {});
   // The same for a small blob held in memory (a config).
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest,
                      const std::string& bytes, io::CancelFlag cancel = nullptr);
