@@ -1,4 +1,4 @@
-package vmimage_test
+package image_test
 
 // The model's API, signature by signature: this file compiles only if every
 // function, method, field and sentinel has exactly the model's type.
@@ -8,7 +8,7 @@ import (
 	"io"
 	"time"
 
-	"vmimage"
+	vmimage "vmimage"
 )
 
 var (

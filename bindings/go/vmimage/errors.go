@@ -1,4 +1,4 @@
-package vmimage
+package image
 
 // #include <vmimage/vmimage.h>
 import "C"

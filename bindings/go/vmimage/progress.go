@@ -1,4 +1,4 @@
-package vmimage
+package image
 
 // #include <stdint.h>
 // #include <vmimage/vmimage.h>

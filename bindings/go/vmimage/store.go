@@ -1,4 +1,4 @@
-package vmimage
+package image
 
 // #include <stdlib.h>
 // #include <vmimage/vmimage.h>

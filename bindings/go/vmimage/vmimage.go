@@ -1,16 +1,18 @@
-// Package vmimage turns OCI/Docker images into boot-ready EROFS and ext4
+// Package image (import path vmimage, at bindings/go/vmimage) turns OCI/Docker images into boot-ready EROFS and ext4
 // lowers for microVMs, in a local content-addressed store. It is cgo over
 // libvmimage's C ABI (include/vmimage/vmimage.h), found through pkg-config
 // (vmimage.pc); docs/embedding.md describes the library.
 //
-// The API is the model's image package: NewBuilder, Build, Import, SaveTag,
-// the Store and the registry-cache functions. vmimage's further operations
+// The API is the model's image package, under the model's package name, so a
+// program written against the model compiles with only its import path
+// changed: NewBuilder, Build, Import, SaveTag, the Store and the
+// registry-cache functions. vmimage's further operations
 // (Push, Export, CreateUpper) are added beside them.
 //
 // A Builder or Store may be used from several goroutines: calls on one are
 // serialized. Cancelling a call's context stops the work in the library,
 // which then leaves the store as it was.
-package vmimage
+package image
 
 // #cgo pkg-config: vmimage
 // #include <stdlib.h>

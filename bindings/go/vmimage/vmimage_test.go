@@ -1,4 +1,4 @@
-package vmimage_test
+package image_test
 
 // Against a local registry that tests/embed/go_test.sh starts and fills:
 // $VMIMAGE_TEST_IMAGE (manifest digest $VMIMAGE_TEST_DIGEST), the same image
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"vmimage"
+	vmimage "vmimage"
 )
 
 func env(t *testing.T, name string) string {

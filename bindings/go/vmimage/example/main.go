@@ -1,6 +1,6 @@
 // A program written against the model's image package, compiled against
-// vmimage's Go binding with only the import path changed (the model's
-// package is imported under its own name, image). It pulls an image, tags
+// vmimage's Go binding with only the import path changed: the binding's
+// package is named image, as the model's is. It pulls an image, tags
 // it, imports an archive, lists both scopes, removes what it made and
 // collects garbage, printing what it sees.
 //
@@ -16,7 +16,7 @@ import (
 	"os"
 	"time"
 
-	image "vmimage"
+	"vmimage"
 )
 
 func main() {
