@@ -189,6 +189,15 @@ VMIMAGE_API vmimage_error_kind vmimage_store_remove(vmimage_store* store, vmimag
 /* Removes unreferenced blobs, temp files and dead leases (stats may be NULL). */
 VMIMAGE_API vmimage_error_kind vmimage_store_gc(vmimage_store* store, vmimage_gc_stats* stats,
                                                 vmimage_error* err);
+/* `vmimage du`: the store's disk usage as a JSON document (docs/embedding.md). */
+VMIMAGE_API vmimage_error_kind vmimage_store_du(vmimage_store* store, char** usage_json,
+                                                vmimage_error* err);
+/* `vmimage verify`: re-hashes the blobs of the `count` tags (every blob when
+ * count is 0) against the store's records. Problems found are not an error:
+ * report_json lists them (blobs_checked, bytes_checked, problems). */
+VMIMAGE_API vmimage_error_kind vmimage_store_verify(vmimage_store* store,
+                                                    const char* const* tags, size_t count,
+                                                    char** report_json, vmimage_error* err);
 
 /* --- Builder ----------------------------------------------------------------- */
 typedef struct vmimage_builder vmimage_builder;

@@ -424,6 +424,29 @@ vmimage_error_kind vmimage_store_remove(vmimage_store* store, vmimage_scope scop
   });
 }
 
+vmimage_error_kind vmimage_store_du(vmimage_store* store, char** usage_json, vmimage_error* err) {
+  return guard(err, [&]() -> Status {
+    VMI_CHECK(required(store, "store"));
+    VMI_TRY(DiskUsage usage, store->store->disk_usage());
+    return put_json(usage_json, store_json::disk_usage_json(usage));
+  });
+}
+
+vmimage_error_kind vmimage_store_verify(vmimage_store* store, const char* const* tags, size_t count,
+                                        char** report_json, vmimage_error* err) {
+  return guard(err, [&]() -> Status {
+    VMI_CHECK(required(store, "store"));
+    if (count > 0 && tags == nullptr) return Error(ErrorKind::kUsage, "tags is NULL");
+    std::vector<std::string> names;
+    for (size_t i = 0; i < count; ++i) {
+      if (tags[i] == nullptr) return Error(ErrorKind::kUsage, "a tag is NULL");
+      names.emplace_back(tags[i]);
+    }
+    VMI_TRY(VerifyReport report, store->store->verify(names));
+    return put_json(report_json, store_json::verify_report_json(report));
+  });
+}
+
 vmimage_error_kind vmimage_store_gc(vmimage_store* store, vmimage_gc_stats* stats,
                                     vmimage_error* err) {
   return guard(err, [&]() -> Status {

@@ -30,19 +30,7 @@ Result<int> run_du(const GlobalOptions& global) {
   VMI_TRY(Store store, open_store(global));
   VMI_TRY(DiskUsage du, store.disk_usage());
   if (global.json) {
-    auto images = nlohmann::ordered_json::array();
-    for (const ImageUsage& i : du.images) {
-      images.push_back({{"tag", i.tag},
-                        {"scope", scope_name(i.scope)},
-                        {"unique_bytes", i.unique_bytes},
-                        {"shared_bytes", i.shared_bytes}});
-    }
-    nlohmann::ordered_json out = {{"blobs", du.blobs},
-                                  {"bytes", du.bytes},
-                                  {"shared_bytes", du.shared_bytes},
-                                  {"unreferenced_bytes", du.unreferenced_bytes},
-                                  {"images", images}};
-    VMI_CHECK(print_json(out));
+    VMI_CHECK(print_json(store_json::disk_usage_json(du)));
     return 0;
   }
   print_table({{"BLOBS", "SIZE", "SHARED", "UNREFERENCED"},
@@ -67,18 +55,7 @@ Result<int> run_verify(const GlobalOptions& global, const std::vector<std::strin
   VMI_TRY(Store store, open_store(global));
   VMI_TRY(VerifyReport report, store.verify(refs));
   if (global.json) {
-    auto problems = nlohmann::ordered_json::array();
-    for (const BlobProblem& p : report.problems) {
-      problems.push_back({{"problem", problem_name(p.kind)},
-                          {"digest", p.record.blob.digest},
-                          {"fs_type", fs_type_name(p.record.blob.fs_type)},
-                          {"path", p.record.blob.path},
-                          {"detail", p.detail}});
-    }
-    nlohmann::ordered_json out = {{"blobs_checked", report.blobs_checked},
-                                  {"bytes_checked", report.bytes_checked},
-                                  {"problems", problems}};
-    VMI_CHECK(print_json(out));
+    VMI_CHECK(print_json(store_json::verify_report_json(report)));
   } else {
     for (const BlobProblem& p : report.problems) {
       std::printf("%s %s (%s) %s: %s\n", problem_name(p.kind), p.record.blob.digest.c_str(),

@@ -181,6 +181,35 @@ Json gc_stats_json(const GcStats& stats) {
           {"leases_reaped", stats.leases_reaped}};
 }
 
+Json disk_usage_json(const DiskUsage& du) {
+  auto images = Json::array();
+  for (const ImageUsage& i : du.images) {
+    images.push_back({{"tag", i.tag},
+                      {"scope", scope_name(i.scope)},
+                      {"unique_bytes", i.unique_bytes},
+                      {"shared_bytes", i.shared_bytes}});
+  }
+  return {{"blobs", du.blobs},
+          {"bytes", du.bytes},
+          {"shared_bytes", du.shared_bytes},
+          {"unreferenced_bytes", du.unreferenced_bytes},
+          {"images", images}};
+}
+
+Json verify_report_json(const VerifyReport& report) {
+  auto problems = Json::array();
+  for (const BlobProblem& p : report.problems) {
+    problems.push_back({{"problem", p.kind == BlobProblem::Kind::kMissing ? "missing" : "corrupt"},
+                        {"digest", p.record.blob.digest},
+                        {"fs_type", fs_type_name(p.record.blob.fs_type)},
+                        {"path", p.record.blob.path},
+                        {"detail", p.detail}});
+  }
+  return {{"blobs_checked", report.blobs_checked},
+          {"bytes_checked", report.bytes_checked},
+          {"problems", problems}};
+}
+
 Result<Json> inspect_json(const StoredImage& image, Store& store) {
   Json result = build_result_json(image.result);
   for (const char* list : {"layers", "canonical_layers"}) {

@@ -28,6 +28,12 @@ Json build_result_json(const BuildResult& result);
 Json meta_json(const ImageMeta& meta);  // tag, digest, size, created_at, source, oci
 Json image_info_json(const ImageInfo& info);
 Json gc_stats_json(const GcStats& stats);
+// `du`: blobs, bytes, shared_bytes, unreferenced_bytes, images (tag, scope,
+// unique_bytes, shared_bytes).
+Json disk_usage_json(const DiskUsage& usage);
+// `verify`: blobs_checked, bytes_checked, problems (problem "missing" |
+// "corrupt", digest, fs_type, path, detail).
+Json verify_report_json(const VerifyReport& report);
 // The `inspect` document: the image's tag, scope, source and creation time,
 // then its build_result_json keys, each lower with the origin (converted here,
 // or pulled as an EROFS layer) and, when known, the sha256 `store` records.

@@ -102,7 +102,22 @@ int main(int argc, char** argv) {
   check(vmimage_store_inspect(store, "c-read:v1", &inspected, &err) == VMIMAGE_OK &&
             strstr(inspected, "\"scope\":\"local\"") && strstr(inspected, "\"source\":\"import\""),
         "inspect", &err);
+  check(strstr(inspected, "\"origin\":\"converted\"") != NULL, "inspect names each lower's origin", 0);
   vmimage_free(inspected);
+
+  char* usage = NULL;
+  check(vmimage_store_du(store, &usage, &err) == VMIMAGE_OK && strstr(usage, "\"unreferenced_bytes\"") &&
+            strstr(usage, "c-read:v1"),
+        "du", &err);
+  vmimage_free(usage);
+  char* report = NULL;
+  const char* verify_tags[] = {"c-read:v1"};
+  check(vmimage_store_verify(store, verify_tags, 1, &report, &err) == VMIMAGE_OK &&
+            strstr(report, "\"problems\":[]") && !strstr(report, "\"blobs_checked\":0"),
+        "verify", &err);
+  vmimage_free(report);
+  check(vmimage_store_verify(store, NULL, 1, &report, &err) == VMIMAGE_ERR_USAGE,
+        "verify with NULL tags is a usage error", 0);
 
   vmimage_cancel_token* cancel = vmimage_cancel_token_new();
   vmimage_cancel_token_cancel(cancel);
