@@ -197,8 +197,20 @@ GcStats prune_blobs(Core& core, const std::vector<BlobId>& candidates) {
   return stats;
 }
 
+// Where registry blobs were seen (push's mount hints) is forgotten after this.
+constexpr int64_t kLocationLifetimeNs = int64_t{30} * 24 * 3600 * 1'000'000'000;
+
+Status forget_old_locations(Core& core) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(), "DELETE FROM blob_locations WHERE seen_at < ?",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(now_ns() - kLocationLifetimeNs);
+  return stmt.run();
+}
+
 Result<GcStats> collect_garbage(Core& core) {
   GcStats stats;
+  VMI_CHECK(forget_old_locations(core));
   VMI_CHECK(reap_dead_leases(core, stats));
   VMI_TRY(auto unreferenced, unreferenced_blobs(core));
   for (const BlobId& id : unreferenced) prune_one(core, id, stats);

@@ -137,8 +137,8 @@ TEST_F(StoreTest, VerifiesRowsWithTheWholeFileXxh3Checksum) {
   {
     auto db = Db::open(cache() + "/store.db", false);
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(db->exec("UPDATE blobs SET file_checksum = '" + *whole + "'", ErrorKind::kMetadata)
-                    .ok());
+    ASSERT_TRUE(
+        db->exec("UPDATE blobs SET file_checksum = '" + *whole + "'", ErrorKind::kMetadata).ok());
   }
   EXPECT_TRUE(store.verify()->problems.empty());
   ::chmod(ref.path.c_str(), 0644);
@@ -172,8 +172,9 @@ TEST_F(StoreTest, RecordsWhereABlobCameFromAndItsSha256) {
   EXPECT_EQ((*pulled)->origin, BlobOrigin::kPulled);
   EXPECT_EQ((*pulled)->content_digest, io::sha256_digest(pulled_content));
 
-  ASSERT_TRUE(store.set_content_digest(testing::digest_of("converted"), FsType::kErofs,
-                                       "sha256:" + std::string(64, 'a'))
+  ASSERT_TRUE(store
+                  .set_content_digest(testing::digest_of("converted"), FsType::kErofs,
+                                      "sha256:" + std::string(64, 'a'))
                   .ok());
   EXPECT_EQ((*store.find_blob(testing::digest_of("converted"), FsType::kErofs))->content_digest,
             "sha256:" + std::string(64, 'a'));
@@ -190,6 +191,18 @@ TEST_F(StoreTest, RecordsWhereABlobCameFromAndItsSha256) {
   ASSERT_TRUE(store.record_blob_location(blob, "r.example/a").ok());
   EXPECT_EQ(*store.blob_locations(blob), (std::vector<std::string>{"r.example/a", "r.example/b"}));
   EXPECT_TRUE(store.blob_locations("sha256:" + std::string(64, 'c'))->empty());
+
+  // gc forgets locations not seen for 30 days.
+  {
+    auto db = Db::open(cache() + "/store.db", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("UPDATE blob_locations SET seen_at = seen_at - 31 * 86400 * 1000000000 "
+                         "WHERE repository = 'r.example/b'",
+                         ErrorKind::kMetadata)
+                    .ok());
+  }
+  ASSERT_TRUE(store.gc().ok());
+  EXPECT_EQ(*store.blob_locations(blob), (std::vector<std::string>{"r.example/a"}));
 }
 
 }  // namespace
