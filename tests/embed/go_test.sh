@@ -42,7 +42,7 @@ go test -v -count=1 ${VMIMAGE_GO_TEST_FLAGS:-} ./... 2>&1 | tee "$WORK/go-test.l
 ! grep -q -- '--- SKIP' "$WORK/go-test.log" || fail "a Go test skipped"
 grep -q -- '--- PASS: TestCancelMidPull' "$WORK/go-test.log" || fail "the cancellation test did not run"
 # The library it ran was this build's.
-go list -f '{{.CgoPkgConfig}}' . | grep -q vmimage || fail "the package does not use pkg-config"
+grep -q vmimage <<<"$(go list -f '{{.CgoPkgConfig}}' .)" || fail "the package does not use pkg-config"
 
 log "the model's program, built and run"
 go build -o "$WORK/example" ./example || fail "the model's program does not compile"

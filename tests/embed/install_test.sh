@@ -25,7 +25,7 @@ for f in "$libdir/libvmimage.a" "$libdir/pkgconfig/vmimage.pc" "$libdir/pkgconfi
 done
 
 log "SONAME and exported symbols"
-readelf -d "$libdir/libvmimage.so.1" | grep -q 'SONAME.*\[libvmimage\.so\.1\]' || fail "SONAME"
+grep -q 'SONAME.*\[libvmimage\.so\.1\]' <<<"$(readelf -d "$libdir/libvmimage.so.1")" || fail "SONAME"
 nm -D --defined-only "$libdir/libvmimage.so.1" | awk '{print $3}' >"$WORK/symbols"
 nm -DC --defined-only "$libdir/libvmimage.so.1" | cut -d' ' -f3- >"$WORK/demangled"
 c_symbols=$(grep -c '^vmimage_' "$WORK/symbols" || true)
@@ -53,7 +53,7 @@ complete_words() {
            printf "%s\n" "${COMPREPLY[@]}"' _ "$prefix/share/bash-completion/completions/vmimage" "$@"
 }
 while read -r command; do
-  complete_words vmimage "$command" | grep -qx "$command" || fail "completion lacks $command"
+  grep -qx "$command" <<<"$(complete_words vmimage "$command")" || fail "completion lacks $command"
 done <"$WORK/commands"
 [[ $(complete_words vmimage pull --fo) == --force ]] || fail "completion of pull --fo"
 
@@ -66,10 +66,14 @@ skopeo copy -q "oci:$WORK/layout:v1" "oci-archive:$WORK/app.tar" >/dev/null
 # means it must load the installed libvmimage.so.1, static that it must not.
 run_program() {
   local name=$1 binary=$2 linkage=$3
+  # ldd's output is taken whole first: with pipefail, `ldd | grep -q` fails
+  # whenever grep exits before ldd has written everything (SIGPIPE).
+  local libs
+  libs=$(ldd "$binary") || fail "ldd $binary"
   if [[ $linkage == shared ]]; then
-    ldd "$binary" | grep -q "$libdir/libvmimage.so.1" || fail "$name does not load the installed .so"
+    grep -q "$libdir/libvmimage.so.1" <<<"$libs" || fail "$name does not load the installed .so: $libs"
   else
-    ! ldd "$binary" | grep -q libvmimage || fail "$name loads libvmimage.so"
+    ! grep -q libvmimage <<<"$libs" || fail "$name loads libvmimage.so"
   fi
   "$binary" "$WORK/store-$name" "$WORK/app.tar" "app-$name:v1" >"$WORK/$name.out" 2>&1 ||
     fail "$name: $(cat "$WORK/$name.out")"
