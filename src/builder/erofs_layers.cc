@@ -1,6 +1,7 @@
 #include "builder/erofs_layers.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <utility>
@@ -32,7 +33,13 @@ Status copy_image(io::Reader& image, int fd, const std::string& name, ImageBudge
   const uint64_t max_bytes = budget.limits().max_layer_bytes;
   for (uint64_t offset = 0;;) {
     VMI_TRY(std::span<const std::byte> got, image.read_view(buf));
-    if (got.empty()) return {};
+    if (got.empty()) {
+      // Trailing zero blocks were skipped: the file still needs its full size.
+      if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) {
+        return sys_error(ErrorKind::kStoreSave, "sizing " + name);
+      }
+      return {};
+    }
     if (got.size() > max_bytes - std::min(offset, max_bytes)) {
       return Error(ErrorKind::kLayerFs, name + " is larger than " + std::to_string(max_bytes) +
                                             " bytes (limit max-layer-bytes)");

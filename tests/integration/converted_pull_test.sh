@@ -165,6 +165,8 @@ for stack in main root-opaque; do
   alone=()
   for i in "${!stack_tars[@]}"; do
     "$VMIMAGE" mkfs "${stack_tars[i]}" "$WORK/$stack-alone-$i.erofs" >/dev/null || fail "mkfs layer $i"
+    # Another converter may leave zero blocks at the end: they are stored too.
+    ((i == 0)) && truncate -s +8192 "$WORK/$stack-alone-$i.erofs"
     alone+=("$WORK/$stack-alone-$i.erofs")
   done
   lowers=()
