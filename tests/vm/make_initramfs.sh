@@ -5,6 +5,8 @@
 #   virtio transports  virtio_pci (PCI machines), virtio_mmio (-M microvm, as Firecracker)
 #   virtio_blk, erofs, overlay, ext4 (+ crc32c: a softdep modules.dep does not
 #   list, needed for metadata_csum), dm-verity
+# and the host's (Debian's) dmsetup with the shared libraries and the dynamic
+# loader it links, at their own paths, for the guest's dm-verity lowers.
 #
 # Usage: make_initramfs.sh KERNEL_DIR OUT
 #   KERNEL_DIR: from fetch_kernel.sh (vmlinuz, version, lib/modules/VERSION)
@@ -15,6 +17,8 @@ K=$1
 OUT=$2
 BUSYBOX=$(dpkg -L busybox-static 2>/dev/null | grep -m1 '/bin/busybox$') ||
   { echo "busybox-static missing (scripts/install-deps)" >&2; exit 1; }
+DMSETUP=$(command -v /usr/sbin/dmsetup /sbin/dmsetup | head -n 1) ||
+  { echo "dmsetup missing (scripts/install-deps)" >&2; exit 1; }
 for t in cpio gzip gcc; do
   command -v "$t" >/dev/null || { echo "$t missing (scripts/install-deps)" >&2; exit 1; }
 done
@@ -30,6 +34,17 @@ for applet in sh mount umount grep insmod sed base64 mkdir sleep poweroff cat sy
   ln -s busybox "$R/bin/$applet"
 done
 gcc -static -O2 -Wall -Wextra -Werror -o "$R/bin/guest_exec" "$here/guest_exec.c"
+
+# dmsetup and every library ldd names ("lib => /path (addr)", the loader as
+# "/path (addr)"), each copied as a file (cp -L: the host's are symlinks into
+# /usr) to the path the binary and the loader look for it at.
+cp "$DMSETUP" "$R/bin/dmsetup"
+libs=$(ldd "$DMSETUP") || { echo "ldd $DMSETUP failed" >&2; exit 1; }
+for lib in $(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs"); do
+  mkdir -p "$R$(dirname "$lib")"
+  cp -L "$lib" "$R$lib"
+done
+[[ -f $R/lib64/ld-linux-x86-64.so.2 ]] || { echo "ldd $DMSETUP named no loader: $libs" >&2; exit 1; }
 cp "$here/init" "$R/init"
 chmod 755 "$R/init"
 
