@@ -30,6 +30,24 @@ enum class ImageSource { kRegistry, kImport, kTag };
 VMIMAGE_API std::string_view image_source_name(ImageSource source);  // "registry", "import", "tag"
 VMIMAGE_API std::optional<ImageSource> parse_image_source(std::string_view name);
 
+// A blob's dm-verity hash tree (docs/verity.md): format version 1, SHA-256,
+// 4096-byte data and hash blocks. The filesystem fills [0, data_size); a
+// veritysetup superblock sits at hash_offset and the tree follows it.
+struct VerityInfo {
+  std::string root_hash;  // 64 lower-case hex digits
+  std::string salt;       // 64 lower-case hex digits
+  uint64_t data_size = 0;
+  uint64_t hash_offset = 0;
+};
+// What a launcher needs to open a blob through dm-verity, `device` being the
+// block device that holds it (data and tree on the same device):
+//   "0 SECTORS verity 1 DEVICE DEVICE 4096 4096 BLOCKS HASH_START sha256 ROOT SALT"
+// (dmsetup create --table, and the table part of dm-mod.create=), and
+//   "veritysetup open DEVICE NAME DEVICE ROOT --hash-offset=N".
+VMIMAGE_API std::string verity_dm_table(const VerityInfo& verity, std::string_view device);
+VMIMAGE_API std::string veritysetup_open_command(const VerityInfo& verity, std::string_view device,
+                                                 std::string_view name);
+
 // One blob of the store. `digest` is the blob's key: a layer's DiffID (or
 // ChainID for chain-dependent lowers), or squashed_blob_key() for a squash.
 // size and path are filled in by the store.
@@ -38,6 +56,7 @@ struct LayerRef {
   FsType fs_type = FsType::kErofs;
   uint64_t size = 0;
   std::string path;  // absolute
+  std::optional<VerityInfo> verity;  // set when the blob carries a dm-verity tree
 };
 
 // The parts of an OCI image config a VM launcher needs.

@@ -60,3 +60,21 @@ std::optional<ImageSource> parse_image_source(std::string_view name) {
 }
 
 }  // namespace vmimage
+
+namespace vmimage {
+
+std::string verity_dm_table(const VerityInfo& v, std::string_view device) {
+  std::string dev(device);
+  return "0 " + std::to_string(v.data_size / 512) + " verity 1 " + dev + " " + dev +
+         " 4096 4096 " + std::to_string(v.data_size / 4096) + " " +
+         std::to_string(v.hash_offset / 4096 + 1) + " sha256 " + v.root_hash + " " + v.salt;
+}
+
+std::string veritysetup_open_command(const VerityInfo& v, std::string_view device,
+                                     std::string_view name) {
+  std::string dev(device);
+  return "veritysetup open " + dev + " " + std::string(name) + " " + dev + " " + v.root_hash +
+         " --hash-offset=" + std::to_string(v.hash_offset);
+}
+
+}  // namespace vmimage
