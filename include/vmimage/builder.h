@@ -74,6 +74,9 @@ struct BuildOptions {
   // image of its manifest, and pull that instead when there is one.
   std::string converted_repo;
   bool publish_converted = false;  // converted here: push it to converted_repo for others
+  // Every blob ends with a dm-verity tree (docs/verity.md); blobs with and
+  // without one are different store entries.
+  bool verity = false;
 };
 
 struct ImportOptions {

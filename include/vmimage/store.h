@@ -134,6 +134,8 @@ class VMIMAGE_API BlobWriter {
   // Records, on commit, that the blob is a pulled EROFS layer whose bytes
   // have this sha256 (verified as they streamed).
   void set_pulled(std::string content_digest);
+  // Records, on commit, the dm-verity tree the file ends with.
+  void set_verity(VerityInfo verity);
 
  private:
   friend class Lease;

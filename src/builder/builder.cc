@@ -14,6 +14,7 @@
 #include "builder/push.h"
 #include "builder/registry_options.h"
 #include "builder/squash.h"
+#include "verity/tree.h"
 #include "io/cancel.h"
 #include "io/decompress.h"
 #include "oci/platform.h"
@@ -102,12 +103,17 @@ class ProgressAdapter : public registry::ProgressSink {
 class RegistrySource : public builder::LayerSource {
  public:
   RegistrySource(Store& store, registry::Client& client, const registry::ResolvedImage& image,
-                 registry::ProgressSink& progress, io::CancelFlag cancel)
-      : store_(store), client_(client), image_(image), progress_(progress), cancel_(cancel) {}
+                 registry::ProgressSink& progress, bool verity, io::CancelFlag cancel)
+      : store_(store),
+        client_(client),
+        image_(image),
+        progress_(progress),
+        verity_(verity),
+        cancel_(cancel) {}
 
   Result<std::shared_ptr<builder::StreamedLayer>> stream(int i, Lease& lease,
                                                          builder::ImageBudget& budget) override {
-    VMI_TRY(auto layer, builder::start_layer(store_, lease));
+    VMI_TRY(auto layer, builder::start_layer(store_, lease, verity_));
     const registry::Layer& l = image_.layers[static_cast<size_t>(i)];
     VMI_TRY(auto tar, client_.open_layer(image_.reference, l, &progress_, i, cancel_));
     std::string name = "layer " + std::to_string(i) + " (" + l.diff_id.str() + ")";
@@ -120,6 +126,7 @@ class RegistrySource : public builder::LayerSource {
   registry::Client& client_;
   const registry::ResolvedImage& image_;
   registry::ProgressSink& progress_;
+  bool verity_;
   io::CancelFlag cancel_;
 };
 
@@ -127,11 +134,12 @@ class RegistrySource : public builder::LayerSource {
 // known which image, hence which layers, it holds), handed over by position.
 class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
  public:
-  ArchiveSource(Store& store, Lease& lease, builder::ImageBudget& budget, io::CancelFlag cancel)
-      : store_(store), lease_(lease), budget_(budget), cancel_(cancel) {}
+  ArchiveSource(Store& store, Lease& lease, builder::ImageBudget& budget, bool verity,
+                io::CancelFlag cancel)
+      : store_(store), lease_(lease), budget_(budget), verity_(verity), cancel_(cancel) {}
 
   Result<archive::ConvertedBlob> on_blob(const std::string& member, io::Reader& stream) override {
-    VMI_TRY(auto layer, builder::start_layer(store_, lease_));
+    VMI_TRY(auto layer, builder::start_layer(store_, lease_, verity_));
     // The converter reads `tar` ahead on other threads: `stream` is not touched
     // elsewhere until `tar` is gone.
     VMI_TRY(io::Decompressed tar,
@@ -152,6 +160,7 @@ class ArchiveSource : public archive::BlobHandler, public builder::LayerSource {
   Store& store_;
   Lease& lease_;
   builder::ImageBudget& budget_;
+  bool verity_;
   io::CancelFlag cancel_;
   const archive::ImportedImage* image_ = nullptr;
   std::vector<std::shared_ptr<builder::StreamedLayer>> streamed_;
@@ -208,7 +217,18 @@ struct VMIMAGE_LOCAL Builder::Impl {
   Result<LayerRef> squash(Lease& lease, const std::vector<std::string>& diff_ids,
                           builder::StoredLayers& layers);
   void emit(BuildEvent::Kind kind, int index, std::string digest = {});
+  // With options.verity: the tree of a blob written whole, read back once.
+  Status add_verity(BlobWriter& writer);
 };
+
+Status Builder::Impl::add_verity(BlobWriter& writer) {
+  if (!options.verity) return {};
+  VMI_TRY(VerityInfo v, verity::append_tree_by_reading(writer.fd(), writer.temp_path(),
+                                                       store.scratch_dir(),
+                                                       builder::store_verity_salt()));
+  writer.set_verity(std::move(v));
+  return {};
+}
 
 void Builder::Impl::emit(BuildEvent::Kind kind, int index, std::string digest) {
   BuildEvent e;
@@ -237,6 +257,10 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
       if (!r.lower_fs_types.empty() && r.lower_fs_types.front() != options.fs_type) {
         return std::optional<BuildResult>();
       }
+      // With or without dm-verity trees, as asked: build again otherwise.
+      for (const LayerRef& layer : r.layers) {
+        if (layer.verity.has_value() != options.verity) return std::optional<BuildResult>();
+      }
       // A blob deleted behind the store's back: pull again rather than hand it out.
       for (const LayerRef& layer : r.layers) {
         VMI_TRY(bool whole, store.has_blob(layer.digest, layer.fs_type));
@@ -255,6 +279,7 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
 Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::string>& diff_ids,
                                        builder::StoredLayers& layers) {
   std::string key = squashed_blob_key(diff_ids, FsType::kErofs);
+  if (options.verity) key = builder::verity_blob_key(key);
   VMI_TRY(BlobWriter writer, lease.begin_blob(key, FsType::kErofs));
   if (writer.exists()) {
     layers.start();
@@ -266,6 +291,7 @@ Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::stri
   auto started = [&] { layers.start(); };
   VMI_CHECK(builder::write_squashed(paths, writer.fd(), writer.temp_path(), store.scratch_dir(),
                                     PageCache::kKeep, started));
+  VMI_CHECK(add_verity(writer));
   return writer.commit();
 }
 
@@ -316,6 +342,7 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
       bool squash = i == 0 && first_layer > 0;
       const std::string& content = squash ? lower.digest : diff_ids[first_layer + i];
       VMI_CHECK(builder::ext4_twin(lower.path, content, writer.fd(), writer.temp_path()));
+      VMI_CHECK(add_verity(writer));
     }
     VMI_TRY(LayerRef ref, writer.commit());
     out.push_back(ref);
@@ -326,7 +353,7 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
 Result<std::unique_ptr<builder::StoredLayers>> Builder::Impl::convert_layers(
     Lease& lease, builder::LayerSource& source, builder::ImageBudget& budget,
     const std::vector<std::string>& diff_ids) {
-  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), options.verity};
   return builder::store_layers(store, lease, diff_ids, source, budget, layer_options);
 }
 
@@ -402,7 +429,7 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFla
   VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  RegistrySource source(store, *c, image, progress, cancel);
+  RegistrySource source(store, *c, image, progress, options.verity, cancel);
   VMI_TRY(auto layers, convert_layers(lease, source, budget, diff_ids));
   VMI_TRY(BuildResult result, store_image(lease, std::move(layers), diff_ids, registry_meta(image),
                                           Scope::kRegistry, {ref.str()}, cancel));
@@ -510,7 +537,7 @@ Result<BuildResult> Builder::Impl::import_image(
   }
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(this->options.limits);
-  ArchiveSource source(store, lease, budget, cancel);
+  ArchiveSource source(store, lease, budget, this->options.verity, cancel);
   VMI_TRY(archive::ImportedImage image, walk(source, walk_options));
   source.set_image(image);
   // No tag: every name the archive gives the image, as `docker load` does.

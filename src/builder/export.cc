@@ -9,19 +9,26 @@
 
 namespace vmimage::builder {
 
-Result<ext4::Ext4Stats> export_ext4(const std::vector<std::string>& lower_paths,
-                                    const std::string& output, const ext4::Ext4Options& options) {
+namespace {
+
+Result<ext4::Ext4Stats> export_ext4(const std::vector<std::string>& lower_paths, int fd,
+                                    const std::string& path, const ext4::Ext4Options& options) {
   tree::DataSources sources;
   VMI_TRY(MergedImages merged, merge_images(lower_paths, &sources));
-  return ext4::write_ext4(merged.tree, sources, output, options);
+  return ext4::write_ext4_file(merged.tree, sources, fd, path, options);
 }
 
-Status export_erofs(const std::vector<std::string>& lower_paths, const std::string& output) {
-  VMI_TRY(AtomicFile out, AtomicFile::create(output));
-  VMI_CHECK(write_squashed(lower_paths, out.fd(), output, dirname_of(output),
-                           PageCache::kDropBehind));
-  return out.commit();
+Result<ext4::Ext4Stats> export_erofs(const std::vector<std::string>& lower_paths, int fd,
+                                     const std::string& path, PageCache page_cache) {
+  VMI_CHECK(write_squashed(lower_paths, fd, path, dirname_of(path), page_cache));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return sys_error(ErrorKind::kIo, "stat " + path);
+  ext4::Ext4Stats stats;
+  stats.size_bytes = static_cast<uint64_t>(st.st_size);
+  return stats;
 }
+
+}  // namespace
 
 Result<std::vector<std::string>> export_lowers(const BuildResult& image) {
   bool runtime_erofs = !image.lower_fs_types.empty();
@@ -40,22 +47,30 @@ Result<std::vector<std::string>> export_lowers(const BuildResult& image) {
   return paths;
 }
 
-Result<ext4::Ext4Stats> export_image(const BuildResult& image, const std::string& output,
-                                     const ExportOptions& options) {
+Result<ExportResult> export_image(const BuildResult& image, const std::string& output,
+                                  const ExportOptions& options) {
   VMI_TRY(std::vector<std::string> lowers, export_lowers(image));
+  VMI_TRY(AtomicFile out, AtomicFile::create(output));
+  ExportResult result;
   if (options.type == FsType::kErofs) {
-    VMI_CHECK(export_erofs(lowers, output));
-    struct stat st;
-    if (::stat(output.c_str(), &st) != 0) return sys_error(ErrorKind::kIo, "stat " + output);
-    ext4::Ext4Stats stats;
-    stats.size_bytes = static_cast<uint64_t>(st.st_size);
-    return stats;
+    // Read back for the tree: keep what was just written in the page cache.
+    PageCache cache = options.verity ? PageCache::kKeep : PageCache::kDropBehind;
+    VMI_TRY(result.stats, export_erofs(lowers, out.fd(), out.temp_path(), cache));
+  } else {
+    ext4::Ext4Options ext4_options;
+    ext4_options.size_bytes = options.size_bytes;
+    ext4_options.extra_free_bytes = options.extra_free_bytes;
+    ext4_options.journal = true;  // a writable root disk
+    Result<ext4::Ext4Stats> stats = export_ext4(lowers, out.fd(), out.temp_path(), ext4_options);
+    if (!stats) return std::move(stats).error().context("writing " + output);
+    result.stats = *stats;
   }
-  ext4::Ext4Options ext4_options;
-  ext4_options.size_bytes = options.size_bytes;
-  ext4_options.extra_free_bytes = options.extra_free_bytes;
-  ext4_options.journal = true;  // a writable root disk
-  return export_ext4(lowers, output, ext4_options);
+  if (options.verity) {
+    VMI_TRY(result.verity, verity::append_tree_by_reading(out.fd(), output, dirname_of(output),
+                                                          *options.verity));
+  }
+  VMI_CHECK(out.commit());
+  return result;
 }
 
 Result<ext4::Ext4Stats> ext4_twin(const std::string& erofs_path, const std::string& content_key,

@@ -13,9 +13,6 @@
 
 namespace vmimage::builder {
 
-Result<ext4::Ext4Stats> export_ext4(const std::vector<std::string>& lower_paths,
-                                    const std::string& output, const ext4::Ext4Options& options);
-Status export_erofs(const std::vector<std::string>& lower_paths, const std::string& output);
 
 // The image as EROFS blobs, base first: its runtime lowers when they are EROFS
 // (a squashed image is one blob), else its per-layer blobs, which always are
@@ -26,12 +23,20 @@ struct ExportOptions {
   FsType type = FsType::kExt4;
   uint64_t size_bytes = 0;        // ext4: the image's total size; 0: what the content needs
   uint64_t extra_free_bytes = 0;  // ext4, sized automatically: this much available once mounted
+  // A dm-verity tree with this salt after the filesystem (read back once it is
+  // written); the disk is then read-only.
+  std::optional<verity::Salt> verity;
+};
+
+struct ExportResult {
+  ext4::Ext4Stats stats;  // for EROFS only size_bytes is set (the filesystem's)
+  std::optional<VerityInfo> verity;
 };
 
 // A stored image's whole tree as one writable ext4 root disk (with a journal)
-// or one EROFS: what `vmimage export` writes. For EROFS only size_bytes is set.
-Result<ext4::Ext4Stats> export_image(const BuildResult& image, const std::string& output,
-                                     const ExportOptions& options);
+// or one EROFS: what `vmimage export` writes.
+Result<ExportResult> export_image(const BuildResult& image, const std::string& output,
+                                  const ExportOptions& options);
 
 // One EROFS lower as ext4, as it is (whiteouts and opaque markers kept), into
 // the empty file open as `fd` and named `path`; `content_key` names its

@@ -31,11 +31,16 @@ Result<std::unique_ptr<LayerConverter>> LayerConverter::create(int out_fd, std::
                                                                const std::string& scratch_dir,
                                                                const LayerImageOptions& options) {
   std::unique_ptr<LayerConverter> c(new LayerConverter(out_fd, std::move(out_path), options));
+  c->scratch_dir_ = scratch_dir;
   if (options.fs_type == FsType::kErofs) {
     erofs::Options o;
     o.block_size = options.block_size;
     o.volume_label = options.label;
     o.page_cache = options.page_cache;
+    if (options.verity) {
+      VMI_TRY(c->hasher_, verity::DataHasher::create(scratch_dir, *options.verity));
+      o.verity = c->hasher_.get();
+    }
     VMI_TRY(c->erofs_, erofs::ImageWriter::create(out_fd, c->out_path_, scratch_dir, o));
     return c;
   }
@@ -95,6 +100,10 @@ Status LayerConverter::finish(const tree::Tree* lower) {
   erofs_->set_uuid(uuid_);
   VMI_CHECK(erofs_->finish(tree_));
   erofs_stats_ = erofs_->stats();
+  if (hasher_) {
+    VMI_TRY(verity_, hasher_->append_tree(out_fd_, erofs_stats_.image_bytes, out_path_));
+    hasher_.reset();
+  }
   return {};
 }
 
@@ -107,6 +116,10 @@ Status LayerConverter::write_ext4() {
   VMI_TRY(ext4_stats_, ext4::write_ext4_file(tree_, spool_sources_, out_fd_, out_path_, o));
   spool_sink_.reset();
   spool_.reset();
+  if (options_.verity) {
+    VMI_TRY(verity_, verity::append_tree_by_reading(out_fd_, out_path_, scratch_dir_,
+                                                    *options_.verity));
+  }
   return {};
 }
 

@@ -22,6 +22,7 @@
 #include "tree/tree.h"
 #include "vmimage/result.h"
 #include "util/writeback.h"
+#include "verity/tree.h"
 #include "vmimage/types.h"
 
 namespace vmimage::builder {
@@ -36,6 +37,9 @@ struct LayerImageOptions {
   uint64_t size_bytes = 0;             // ext4: the image size; 0 sizes automatically
   uint64_t extra_free_bytes = 0;       // ext4: free space added to an automatic size
   PageCache page_cache = PageCache::kKeep;  // kDropBehind for files nobody reads back soon
+  // A dm-verity tree with this salt after the filesystem (verity/tree.h): its
+  // EROFS blocks hashed as they stream, an ext4 image read back once written.
+  std::optional<verity::Salt> verity;
 };
 
 // The UUID of a layer image, unless given: from the layer's DiffID (or another
@@ -82,6 +86,8 @@ class LayerConverter {
   const io::Uuid& uuid() const { return uuid_; }
   const erofs::Stats& erofs_stats() const { return erofs_stats_; }
   const ext4::Ext4Stats& ext4_stats() const { return ext4_stats_; }
+  // With options.verity, after finish(): the tree appended to the image.
+  const std::optional<VerityInfo>& verity() const { return verity_; }
 
  private:
   LayerConverter(int out_fd, std::string out_path, LayerImageOptions options);
@@ -89,8 +95,11 @@ class LayerConverter {
 
   int out_fd_;
   std::string out_path_;
+  std::string scratch_dir_;
   LayerImageOptions options_;
   std::unique_ptr<erofs::ImageWriter> erofs_;  // EROFS: the image being written
+  std::unique_ptr<verity::DataHasher> hasher_;  // EROFS with verity: its blocks' hashes
+  std::optional<VerityInfo> verity_;
   UniqueFd spool_;                             // ext4: file bodies until finish()
   tree::DataSources spool_sources_;
   std::unique_ptr<tree::SpoolSink> spool_sink_;

@@ -16,6 +16,7 @@ namespace {
 
 struct Slot {
   std::string diff_id;
+  std::string diff_key;  // the blob's key when it does not depend on the layers below
   std::string context_key;
   std::optional<LayerRef> blob;              // in the store already, or committed
   std::optional<BlobWriter> context_writer;  // locked
@@ -40,14 +41,14 @@ Status lock_slots(Store& store, Lease& lease, std::vector<Slot>& slots) {
   std::map<std::string, std::vector<std::pair<size_t, bool>>> wanted;  // key → (slot, is_context)
   for (size_t i = 0; i < slots.size(); ++i) {
     VMI_TRY(bool have_context, store.has_blob(slots[i].context_key));
-    VMI_TRY(bool have_diff, store.has_blob(slots[i].diff_id));
+    VMI_TRY(bool have_diff, store.has_blob(slots[i].diff_key));
     if (have_context) {
       wanted[slots[i].context_key].push_back({i, true});
     } else if (have_diff) {
-      wanted[slots[i].diff_id].push_back({i, false});
+      wanted[slots[i].diff_key].push_back({i, false});
     } else {
       wanted[slots[i].context_key].push_back({i, true});
-      wanted[slots[i].diff_id].push_back({i, false});
+      wanted[slots[i].diff_key].push_back({i, false});
     }
   }
   for (auto& [key, users] : wanted) {
@@ -115,20 +116,22 @@ Result<LayerRef> complete(std::vector<Slot>& slots, size_t i, const tree::Tree& 
   std::string key = s.context_key;
   if (!c.context_sensitive()) {
     for (size_t j = 0; j < i; ++j) {  // an earlier slot holds (or will commit) this DiffID
-      if (slots[j].blob && slots[j].blob->digest == s.diff_id) return *slots[j].blob;
+      if (slots[j].blob && slots[j].blob->digest == s.diff_key) return *slots[j].blob;
     }
     if (s.diff_writer) {
       target = &*s.diff_writer;
-      key = s.diff_id;
+      key = s.diff_key;
     }
   }
   VMI_CHECK(target->adopt(std::move(*s.streamed->file)));
+  if (c.verity()) target->set_verity(*c.verity());
   s.streamed->file.reset();
   struct stat st;
   if (::fstat(target->fd(), &st) != 0) {
     return sys_error(ErrorKind::kStoreSave, "inspecting " + target->temp_path());
   }
-  LayerRef ref{key, FsType::kErofs, static_cast<uint64_t>(st.st_size), target->temp_path()};
+  LayerRef ref{key, FsType::kErofs, static_cast<uint64_t>(st.st_size), target->temp_path(),
+               c.verity()};
   pending.push_back(std::move(*target));
   return ref;
 }
@@ -144,12 +147,20 @@ std::string layer_context_key(const std::string& chain_id) {
   return io::sha256_digest("vmimage-lower-v1 " + chain_id);
 }
 
-Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease) {
+std::string verity_blob_key(const std::string& key) {
+  return io::sha256_digest("vmimage-verity-v1 " + key);
+}
+
+verity::Salt store_verity_salt() { return verity::derive_salt("vmimage store blob"); }
+
+Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease, bool verity) {
   auto layer = std::make_shared<StreamedLayer>();
   VMI_TRY(BlobWriter file, lease.begin_scratch_blob());
   layer->file = std::move(file);
+  LayerImageOptions options;
+  if (verity) options.verity = store_verity_salt();
   VMI_TRY(layer->converter, LayerConverter::create(layer->file->fd(), layer->file->temp_path(),
-                                                   store.scratch_dir(), LayerImageOptions{}));
+                                                   store.scratch_dir(), options));
   return layer;
 }
 
@@ -189,7 +200,9 @@ Result<std::unique_ptr<StoredLayers>> store_layers(Store& store, Lease& lease,
   std::vector<Slot> slots(diff_ids.size());
   for (size_t i = 0; i < slots.size(); ++i) {
     slots[i].diff_id = diff_ids[i];
+    slots[i].diff_key = options.verity ? verity_blob_key(diff_ids[i]) : diff_ids[i];
     slots[i].context_key = layer_context_key(chains[i]);
+    if (options.verity) slots[i].context_key = verity_blob_key(slots[i].context_key);
   }
   VMI_CHECK(lock_slots(store, lease, slots));
   for (size_t i = 0; i < slots.size(); ++i) {

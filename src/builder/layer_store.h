@@ -23,6 +23,12 @@ namespace vmimage::builder {
 
 // The key of a chain-dependent layer blob.
 std::string layer_context_key(const std::string& chain_id);
+// The key of a blob that ends with a dm-verity tree, from the key the same
+// filesystem has without one: a tree is part of a blob's identity.
+std::string verity_blob_key(const std::string& key);
+// The salt of every store blob's tree: fixed, so that each entry point and
+// each host writes the same bytes for the same layer (docs/verity.md).
+verity::Salt store_verity_salt();
 
 // A layer through phase 1: its image being written into a scratch blob of the
 // store (its key comes with phase 2), and the converter that wrote it.
@@ -43,12 +49,14 @@ class LayerSource {
                                                         ImageBudget& budget) = 0;
 };
 
-// A new LayerConverter writing into a new scratch blob of `lease`.
-Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease);
+// A new LayerConverter writing into a new scratch blob of `lease`, with a
+// dm-verity tree when `verity`.
+Result<std::shared_ptr<StreamedLayer>> start_layer(Store& store, Lease& lease, bool verity);
 
 struct LayerStoreOptions {
   int jobs = 3;
   BuildEvents events;  // may be empty; called from several threads, one at a time
+  bool verity = false;  // the blobs have dm-verity trees (keys: verity_blob_key)
 };
 
 // The layers of one image, complete but for the publishing of the blobs this

@@ -558,7 +558,9 @@ vmimage_error_kind vmimage_export(vmimage_store* store, const char* ref, const c
     options.size_bytes = size_bytes;
     options.extra_free_bytes = free_bytes;
     VMI_TRY(FoundImage found, find_image(*store->store, text(ref)));
-    VMI_TRY(ext4::Ext4Stats stats, builder::export_image(found.image.result, output, options));
+    VMI_TRY(builder::ExportResult exported,
+            builder::export_image(found.image.result, output, options));
+    const ext4::Ext4Stats& stats = exported.stats;
     return put_json(report_json, {{"path", output},
                                   {"fs_type", fs_type_name(options.type)},
                                   {"size_bytes", stats.size_bytes},

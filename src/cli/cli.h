@@ -13,6 +13,7 @@
 #include "vmimage/result.h"
 #include "vmimage/builder.h"
 #include "vmimage/limits.h"
+#include "verity/tree.h"
 
 namespace vmimage::cli {
 
@@ -59,6 +60,15 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
 // BuildOptions from the global flags and the --platform, --layout, --fs flags
 // that pull and import share.
+// --verity / --no-verity; unset, $VMIMAGE_VERITY (0 or 1) decides.
+void add_verity_flags(CLI::App& cmd, std::optional<bool>& verity);
+Result<bool> verity_default();
+// The tree's salt for a file vmimage writes outside the store (mkfs, export):
+// none unless verity is asked (flag or $VMIMAGE_VERITY); `salt_hex` or the fixed default.
+Result<std::optional<verity::Salt>> verity_salt_option(const std::optional<bool>& verity,
+                                                       const std::string& salt_hex);
+// "dm-verity: root hash H, salt S, hash offset N" and the table line, on stdout.
+void print_verity(const VerityInfo& verity);
 Result<vmimage::BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,
                                             const std::string& layout, const std::string& fs);
 void add_import_command(CLI::App& app, CliContext& ctx);

@@ -5,13 +5,15 @@
 #include "builder/export.h"
 #include "cli/cli.h"
 #include "cli/store_format.h"
+#include "store/image_json.h"
 #include "util/size.h"
 
 namespace vmimage::cli {
 
 void add_export_command(CLI::App& app, CliContext& ctx) {
   struct Args {
-    std::string ref, output, type = "ext4", size, free;
+    std::string ref, output, type = "ext4", size, free, verity_salt;
+    std::optional<bool> verity;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("export", "Flatten a stored image into one ext4 or EROFS image");
@@ -24,6 +26,9 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
                   "ext4: size the image so that at least this much is available once mounted "
                   "(as df shows it)")
       ->excludes(size);
+  add_verity_flags(*cmd, args->verity);
+  cmd->add_option("--verity-salt", args->verity_salt,
+                  "With --verity: the salt, 64 hex digits (default: vmimage's fixed salt)");
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(Store store, open_store(ctx.global));
@@ -42,16 +47,27 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
       if (!args->free.empty()) {
         VMI_TRY(options.extra_free_bytes, parse_size(args->free));
       }
-      VMI_TRY(ext4::Ext4Stats stats,
+      VMI_TRY(options.verity, verity_salt_option(args->verity, args->verity_salt));
+      VMI_TRY(builder::ExportResult result,
               builder::export_image(found.image.result, args->output, options));
-      if (options.type == FsType::kErofs) {
-        if (!ctx.global.quiet) std::printf("%s\n", args->output.c_str());
+      const ext4::Ext4Stats& stats = result.stats;
+      if (ctx.global.json) {
+        store_json::Json j = {{"path", args->output},
+                              {"fs_type", fs_type_name(options.type)},
+                              {"size_bytes", stats.size_bytes}};
+        if (options.type == FsType::kExt4) j["min_size_bytes"] = stats.min_size_bytes;
+        if (result.verity) j["verity"] = store_json::verity_json(*result.verity);
+        VMI_CHECK(print_json(j));
         return 0;
       }
-      if (!ctx.global.quiet) {
+      if (ctx.global.quiet) return 0;
+      if (options.type == FsType::kErofs) {
+        std::printf("%s\n", args->output.c_str());
+      } else {
         std::printf("%s: ext4, %s (content needs %s)\n", args->output.c_str(),
                     human_size(stats.size_bytes).c_str(), human_size(stats.min_size_bytes).c_str());
       }
+      if (result.verity) print_verity(*result.verity);
       return 0;
     };
   });

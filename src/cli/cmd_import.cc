@@ -26,6 +26,7 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
     std::string platform;
     std::string layout = "squashed";
     std::string fs = "erofs";
+    std::optional<bool> verity;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -37,6 +38,7 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--platform", args->platform, "os/arch[/variant] for multi-platform archives");
   cmd->add_option("--layout", args->layout, "squashed | layered | auto:N");
   cmd->add_option("--fs", args->fs, "Filesystem of the runtime lowers: erofs | ext4");
+  add_verity_flags(*cmd, args->verity);
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       std::string tag, input = "-";
@@ -49,6 +51,7 @@ void add_import_command(CLI::App& app, CliContext& ctx) {
       }
       VMI_TRY(BuildOptions options,
               build_options(ctx.global, args->platform, args->layout, args->fs));
+      if (args->verity) options.verity = *args->verity;
       VMI_TRY(Builder builder, Builder::create(std::move(options)));
       ImportOptions import_options;
       if (!args->ref.empty()) import_options.ref = args->ref;

@@ -10,6 +10,7 @@
 #include "builder/layer_converter.h"
 #include "builder/merged_images.h"
 #include "cli/cli.h"
+#include "store/image_json.h"
 #include "io/decompress.h"
 #include "io/identity.h"
 #include "util/file.h"
@@ -30,6 +31,8 @@ struct MkfsArgs {
   std::string output;
   std::string size;  // ext4 only
   std::string free;  // ext4 only
+  std::optional<bool> verity;
+  std::string verity_salt;
 };
 
 Result<builder::LayerImageOptions> image_options(const MkfsArgs& args) {
@@ -48,6 +51,7 @@ Result<builder::LayerImageOptions> image_options(const MkfsArgs& args) {
   }
   opts.block_size = args.block_size;
   opts.label = args.label;
+  VMI_TRY(opts.verity, verity_salt_option(args.verity, args.verity_salt));
   if (args.mtime != "keep") {
     int64_t value = 0;
     const char* end = args.mtime.data() + args.mtime.size();
@@ -116,6 +120,7 @@ Status print_summary(const MkfsArgs& args, const builder::LayerConverter& c, boo
                                 {"tar_bytes", c.tar_bytes()},
                                 {"image_bytes", image_bytes},
                                 {"context_used", c.context_used()}};
+    if (c.verity()) j["verity"] = store_json::verity_json(*c.verity());
     if (ext4) {
       const ext4::Ext4Stats& img = c.ext4_stats();
       j["min_image_bytes"] = img.min_size_bytes;
@@ -136,6 +141,7 @@ Status print_summary(const MkfsArgs& args, const builder::LayerConverter& c, boo
               args.output.c_str(), static_cast<unsigned long long>(l.entries),
               static_cast<unsigned long long>(l.files), megabytes(l.file_bytes).c_str(),
               static_cast<unsigned long long>(l.whiteouts), image.c_str(), c.diff_id().c_str());
+  if (c.verity()) print_verity(*c.verity());
   return {};
 }
 
@@ -191,6 +197,9 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("INPUT", args->input, "Layer tar (gzip, zstd or plain), or - for stdin")
       ->required();
   cmd->add_option("OUTPUT", args->output, "Image to write")->required();
+  add_verity_flags(*cmd, args->verity);
+  cmd->add_option("--verity-salt", args->verity_salt,
+                  "With --verity: the salt, 64 hex digits (default: vmimage's fixed salt)");
   cmd->callback(
       [&ctx, args] { ctx.run = [&ctx, args] { return run_mkfs(*args, ctx.global, ctx.cancel); }; });
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "cli/cli.h"
+#include "builder/layer_store.h"
 #include "cli/store_format.h"
 #include "vmimage/builder.h"
 
@@ -131,6 +132,54 @@ class ProgressPrinter {
 
 }  // namespace
 
+Result<bool> verity_default() {
+  const char* env = std::getenv("VMIMAGE_VERITY");
+  if (env == nullptr || std::string_view(env).empty() || std::string_view(env) == "0") return false;
+  if (std::string_view(env) == "1") return true;
+  return Error(ErrorKind::kUsage, "$VMIMAGE_VERITY is \"" + std::string(env) + "\" (expected 0 or 1)");
+}
+
+Result<std::optional<verity::Salt>> verity_salt_option(const std::optional<bool>& verity,
+                                                       const std::string& salt_hex) {
+  bool on = false;
+  if (verity) {
+    on = *verity;
+  } else {
+    VMI_TRY(on, verity_default());
+  }
+  if (!on) {
+    if (!salt_hex.empty()) return Error(ErrorKind::kUsage, "--verity-salt needs --verity");
+    return std::optional<verity::Salt>();
+  }
+  if (salt_hex.empty()) return std::optional<verity::Salt>(builder::store_verity_salt());
+  verity::Salt salt{};
+  auto digit = [](char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  bool ok = salt_hex.size() == salt.size() * 2;
+  for (size_t i = 0; ok && i < salt.size(); ++i) {
+    int hi = digit(salt_hex[2 * i]), lo = digit(salt_hex[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    if (ok) salt[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  if (!ok) return Error(ErrorKind::kUsage, "--verity-salt takes 64 hex digits, not \"" + salt_hex + "\"");
+  return std::optional<verity::Salt>(salt);
+}
+
+void print_verity(const VerityInfo& v) {
+  std::printf("dm-verity: root hash %s, salt %s, hash offset %llu\n  table: %s\n",
+              v.root_hash.c_str(), v.salt.c_str(), static_cast<unsigned long long>(v.hash_offset),
+              verity_dm_table(v, "DEVICE").c_str());
+}
+
+void add_verity_flags(CLI::App& cmd, std::optional<bool>& verity) {
+  cmd.add_flag_callback("--verity", [&verity] { verity = true; },
+                        "Give every blob a dm-verity hash tree (default: $VMIMAGE_VERITY=1)");
+  cmd.add_flag_callback("--no-verity", [&verity] { verity = false; },
+                        "No dm-verity trees, whatever $VMIMAGE_VERITY says");
+}
+
 Result<BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,
                                    const std::string& layout, const std::string& fs) {
   BuildOptions options;
@@ -143,6 +192,7 @@ Result<BuildOptions> build_options(const GlobalOptions& global, const std::strin
                  "unknown layer filesystem '" + fs + "' (expected erofs or ext4)");
   }
   options.fs_type = *fs_type;
+  VMI_TRY(options.verity, verity_default());
   registry::ClientOptions client = make_client_options(global);  // flags and environment
   options.insecure_registries = client.insecure_registries;
   options.ca_file = client.ca_file;
@@ -160,6 +210,7 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
     int jobs = 3;
     std::string converted_repo;
     bool publish = false;
+    std::optional<bool> verity;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("pull", "Pull an image and convert it to EROFS lowers");
@@ -174,10 +225,12 @@ void add_pull_command(CLI::App& app, CliContext& ctx) {
                   "image's manifest instead of converting, when there is one");
   cmd->add_flag("--publish", args->publish,
                 "With --converted-repo: when converted here, push the result there for others");
+  add_verity_flags(*cmd, args->verity);
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
       VMI_TRY(BuildOptions options,
               build_options(ctx.global, args->platform, args->layout, args->fs));
+      if (args->verity) options.verity = *args->verity;
       options.force_pull = args->force;
       options.jobs = args->jobs;
       if (args->publish && args->converted_repo.empty()) {

@@ -22,21 +22,22 @@ Error save_error(std::string what) {
   return sys_error(ErrorKind::kStoreSave, std::move(what));
 }
 
-// The blob's recorded size when the store has it and its file looks whole.
-Result<std::optional<uint64_t>> usable_blob(Core& core, const BlobId& id, const std::string& path) {
-  VMI_TRY(auto stmt,
-          Statement::prepare(core.db(), "SELECT size FROM blobs WHERE digest = ? AND fs_type = ?",
-                             ErrorKind::kStoreSave));
+// The blob's record when the store has it and its file looks whole.
+Result<std::optional<LayerRef>> usable_blob(Core& core, const BlobId& id, const std::string& path) {
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        std::string("SELECT b.size, ") + kVerityColumns +
+                                            " FROM blobs b WHERE digest = ? AND fs_type = ?",
+                                        ErrorKind::kStoreSave));
   stmt.bind(id.digest).bind(fs_type_name(id.fs_type));
   VMI_TRY(bool row, stmt.step());
-  if (!row) return std::optional<uint64_t>();
+  if (!row) return std::optional<LayerRef>();
   uint64_t size = static_cast<uint64_t>(stmt.integer(0));
   struct stat st;
   // A missing or truncated file (deleted by hand, a damaged disk) is produced again.
   if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size) {
-    return std::optional<uint64_t>();
+    return std::optional<LayerRef>();
   }
-  return std::optional<uint64_t>(size);
+  return std::optional<LayerRef>(LayerRef{id.digest, id.fs_type, size, path, verity_columns(stmt, 1)});
 }
 
 Status add_to_lease(Db& db, const std::string& lease_id, const BlobId& id) {
@@ -54,11 +55,11 @@ Result<std::optional<LayerRef>> lease_existing(Core& core, const LeaseState& lea
                                                const BlobId& id, const std::string& path) {
   auto guard = core.lock_db();
   VMI_TRY(auto txn, Transaction::begin(core.db(), ErrorKind::kStoreSave));
-  VMI_TRY(auto size, usable_blob(core, id, path));
-  if (!size) return std::optional<LayerRef>();
+  VMI_TRY(auto ref, usable_blob(core, id, path));
+  if (!ref) return ref;
   VMI_CHECK(add_to_lease(core.db(), lease.id, id));
   VMI_CHECK(txn.commit());
-  return std::optional<LayerRef>(LayerRef{id.digest, id.fs_type, *size, path});
+  return ref;
 }
 
 Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::string& checksum) {
@@ -68,15 +69,25 @@ Status record_blob(Core& core, const WriterState& w, uint64_t size, const std::s
   VMI_TRY(auto stmt,
           Statement::prepare(db,
                              "INSERT INTO blobs (digest, fs_type, size, file_checksum, created_at, "
-                             "origin, content_digest) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                             "origin, content_digest, verity_root_hash, verity_salt, "
+                             "verity_data_size, verity_hash_offset) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                              "ON CONFLICT (digest, fs_type) DO UPDATE SET "
                              "size = excluded.size, file_checksum = excluded.file_checksum, "
                              "created_at = excluded.created_at, origin = excluded.origin, "
-                             "content_digest = excluded.content_digest",
+                             "content_digest = excluded.content_digest, "
+                             "verity_root_hash = excluded.verity_root_hash, "
+                             "verity_salt = excluded.verity_salt, "
+                             "verity_data_size = excluded.verity_data_size, "
+                             "verity_hash_offset = excluded.verity_hash_offset",
                              ErrorKind::kStoreSave));
   stmt.bind(w.id.digest).bind(fs_type_name(w.id.fs_type)).bind(static_cast<int64_t>(size));
   stmt.bind(checksum).bind(now_ns()).bind(std::string(blob_origin_name(w.origin)));
   stmt.bind(w.content_digest);
+  VerityInfo none;
+  const VerityInfo& v = w.verity ? *w.verity : none;
+  stmt.bind(v.root_hash).bind(v.salt).bind(static_cast<int64_t>(v.data_size));
+  stmt.bind(static_cast<int64_t>(v.hash_offset));
   VMI_CHECK(stmt.run());
   VMI_CHECK(add_to_lease(db, w.lease->id, w.id));
   return txn.commit();
@@ -213,7 +224,7 @@ Result<LayerRef> commit_blob(WriterState& w) {
                  e.sys_errno());
   }
   w.lock.release();
-  return LayerRef{w.id.digest, w.id.fs_type, sealed.first, final_path};
+  return LayerRef{w.id.digest, w.id.fs_type, sealed.first, final_path, w.verity};
 }
 
 }  // namespace vmimage::store_detail

@@ -87,6 +87,17 @@ Result<Db> open_db(const std::string& path, bool& read_only) {
 
 }  // namespace
 
+std::optional<VerityInfo> verity_columns(const Statement& stmt, int first) {
+  std::string root = stmt.text(first);
+  if (root.empty()) return std::nullopt;
+  VerityInfo v;
+  v.root_hash = std::move(root);
+  v.salt = stmt.text(first + 1);
+  v.data_size = static_cast<uint64_t>(stmt.integer(first + 2));
+  v.hash_offset = static_cast<uint64_t>(stmt.integer(first + 3));
+  return v;
+}
+
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -62,11 +62,18 @@ struct WriterState {
   bool scratch = false;   // no key yet: only adopted, never committed itself
   BlobOrigin origin = BlobOrigin::kConverted;
   std::string content_digest;  // the file's sha256 when known
+  std::optional<VerityInfo> verity;  // the tree the file ends with
   int cleanup_slot = -1;  // temp_path, removed if a signal ends the process
   ~WriterState();  // removes an uncommitted temp file
 };
 
 int64_t now_ns();
+
+// The verity columns of a blob row, first at column `first` (root hash, salt,
+// data size, hash offset); none when the root hash is ''.
+std::optional<VerityInfo> verity_columns(const Statement& stmt, int first);
+constexpr const char* kVerityColumns =
+    "b.verity_root_hash, b.verity_salt, b.verity_data_size, b.verity_hash_offset";
 
 // images.cc
 Status save_image(Core& core, Scope scope, std::string_view tag, const ImageLayers& layers,

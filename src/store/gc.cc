@@ -239,6 +239,7 @@ Result<std::vector<BlobRecord>> read_blob_records(Core& core, Statement& stmt) {
     r.refcount = static_cast<uint64_t>(stmt.integer(4));
     r.origin = stmt.text(5) == "pulled" ? BlobOrigin::kPulled : BlobOrigin::kConverted;
     r.content_digest = stmt.text(6);
+    r.blob.verity = verity_columns(stmt, 7);
     records.push_back(std::move(r));
   }
   return records;
@@ -246,7 +247,8 @@ Result<std::vector<BlobRecord>> read_blob_records(Core& core, Statement& stmt) {
 
 constexpr const char* kBlobRecordQuery =
     "SELECT b.digest, b.fs_type, b.size, b.file_checksum, r.refcount, b.origin, "
-    "b.content_digest FROM blobs b JOIN blob_refcounts r USING (digest, fs_type) ";
+    "b.content_digest, b.verity_root_hash, b.verity_salt, b.verity_data_size, "
+    "b.verity_hash_offset FROM blobs b JOIN blob_refcounts r USING (digest, fs_type) ";
 
 }  // namespace
 

@@ -45,6 +45,11 @@ Result<LayerRef> layer_from(const In& j) {
   layer.fs_type = *type;
   layer.size = j.value("size", uint64_t{0});
   layer.path = j.value("path", "");
+  if (j.contains("verity") && j["verity"].is_object()) {
+    const In& v = j["verity"];
+    layer.verity = VerityInfo{v.value("root_hash", ""), v.value("salt", ""),
+                              v.value("data_size", uint64_t{0}), v.value("hash_offset", uint64_t{0})};
+  }
   return layer;
 }
 
@@ -124,11 +129,27 @@ Result<TimePoint> parse_rfc3339(std::string_view text) {
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }
 
+Json verity_json(const VerityInfo& v) {
+  return {{"root_hash", v.root_hash},
+          {"salt", v.salt},
+          {"data_size", v.data_size},
+          {"hash_offset", v.hash_offset},
+          {"hash_algorithm", "sha256"},
+          {"data_block_size", 4096},
+          {"hash_block_size", 4096},
+          {"data_blocks", v.data_size / 4096},
+          {"hash_start_block", v.hash_offset / 4096 + 1},
+          {"dm_table", verity_dm_table(v, "{device}")},
+          {"veritysetup_open", veritysetup_open_command(v, "{device}", "{name}")}};
+}
+
 Json layer_json(const LayerRef& layer) {
-  return {{"digest", layer.digest},
-          {"fs_type", fs_type_name(layer.fs_type)},
-          {"size", layer.size},
-          {"path", layer.path}};
+  Json j = {{"digest", layer.digest},
+            {"fs_type", fs_type_name(layer.fs_type)},
+            {"size", layer.size},
+            {"path", layer.path}};
+  if (layer.verity) j["verity"] = verity_json(*layer.verity);
+  return j;
 }
 
 Json oci_json(const OCIConfig& oci) {

@@ -22,6 +22,7 @@ std::string rfc3339(TimePoint t);
 // RFC 3339 with an optional fraction and a "Z" or ±hh:mm offset; kUsage otherwise.
 Result<TimePoint> parse_rfc3339(std::string_view text);
 
+Json verity_json(const VerityInfo& verity);  // with the dm table and veritysetup command
 Json layer_json(const LayerRef& layer);
 Json oci_json(const OCIConfig& oci);
 Json build_result_json(const BuildResult& result);

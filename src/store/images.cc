@@ -173,8 +173,9 @@ LayerRef layer_ref(const StorePaths& layout, std::string digest, FsType fs_type,
 
 Status read_layers(Core& core, int64_t id, BuildResult& result) {
   VMI_TRY(auto stmt, Statement::prepare(core.db(),
-                                        "SELECT l.role, l.digest, l.fs_type, b.size "
-                                        "FROM image_layers l JOIN blobs b USING (digest, fs_type) "
+                                        std::string("SELECT l.role, l.digest, l.fs_type, b.size, ") +
+                                            kVerityColumns +
+                                            " FROM image_layers l JOIN blobs b USING (digest, fs_type) "
                                         "WHERE l.image_id = ? ORDER BY l.role, l.position",
                                         ErrorKind::kStoreRead));
   stmt.bind(id);
@@ -185,6 +186,7 @@ Status read_layers(Core& core, int64_t id, BuildResult& result) {
     if (!fs_type) return Error(ErrorKind::kMetadata, "unknown fs type " + stmt.text(2));
     LayerRef ref =
         layer_ref(core.layout(), stmt.text(1), *fs_type, static_cast<uint64_t>(stmt.integer(3)));
+    ref.verity = verity_columns(stmt, 4);
     (stmt.text(0) == "runtime" ? result.layers : result.canonical_layers).push_back(ref);
   }
   for (const LayerRef& layer : result.layers) {

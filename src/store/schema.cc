@@ -100,8 +100,17 @@ CREATE TABLE blob_locations (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 6: a blob's dm-verity tree ('' / 0 when it has none): root hash and
+// salt (hex), the bytes it covers and where its superblock starts.
+constexpr const char* kMigration6 = R"sql(
+ALTER TABLE blobs ADD COLUMN verity_root_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN verity_salt TEXT NOT NULL DEFAULT '';
+ALTER TABLE blobs ADD COLUMN verity_data_size INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE blobs ADD COLUMN verity_hash_offset INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5};
+                                       kMigration5, kMigration6};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

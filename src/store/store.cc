@@ -49,6 +49,10 @@ Result<LayerRef> BlobWriter::commit() {
   return ref;
 }
 
+void BlobWriter::set_verity(VerityInfo verity) {
+  if (state_) state_->verity = std::move(verity);
+}
+
 void BlobWriter::set_pulled(std::string content_digest) {
   if (!state_) return;
   state_->origin = BlobOrigin::kPulled;

@@ -10,13 +10,15 @@
 
 #include "io/checksum.h"
 #include "store/core.h"
+#include "verity/tree.h"
 
 namespace vmimage::store_detail {
 namespace {
 
 using BlobKey = std::pair<std::string, FsType>;
 
-std::optional<BlobProblem> check_blob(const BlobRecord& record, uint64_t& bytes) {
+std::optional<BlobProblem> check_blob(const BlobRecord& record, const std::string& scratch_dir,
+                                      uint64_t& bytes) {
   auto problem = [&](BlobProblem::Kind kind, std::string detail) {
     return std::optional<BlobProblem>(BlobProblem{kind, record, std::move(detail)});
   };
@@ -42,10 +44,19 @@ std::optional<BlobProblem> check_blob(const BlobRecord& record, uint64_t& bytes)
   auto checksum = io::file_checksum(fd.get(), record.blob.path, ErrorKind::kStoreRead, algorithm);
   if (!checksum.ok()) return problem(BlobProblem::Kind::kCorrupt, checksum.error().describe());
   bytes += size;
+  // A blob with a dm-verity tree: its data must hash to the recorded root
+  // through the tree it holds (what a kernel opening it checks).
+  std::string tree_problem;
+  if (record.blob.verity) {
+    Status tree = verity::check_tree(fd.get(), record.blob.path, *record.blob.verity, scratch_dir);
+    if (!tree.ok()) tree_problem = tree.error().message();
+  }
   if (*checksum != record.file_checksum) {
     return problem(BlobProblem::Kind::kCorrupt,
-                   "content " + *checksum + ", recorded " + record.file_checksum);
+                   "content " + *checksum + ", recorded " + record.file_checksum +
+                       (tree_problem.empty() ? "" : "; " + tree_problem));
   }
+  if (!tree_problem.empty()) return problem(BlobProblem::Kind::kCorrupt, tree_problem);
   return std::nullopt;
 }
 
@@ -87,14 +98,14 @@ Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags)
   for (const BlobRecord& record : records) {
     if (wanted && !wanted->count({record.blob.digest, record.blob.fs_type})) continue;
     report.blobs_checked++;
-    auto problem = check_blob(record, report.bytes_checked);
+    auto problem = check_blob(record, core.layout().tmp, report.bytes_checked);
     if (!problem) continue;
     // gc may have removed the blob, or a process re-produced a damaged one,
     // since the rows were read: judge against the metadata as it is now.
     VMI_TRY(auto now, current_record(core, record));
     if (!now) continue;
     if (now->file_checksum != record.file_checksum || now->blob.size != record.blob.size) {
-      problem = check_blob(*now, report.bytes_checked);
+      problem = check_blob(*now, core.layout().tmp, report.bytes_checked);
     }
     if (problem) report.problems.push_back(std::move(*problem));
   }

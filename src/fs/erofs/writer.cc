@@ -20,6 +20,7 @@
 #include "util/file.h"
 #include "util/buffered_io.h"
 #include "util/writeback.h"
+#include "verity/tree.h"
 
 namespace vmimage::erofs {
 
@@ -58,6 +59,7 @@ class ImageWriter::StreamSink : public tree::FileDataSink {
     if (offset < body_len_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), body_len_ - offset));
       VMI_CHECK(w_.body_writer_.write(body_off_ + offset, data.first(n)));
+      if (w_.hash_stream()) VMI_CHECK(w_.options_.verity->add(body_off_ + offset, data.first(n)));
       data = data.subspan(n);
       offset += n;
     }
@@ -387,6 +389,7 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   if (finished_) return Error(ErrorKind::kInternal, "ImageWriter::finish() called twice");
   finished_ = true;
   uint32_t bs = options_.block_size;
+  streamed_end_block_ = next_block_;
   PlanInput input{bs, first_data_block_, next_block_, &sources_, {}};
   VMI_TRY(input.source_sizes, source_sizes());
   VMI_TRY(Plan plan, make_plan(tree, input));
@@ -397,6 +400,7 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   if (::ftruncate(out_fd_, static_cast<off_t>(image_bytes)) != 0) {
     return sys_error(ErrorKind::kIo, "sizing " + out_name_);
   }
+  if (options_.verity) VMI_CHECK(hash_the_rest(image_bytes));
   stats_.inodes = plan.inodes.size();
   for (const InodePlan& p : plan.inodes) {
     ++(p.extended ? stats_.extended_inodes : stats_.compact_inodes);
@@ -409,6 +413,17 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   stats_.total_blocks = plan.total_blocks;
   stats_.image_bytes = image_bytes;
   return {};
+}
+
+// Blocks sink() streamed were hashed as they passed; the superblock, what
+// finish() placed and the metadata are read back.
+Status ImageWriter::hash_the_rest(uint64_t image_bytes) {
+  verity::DataHasher& hasher = *options_.verity;
+  if (!hash_stream()) return hasher.read_back(out_fd_, 0, image_bytes, out_name_);
+  uint64_t bs = options_.block_size;
+  VMI_CHECK(hasher.end_run());
+  VMI_CHECK(hasher.read_back(out_fd_, 0, first_data_block_ * bs, out_name_));
+  return hasher.read_back(out_fd_, streamed_end_block_ * bs, image_bytes, out_name_);
 }
 
 // The superblock block(s) go last: the UUID (unless given) hashes the metadata.

@@ -60,6 +60,10 @@
 #include "util/buffered_io.h"
 #include "util/writeback.h"
 
+namespace vmimage::verity {
+class DataHasher;
+}
+
 namespace vmimage::erofs {
 
 struct Plan;
@@ -74,6 +78,10 @@ struct Options {
   // kDropBehind for outputs nobody reads back soon (`vmimage mkfs`): written
   // ranges leave the page cache once on disk (util/writeback.h).
   PageCache page_cache = PageCache::kKeep;
+  // Hashes the image's 4 KiB blocks for a dm-verity tree (verity/tree.h) as they
+  // are written: what sink() streams as it passes, the rest read back by
+  // finish(). The caller appends the tree once finish() returns.
+  verity::DataHasher* verity = nullptr;
 };
 
 struct Stats {
@@ -120,6 +128,9 @@ class ImageWriter {
   // Flushes what the sink buffered, then measures every source.
   Result<std::vector<uint64_t>> source_sizes();
   Status write_superblock(const Plan& plan, const std::string& meta_digest);
+  // Streamed blocks are hashed as they pass when they are the tree's blocks.
+  bool hash_stream() const { return options_.verity && options_.block_size == 4096; }
+  Status hash_the_rest(uint64_t image_bytes);
 
   int out_fd_;
   std::string out_name_;
@@ -132,6 +143,7 @@ class ImageWriter {
   std::unique_ptr<StreamSink> sink_;
   uint64_t first_data_block_ = 0;  // first block after the superblock
   uint64_t next_block_ = 0;        // first block not yet reserved by sink()
+  uint64_t streamed_end_block_ = 0;  // next_block_ when finish() began
   uint64_t spool_end_ = 0;         // spool bytes reserved so far
   uint64_t spool_size_ = 0;        // spool bytes known to exist (written or truncated)
   bool finished_ = false;
