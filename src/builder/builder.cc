@@ -257,9 +257,9 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
       if (!r.lower_fs_types.empty() && r.lower_fs_types.front() != options.fs_type) {
         return std::optional<BuildResult>();
       }
-      // With or without dm-verity trees, as asked: build again otherwise.
+      // Asked for dm-verity trees: build again unless every lower has one.
       for (const LayerRef& layer : r.layers) {
-        if (layer.verity.has_value() != options.verity) return std::optional<BuildResult>();
+        if (options.verity && !layer.verity) return std::optional<BuildResult>();
       }
       // A blob deleted behind the store's back: pull again rather than hand it out.
       for (const LayerRef& layer : r.layers) {
@@ -452,8 +452,14 @@ Result<BuildResult> Builder::Impl::pull_erofs(const oci::Reference& ref,
     return c->open_layer(layers_from.reference, layers_from.layers[static_cast<size_t>(i)],
                          &progress, i, cancel);
   };
-  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback()};
-  VMI_TRY(auto layers, builder::store_erofs_layers(lease, diff_ids, open, budget, layer_options));
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), options.verity};
+  std::vector<std::optional<VerityInfo>> trees;
+  for (const registry::Layer& l : layers_from.layers) {
+    VMI_TRY(auto tree, builder::published_verity(l.descriptor));
+    trees.push_back(std::move(tree));
+  }
+  VMI_TRY(auto layers, builder::store_erofs_layers(lease, diff_ids, trees, store.scratch_dir(),
+                                                   open, budget, layer_options));
   std::vector<std::string> keys;
   for (const LayerRef& layer : layers->refs()) keys.push_back(layer.digest);
   VMI_TRY(BuildResult result, store_image(lease, std::move(layers), keys, registry_meta(image),
@@ -471,10 +477,11 @@ Result<std::optional<BuildResult>> Builder::Impl::pull_found_converted(
   VMI_TRY(registry::Client * c, registry_client());
   std::string_view layout = converted_layout(options.layout);
   VMI_TRY(std::optional<oci::Digest> found,
-          builder::find_converted(*c, repo, image.digest, layout, cancel));
+          builder::find_converted(*c, repo, image.digest, layout, options.verity, cancel));
   if (!found && layout == "squashed") {
     // The layered form serves too: the squash is made here, without converting.
-    VMI_TRY(found, builder::find_converted(*c, repo, image.digest, "layered", cancel));
+    VMI_TRY(found,
+            builder::find_converted(*c, repo, image.digest, "layered", options.verity, cancel));
   }
   if (!found) return std::optional<BuildResult>();
   emit(BuildEvent::Kind::kFoundConverted, -1, found->str());

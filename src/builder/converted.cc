@@ -15,7 +15,8 @@ namespace {
 // Read-add-write rounds of the referrers tag index before giving up.
 constexpr int kIndexAttempts = 8;
 
-std::optional<oci::Digest> fitting(const oci::Index& index, std::string_view layout) {
+std::optional<oci::Digest> fitting(const oci::Index& index, std::string_view layout,
+                                   bool verity) {
   for (const oci::Descriptor& d : index.manifests) {
     if (d.artifact_type != kConvertedArtifactType) continue;
     auto annotation = [&](std::string_view key) {
@@ -24,6 +25,7 @@ std::optional<oci::Digest> fitting(const oci::Index& index, std::string_view lay
     };
     if (annotation(kFormatAnnotation) != kFormatVersion) continue;
     if (annotation(kLayoutAnnotation) != layout) continue;
+    if (verity && annotation(kVerityAnnotation) != "true") continue;
     return d.digest;
   }
   return std::nullopt;
@@ -53,21 +55,22 @@ std::string referrers_tag(const oci::Digest& subject) {
 Result<std::optional<oci::Digest>> find_converted(registry::Client& client,
                                                   const oci::Reference& repo,
                                                   const oci::Digest& source,
-                                                  std::string_view layout, io::CancelFlag cancel) {
+                                                  std::string_view layout, bool verity,
+                                                  io::CancelFlag cancel) {
   std::string where = "converted images of " + source.str() + " in " + repo.name();
   VMI_TRY(std::optional<std::string> listed,
           client.referrers(repo, source, kConvertedArtifactType, cancel));
   if (listed) {
     auto index = oci::parse_index(*listed, oci::kOciIndex);
     if (!index) return std::move(index).error().context(where + " (referrers API)");
-    return fitting(*index, layout);
+    return fitting(*index, layout, verity);
   }
   oci::Reference ref = tagged(repo, referrers_tag(source));
   VMI_TRY(std::optional<registry::FetchedDocument> doc, client.fetch_document(ref, cancel));
   if (!doc) return std::optional<oci::Digest>();
   auto index = oci::parse_index(doc->bytes, doc->content_type);
   if (!index) return std::move(index).error().context(where + " (referrers tag " + ref.str() + ")");
-  return fitting(*index, layout);
+  return fitting(*index, layout, verity);
 }
 
 Status register_converted(registry::Client& client, const oci::Reference& repo,

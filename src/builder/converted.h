@@ -28,11 +28,12 @@ namespace vmimage::builder {
 std::string referrers_tag(const oci::Digest& subject);
 
 // The digest of a converted image of `source` in the repository of `repo`
-// whose layout is `layout` ("layered" or "squashed"); nullopt when there is none.
+// whose layout is `layout` ("layered" or "squashed") and, when `verity`, whose
+// layers carry dm-verity trees; nullopt when there is none.
 Result<std::optional<oci::Digest>> find_converted(registry::Client& client,
                                                   const oci::Reference& repo,
                                                   const oci::Digest& source,
-                                                  std::string_view layout,
+                                                  std::string_view layout, bool verity,
                                                   io::CancelFlag cancel = nullptr);
 
 // Makes a pushed converted image (`pushed`, whose subject is `source`)

@@ -3,13 +3,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
 #include "fs/erofs/reader.h"
+#include "builder/push.h"
 #include "io/sha256.h"
 #include "util/parallel.h"
 #include "util/writeback.h"
+#include "verity/tree.h"
 
 namespace vmimage::builder {
 namespace {
@@ -55,26 +58,85 @@ Status copy_image(io::Reader& image, int fd, const std::string& name, ImageBudge
   }
 }
 
+std::string layer_key(const std::string& diff_id, const std::optional<VerityInfo>& tree,
+                      bool verity) {
+  std::string key = pulled_layer_key(diff_id);
+  return tree || verity ? verity_blob_key(key) : key;
+}
+
 // One layer fetched into `writer`'s file and checked; its ref (temp path).
-Result<LayerRef> fetch_layer(int index, const std::string& diff_id, BlobWriter& writer,
-                             const OpenLayerImage& open, ImageBudget& budget,
+Result<LayerRef> fetch_layer(int index, const std::string& diff_id,
+                             const std::optional<VerityInfo>& tree, const std::string& scratch_dir,
+                             BlobWriter& writer, const OpenLayerImage& open, ImageBudget& budget,
                              const LayerStoreOptions& options) {
   std::string name = "layer " + std::to_string(index) + " (" + diff_id + ")";
   VMI_TRY(std::unique_ptr<io::Reader> image, open(index));
   VMI_CHECK(copy_image(*image, writer.fd(), name, budget));
   emit(options, BuildEvent::Kind::kChecking, index, diff_id);
-  VMI_TRY(tree::Tree tree, erofs::read_image(writer.fd(), 0, name));
-  VMI_CHECK(check_layer_tree(tree, name, budget));
+  if (tree) {
+    // The digests vouch for the bytes, not for the tree in them: it must be
+    // the tree of the data with the published root hash, or a guest opening
+    // the layer with that root would fail its reads.
+    Status checked = verity::check_tree(writer.fd(), name, *tree, scratch_dir);
+    if (!checked) {
+      return Error(ErrorKind::kLayerFs, checked.error().message() + " (published dm-verity tree)");
+    }
+  }
+  VMI_TRY(tree::Tree files, erofs::read_image(writer.fd(), 0, name));
+  VMI_CHECK(check_layer_tree(files, name, budget));
   writer.set_pulled(diff_id);
+  std::optional<VerityInfo> verity = tree;
+  if (!verity && options.verity) {
+    VMI_TRY(verity, verity::append_tree_by_reading(writer.fd(), name, scratch_dir,
+                                                   store_verity_salt()));
+  }
+  if (verity) writer.set_verity(*verity);
   struct stat st {};
   if (::fstat(writer.fd(), &st) != 0) {
     return sys_error(ErrorKind::kStoreSave, "inspecting " + writer.temp_path());
   }
-  return LayerRef{pulled_layer_key(diff_id), FsType::kErofs, static_cast<uint64_t>(st.st_size),
-                  writer.temp_path()};
+  return LayerRef{layer_key(diff_id, tree, options.verity), FsType::kErofs,
+                  static_cast<uint64_t>(st.st_size), writer.temp_path(), verity};
+}
+
+bool is_hex(const std::string& s, size_t length) {
+  return s.size() == length && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 }  // namespace
+
+Result<std::optional<VerityInfo>> published_verity(const oci::Descriptor& layer) {
+  auto get = [&](std::string_view key) -> const std::string* {
+    auto it = layer.annotations.find(std::string(key));
+    return it == layer.annotations.end() ? nullptr : &it->second;
+  };
+  const std::string* root = get(kVerityRootHashAnnotation);
+  const std::string* salt = get(kVeritySaltAnnotation);
+  const std::string* data = get(kVerityDataSizeAnnotation);
+  const std::string* offset = get(kVerityHashOffsetAnnotation);
+  if (!root && !salt && !data && !offset) return std::optional<VerityInfo>();
+  auto number = [](const std::string* text) -> std::optional<uint64_t> {
+    if (!text || text->empty() || text->size() > 19) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : *text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+  };
+  std::optional<uint64_t> data_size = number(data), hash_offset = number(offset);
+  if (!root || !is_hex(*root, 64) || !salt || !is_hex(*salt, 64) || !data_size ||
+      !hash_offset || *data_size == 0 || *data_size % verity::kBlock != 0 ||
+      *hash_offset != *data_size) {
+    return Error(ErrorKind::kPullImage, "layer " + layer.digest.str() +
+                                            ": malformed dm-verity annotations (vmimage writes a "
+                                            "64-hex root hash and salt, and a 4096-aligned data "
+                                            "size equal to the hash offset)");
+  }
+  return std::optional<VerityInfo>(VerityInfo{*root, *salt, *data_size, *hash_offset});
+}
 
 std::string pulled_layer_key(const std::string& diff_id) {
   return io::sha256_digest("vmimage-pulled-erofs-v1 " + diff_id);
@@ -111,14 +173,15 @@ Status check_layer_tree(const tree::Tree& tree, const std::string& name, ImageBu
   return {};
 }
 
-Result<std::unique_ptr<StoredLayers>> store_erofs_layers(Lease& lease,
-                                                         const std::vector<std::string>& diff_ids,
-                                                         const OpenLayerImage& open,
-                                                         ImageBudget& budget,
-                                                         const LayerStoreOptions& options) {
+Result<std::unique_ptr<StoredLayers>> store_erofs_layers(
+    Lease& lease, const std::vector<std::string>& diff_ids,
+    const std::vector<std::optional<VerityInfo>>& trees, const std::string& scratch_dir,
+    const OpenLayerImage& open, ImageBudget& budget, const LayerStoreOptions& options) {
   // Each key once, locked in sorted order (as store_layers does).
   std::map<std::string, std::vector<size_t>> slots_of;
-  for (size_t i = 0; i < diff_ids.size(); ++i) slots_of[pulled_layer_key(diff_ids[i])].push_back(i);
+  for (size_t i = 0; i < diff_ids.size(); ++i) {
+    slots_of[layer_key(diff_ids[i], trees.at(i), options.verity)].push_back(i);
+  }
   std::vector<std::optional<LayerRef>> refs(diff_ids.size());
   std::vector<std::pair<size_t, BlobWriter>> todo;  // first slot of each missing key
   for (auto& [key, slots] : slots_of) {
@@ -137,7 +200,8 @@ Result<std::unique_ptr<StoredLayers>> store_erofs_layers(Lease& lease,
   VMI_CHECK(parallel_for(todo.size(), options.jobs, [&](size_t k) -> Status {
     auto& [slot, writer] = todo[k];
     int index = static_cast<int>(slot);
-    VMI_TRY(fetched[k], fetch_layer(index, diff_ids[slot], writer, open, budget, options));
+    VMI_TRY(fetched[k], fetch_layer(index, diff_ids[slot], trees[slot], scratch_dir, writer, open,
+                                    budget, options));
     emit(options, BuildEvent::Kind::kDone, index, diff_ids[slot]);
     return {};
   }));

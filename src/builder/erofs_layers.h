@@ -17,6 +17,7 @@
 
 #include "builder/layer_limits.h"
 #include "builder/layer_store.h"
+#include "oci/manifest.h"
 #include "io/reader.h"
 #include "tree/tree.h"
 #include "vmimage/result.h"
@@ -38,10 +39,15 @@ using OpenLayerImage = std::function<Result<std::unique_ptr<io::Reader>>(int ind
 // Puts the layers (base → top, by DiffID) into the store under
 // pulled_layer_key, fetching those it lacks, `jobs` at a time. The result's
 // refs are the pulled keys; new blobs commit as StoredLayers describes.
-Result<std::unique_ptr<StoredLayers>> store_erofs_layers(Lease& lease,
-                                                         const std::vector<std::string>& diff_ids,
-                                                         const OpenLayerImage& open,
-                                                         ImageBudget& budget,
-                                                         const LayerStoreOptions& options);
+// The dm-verity tree a published layer says its blob ends with (push's
+// annotations); none without them; an error when they are malformed.
+Result<std::optional<VerityInfo>> published_verity(const oci::Descriptor& layer);
+
+// `trees[i]`: the tree layer i's blob ends with, checked against the blob
+// before it is stored. A layer without one gets one when options.verity.
+Result<std::unique_ptr<StoredLayers>> store_erofs_layers(
+    Lease& lease, const std::vector<std::string>& diff_ids,
+    const std::vector<std::optional<VerityInfo>>& trees, const std::string& scratch_dir,
+    const OpenLayerImage& open, ImageBudget& budget, const LayerStoreOptions& options);
 
 }  // namespace vmimage::builder

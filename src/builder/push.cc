@@ -251,14 +251,28 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
   if (options.subject) manifest["artifactType"] = kConvertedArtifactType;
   manifest["config"] = descriptor(oci::kOciConfig, result.config);
   manifest["layers"] = nlohmann::ordered_json::array();
-  for (const PushedBlob& blob : result.layers) {
-    manifest["layers"].push_back(descriptor(zstd ? oci::kErofsLayerZstd : oci::kErofsLayer, blob));
+  bool verity = true;
+  for (size_t i = 0; i < result.layers.size(); ++i) {
+    nlohmann::ordered_json layer =
+        descriptor(zstd ? oci::kErofsLayerZstd : oci::kErofsLayer, result.layers[i]);
+    // The tree travels inside the blob, its root hash here: a host that pulls
+    // the image can open each layer with dm-verity trusting only the digests.
+    if (const std::optional<VerityInfo>& v = lowers[i].verity) {
+      layer["annotations"] = {{kVerityRootHashAnnotation, v->root_hash},
+                              {kVeritySaltAnnotation, v->salt},
+                              {kVerityDataSizeAnnotation, std::to_string(v->data_size)},
+                              {kVerityHashOffsetAnnotation, std::to_string(v->hash_offset)}};
+    } else {
+      verity = false;
+    }
+    manifest["layers"].push_back(layer);
   }
   nlohmann::ordered_json annotations = {
       {kSourceManifestAnnotation, image.meta.digest},
       {kFormatAnnotation, kFormatVersion},
       {kLayoutAnnotation, squashed ? "squashed" : "layered"},
       {kCompressionAnnotation, zstd ? "zstd" : "none"},
+      {kVerityAnnotation, verity ? "true" : "false"},
   };
   if (!image.meta.index_digest.empty()) {
     annotations[std::string(kSourceIndexAnnotation)] = image.meta.index_digest;

@@ -28,6 +28,13 @@ inline constexpr std::string_view kFormatAnnotation = "io.vmimage.format";
 inline constexpr std::string_view kLayoutAnnotation = "io.vmimage.layout";
 inline constexpr std::string_view kCompressionAnnotation = "io.vmimage.compression";
 inline constexpr std::string_view kFormatVersion = "1";
+// "true" when every layer ends with a dm-verity tree, whose parameters its
+// descriptor's annotations give (docs/verity.md).
+inline constexpr std::string_view kVerityAnnotation = "io.vmimage.verity";
+inline constexpr std::string_view kVerityRootHashAnnotation = "io.vmimage.verity.root-hash";
+inline constexpr std::string_view kVeritySaltAnnotation = "io.vmimage.verity.salt";
+inline constexpr std::string_view kVerityDataSizeAnnotation = "io.vmimage.verity.data-size";
+inline constexpr std::string_view kVerityHashOffsetAnnotation = "io.vmimage.verity.hash-offset";
 
 enum class PushLayout { kLayered, kSquashed };
 // How layers travel: raw EROFS images, or each in one zstd frame (written
