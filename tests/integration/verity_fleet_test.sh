@@ -49,8 +49,10 @@ for layer, lower in zip(m["layers"], a["canonical_layers"]):
 EOF
 
 # Host B: A's blobs and root hashes, no conversion, each tree checked.
-"$VMIMAGE" --cache-dir "$B" --json pull --layout layered "$R/conv/main:verity" >/dev/null 2>"$WORK/b.events" ||
+"$VMIMAGE" --cache-dir "$B" pull --layout layered "$R/conv/main:verity" >/dev/null 2>"$WORK/b.events" ||
   fail "B: pull of the converted image: $(cat "$WORK/b.events")"
+grep -q 'completing' "$WORK/b.events" && fail "B converted: $(cat "$WORK/b.events")"
+grep -q 'checking' "$WORK/b.events" || fail "B checked no layer: $(cat "$WORK/b.events")"
 "$VMIMAGE" --cache-dir "$B" --json inspect "$R/conv/main:verity" >"$WORK/b.json"
 python3 - "$WORK/a.json" "$WORK/b.json" <<'EOF' || fail "B's lowers against A's"
 import filecmp, json, sys
@@ -99,8 +101,13 @@ grep -q 'dm-verity' "$WORK/err" || fail "a wrong root hash: $(cat "$WORK/err")"
   "$R/src/main:v1" || fail "publishing without trees"
 "$VMIMAGE" --cache-dir "$WORK/e" pull --verity --layout layered --converted-repo "$R/fleet" \
   "$R/src/main:v1" >/dev/null 2>"$WORK/e.events" || fail "E: pull --verity --converted-repo"
-grep -qi 'converted image' "$WORK/e.events" && grep -qi 'found' "$WORK/e.events" &&
+grep -q 'found a converted image' "$WORK/e.events" &&
   fail "E took the image without trees: $(cat "$WORK/e.events")"
+# Without --verity the published image serves (the control for the check above).
+"$VMIMAGE" --cache-dir "$WORK/f" pull --layout layered --converted-repo "$R/fleet" \
+  "$R/src/main:v1" >/dev/null 2>"$WORK/f.events" || fail "F: pull --converted-repo"
+grep -q 'found a converted image' "$WORK/f.events" ||
+  fail "F did not find the published image: $(cat "$WORK/f.events")"
 "$VMIMAGE" --cache-dir "$WORK/e" --json inspect "$R/src/main:v1" >"$WORK/e.json"
 [[ $(json_get "$WORK/e.json" 'all("verity" in l for l in d["layers"])') == True ]] ||
   fail "E's lowers lack trees"
