@@ -16,7 +16,7 @@ object inspect shows for it (layered: layers[i]; squashed: the layer whose path
 is rootfs_path); its dm_table, "{device}" replaced by the disk, is the lower
 line's 5th field (4th: "verity"), and carries the root hash to the guest as a
 launcher's command line would. With rootdisk, the verity object comes from
---root-verity (what `export --verity --json` printed), and the root disk
+--root-verity (the object, or what `--json export --verity` printed), and the root disk
 becomes a read-only ext4 lower under a tmpfs upper: dm-verity cannot be written.
 Prints the plan, base64-encoded, for the kernel parameter vmimage.plan=.
 """
@@ -86,7 +86,10 @@ def main():
         if not a.root_verity:
             p.error("--verity --layout rootdisk needs --root-verity")
         with open(a.root_verity) as f:
-            disks.append(("lower", "ext4", (json.load(f), a.root_verity)))
+            verity = json.load(f)
+        if isinstance(verity, dict) and "verity" in verity:  # export's whole document
+            verity = verity["verity"]
+        disks.append(("lower", "ext4", (verity, a.root_verity)))
     else:
         disks.append(("root", "ext4", None))
     if a.verity and a.layout != "rootdisk":
