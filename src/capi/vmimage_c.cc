@@ -215,6 +215,8 @@ Status set_option(BuildOptions& o, std::string_view name, std::string_view value
     o.converted_repo = value;
   } else if (name == "publish") {
     VMI_TRY(o.publish_converted, parse_bool(name, value));
+  } else if (name == "verity") {
+    VMI_TRY(o.verity, parse_bool(name, value));
   } else {
     return Error(ErrorKind::kUsage, "unknown build option \"" + std::string(name) + "\"");
   }

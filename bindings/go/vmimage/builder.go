@@ -31,6 +31,7 @@ type BuildOptions struct {
 	InsecureRegistries []string // HOST[:PORT] reached over plain HTTP
 	CAFile             string   // extra CA certificates (PEM)
 	Limits             []string // "NAME=VALUE", as `vmimage --limit` takes them
+	Verity             bool     // every blob ends with a dm-verity tree (LayerRef.Verity)
 	// Progress, if set, is called for each layer's progress, from the
 	// library's threads, one call at a time; it must not call the Builder.
 	Progress func(BuildEvent)
@@ -120,6 +121,9 @@ func newOptions(opts *BuildOptions) (*C.vmimage_build_options, error) {
 	}
 	for _, l := range opts.Limits {
 		add("limit", l)
+	}
+	if opts.Verity {
+		add("verity", "true")
 	}
 	for _, s := range settings {
 		name, value := cstring(s[0]), cstring(s[1])

@@ -21,6 +21,19 @@ type LayerRef struct {
 	FSType string `json:"fs_type"`
 	Size   int64  `json:"size"`
 	Path   string `json:"path"`
+	// Verity is set when the blob ends with a dm-verity tree (docs/verity.md).
+	Verity *Verity `json:"verity,omitempty"`
+}
+
+// Verity is what a launcher needs to open a blob through dm-verity.
+type Verity struct {
+	RootHash   string `json:"root_hash"`
+	Salt       string `json:"salt"`
+	DataSize   int64  `json:"data_size"`
+	HashOffset int64  `json:"hash_offset"`
+	// DMTable is the dm-verity table line with "{device}" standing for the
+	// block device holding the blob (dmsetup create --table, dm-mod.create=).
+	DMTable string `json:"dm_table"`
 }
 
 // BuildResult is a boot-ready image: the lowers to stack (base first) and its config.

@@ -346,3 +346,24 @@ func TestTagAndPush(t *testing.T) {
 		t.Fatalf("Push to a digest: %v, want ErrUsage", err)
 	}
 }
+
+func TestBuildWithVerity(t *testing.T) {
+	ref := env(t, "VMIMAGE_TEST_IMAGE")
+	b := vmimage.NewBuilder(&vmimage.BuildOptions{CacheDir: t.TempDir(), Layout: "layered", Verity: true})
+	defer b.Close()
+	r, err := b.Build(ctx(t), ref)
+	if err != nil {
+		t.Fatalf("Build with Verity: %v", err)
+	}
+	for i, l := range append(r.Layers, r.CanonicalLayers...) {
+		v := l.Verity
+		if v == nil || len(v.RootHash) != 64 || v.DataSize == 0 || v.HashOffset != v.DataSize ||
+			!strings.HasPrefix(v.DMTable, "0 ") || !strings.Contains(v.DMTable, " verity 1 {device} {device} 4096 4096 ") ||
+			!strings.Contains(v.DMTable, v.RootHash+" "+v.Salt) {
+			t.Fatalf("layer %d: verity %+v", i, v)
+		}
+		if st, err := os.Stat(l.Path); err != nil || st.Size() <= v.HashOffset {
+			t.Fatalf("layer %d: %s holds no tree after byte %d (%v)", i, l.Path, v.HashOffset, err)
+		}
+	}
+}

@@ -103,8 +103,9 @@ namespace {
 // Writes the metadata area front to back through a buffer, hashing every byte.
 class MetaWriter {
  public:
-  MetaWriter(int fd, const std::string& name, uint64_t base, WritebackStarter& writeback)
-      : fd_(fd), name_(name), base_(base), writeback_(writeback) {}
+  MetaWriter(int fd, const std::string& name, uint64_t base, WritebackStarter& writeback,
+             verity::DataHasher* hasher)
+      : fd_(fd), name_(name), base_(base), writeback_(writeback), hasher_(hasher) {}
 
   Status put(uint64_t offset, std::span<const std::byte> rec) {
     uint64_t end = flushed_ + buf_.size();
@@ -117,6 +118,7 @@ class MetaWriter {
   Status flush() {
     VMI_CHECK(pwrite_all(fd_, buf_, base_ + flushed_, name_));
     writeback_.wrote(base_ + flushed_, buf_.size());
+    if (hasher_) VMI_CHECK(hasher_->add(base_ + flushed_, buf_));
     hash_.update(buf_);
     flushed_ += buf_.size();
     buf_.clear();
@@ -130,6 +132,7 @@ class MetaWriter {
   const std::string& name_;
   uint64_t base_;
   WritebackStarter& writeback_;
+  verity::DataHasher* hasher_;  // the metadata's blocks, as they are written
   uint64_t flushed_ = 0;
   std::vector<std::byte> buf_;
   io::Sha256 hash_;
@@ -139,7 +142,8 @@ class MetaWriter {
 class Emitter {
  public:
   Emitter(const tree::Tree& tree, const Plan& plan, const tree::DataSources& sources, int out_fd,
-          const std::string& out_name, uint32_t bs, WritebackStarter& writeback)
+          const std::string& out_name, uint32_t bs, WritebackStarter& writeback,
+          verity::DataHasher* hasher)
       : tree_(tree),
         plan_(plan),
         sources_(sources),
@@ -147,7 +151,7 @@ class Emitter {
         out_name_(out_name),
         bs_(bs),
         writeback_(writeback),
-        meta_(out_fd, out_name, plan.meta_blkaddr * bs, writeback) {}
+        meta_(out_fd, out_name, plan.meta_blkaddr * bs, writeback, hasher) {}
 
   Status run() {
     for (const InodePlan& p : plan_.inodes) {
@@ -393,14 +397,17 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   PlanInput input{bs, first_data_block_, next_block_, &sources_, {}};
   VMI_TRY(input.source_sizes, source_sizes());
   VMI_TRY(Plan plan, make_plan(tree, input));
-  Emitter emitter(tree, plan, sources_, out_fd_, out_name_, bs, writeback_);
+  // Streamed blocks were hashed as they passed; the metadata is as it is written.
+  if (hash_stream()) VMI_CHECK(options_.verity->end_run());
+  Emitter emitter(tree, plan, sources_, out_fd_, out_name_, bs, writeback_,
+                  hash_stream() ? options_.verity : nullptr);
   VMI_CHECK(emitter.run());
   VMI_CHECK(write_superblock(plan, emitter.meta_digest()));
   uint64_t image_bytes = plan.total_blocks * bs;
   if (::ftruncate(out_fd_, static_cast<off_t>(image_bytes)) != 0) {
     return sys_error(ErrorKind::kIo, "sizing " + out_name_);
   }
-  if (options_.verity) VMI_CHECK(hash_the_rest(image_bytes));
+  if (options_.verity) VMI_CHECK(hash_the_rest(plan, image_bytes));
   stats_.inodes = plan.inodes.size();
   for (const InodePlan& p : plan.inodes) {
     ++(p.extended ? stats_.extended_inodes : stats_.compact_inodes);
@@ -415,15 +422,15 @@ Status ImageWriter::finish(const tree::Tree& tree) {
   return {};
 }
 
-// Blocks sink() streamed were hashed as they passed; the superblock, what
-// finish() placed and the metadata are read back.
-Status ImageWriter::hash_the_rest(uint64_t image_bytes) {
+// Blocks sink() streamed and the metadata were hashed as they were written;
+// the superblock and what finish() placed in between are read back.
+Status ImageWriter::hash_the_rest(const Plan& plan, uint64_t image_bytes) {
   verity::DataHasher& hasher = *options_.verity;
   if (!hash_stream()) return hasher.read_back(out_fd_, 0, image_bytes, out_name_);
   uint64_t bs = options_.block_size;
   VMI_CHECK(hasher.end_run());
   VMI_CHECK(hasher.read_back(out_fd_, 0, first_data_block_ * bs, out_name_));
-  return hasher.read_back(out_fd_, streamed_end_block_ * bs, image_bytes, out_name_);
+  return hasher.read_back(out_fd_, streamed_end_block_ * bs, plan.meta_blkaddr * bs, out_name_);
 }
 
 // The superblock block(s) go last: the UUID (unless given) hashes the metadata.

@@ -130,7 +130,7 @@ class ImageWriter {
   Status write_superblock(const Plan& plan, const std::string& meta_digest);
   // Streamed blocks are hashed as they pass when they are the tree's blocks.
   bool hash_stream() const { return options_.verity && options_.block_size == 4096; }
-  Status hash_the_rest(uint64_t image_bytes);
+  Status hash_the_rest(const Plan& plan, uint64_t image_bytes);
 
   int out_fd_;
   std::string out_name_;
