@@ -1,10 +1,11 @@
-// Registry and archive documents: a manifest, an index, an image config, as
-// JSON of any shape, depth or encoding. Parsing never crashes or throws, and
-// what it accepts prints as JSON.
+// Registry and archive documents: a manifest (and its layers' dm-verity
+// annotations), an index, an image config, as JSON of any shape, depth or
+// encoding. Parsing never crashes or throws, and what it accepts prints as JSON.
 #include <cstdint>
 
 #include <nlohmann/json.hpp>
 
+#include "builder/erofs_layers.h"
 #include "oci/image_config.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -19,7 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)oci::classify_manifest(type, body);
   }
   if (auto m = oci::parse_manifest(body); m.ok()) {
-    for (const oci::Descriptor& d : m->layers) (void)oci::layer_type(d.media_type);
+    for (const oci::Descriptor& d : m->layers) {
+      (void)oci::layer_type(d.media_type);
+      (void)builder::published_verity(d);  // a converted layer's dm-verity annotations
+    }
   }
   if (auto index = oci::parse_index(body); index.ok()) {
     for (const char* want : {"linux/amd64", "linux/arm64/v8", "windows/amd64"}) {

@@ -33,24 +33,6 @@ B=$WORK/host-b
 "$VMIMAGE" -q --cache-dir "$A" push "$R/src/main:v1" "$R/converted/main:v1" >/dev/null
 n=$(json_get "$WORK/a.json" 'len(d["canonical_layers"])')
 
-# tree_of JSON NAME: the tree a VM sees from an inspected image's lowers,
-# mounted by the kernel (overlayfs over several), into $WORK/NAME.
-tree_of() {
-  local json=$1 name=$2 fs lowers=() i=0 path
-  fs=$(json_get "$json" 'd["layers"][0]["fs_type"]')
-  while read -r path; do
-    mount_image "$fs" "$path" "$WORK/mnt/$name-$i"
-    lowers=("$WORK/mnt/$name-$i" "${lowers[@]}")
-    i=$((i + 1))
-  done < <(json_get "$json" '[l["path"] for l in d["layers"]]')
-  local root=$WORK/mnt/$name-0
-  if ((i > 1)); then
-    root=$WORK/mnt/$name
-    mount_overlay "$root" "$(IFS=:; echo "${lowers[*]}")"
-  fi
-  python3 "$TOOLS/tree_manifest.py" dir "$root" | grep -v $'^/\t' | grep -v $'^/lost+found[/\t]' \
-    >"$WORK/$name"
-}
 
 log "host B pulls the converted image: no conversion, every layer checked, A's blobs byte for byte"
 "$VMIMAGE" --cache-dir "$B" pull --layout layered "$R/converted/main:v1" >/dev/null 2>"$WORK/events" ||

@@ -36,20 +36,6 @@ index() {
   curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' \
     "http://$R/v2/$1/manifests/sha256-${2#sha256:}" 2>/dev/null || true
 }
-tree_of() {
-  local json=$1 name=$2 lowers=() i=0 path root
-  while read -r path; do
-    mount_image erofs "$path" "$WORK/mnt/$name-$i"
-    lowers=("$WORK/mnt/$name-$i" "${lowers[@]}")
-    i=$((i + 1))
-  done < <(json_get "$json" '[l["path"] for l in d["layers"]]')
-  root=$WORK/mnt/$name-0
-  if ((i > 1)); then
-    root=$WORK/mnt/$name
-    mount_overlay "$root" "$(IFS=:; echo "${lowers[*]}")"
-  fi
-  python3 "$TOOLS/tree_manifest.py" dir "$root" | grep -v $'^/\t' >"$WORK/$name"
-}
 
 log "host A: no converted image yet, so it converts, then publishes for the others"
 host a pull --layout layered --converted-repo "$R/converted/main" --publish "$SRC" >/dev/null ||

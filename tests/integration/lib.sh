@@ -56,6 +56,26 @@ mount_overlay() {
   _mounts+=("$dir")
 }
 
+# tree_of INSPECT.json NAME: the tree a VM sees from an inspected image's
+# lowers, mounted by the kernel (overlayfs over several), as tree_manifest.py
+# lines without the root and lost+found, into $WORK/NAME.
+tree_of() {
+  local json=$1 name=$2 fs lowers=() i=0 path root
+  fs=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["layers"][0]["fs_type"])' "$json")
+  while read -r path; do
+    mount_image "$fs" "$path" "$WORK/mnt/$name-$i"
+    lowers=("$WORK/mnt/$name-$i" "${lowers[@]}")
+    i=$((i + 1))
+  done < <(python3 -c 'import json, sys; [print(l["path"]) for l in json.load(open(sys.argv[1]))["layers"]]' "$json")
+  root=$WORK/mnt/$name-0
+  if ((i > 1)); then
+    root=$WORK/mnt/$name
+    mount_overlay "$root" "$(IFS=:; echo "${lowers[*]}")"
+  fi
+  python3 "$TOOLS/tree_manifest.py" dir "$root" | grep -v $'^/\t' | grep -v $'^/lost+found[/\t]' \
+    >"$WORK/$name"
+}
+
 # make_scratch_fs SIZE: a journaled ext4 on a loop device mounted at $WORK/scratch.
 # Tests that create ~100k files use it: this machine's root fs has no journal.
 # The loop device uses direct I/O where the backing fs allows it: without, every
