@@ -440,6 +440,37 @@ RetryState no_retries(const Session& s, io::CancelFlag cancel) {
   return RetryState(once, std::nullopt, cancel);
 }
 
+// The registry's answer to one step of an upload.
+struct StepAnswer {
+  Response response;
+  bool body_read = false;
+};
+
+// Sends one step of an upload, once. An answer whatever its status; nullopt
+// when the connection failed and `upload` may start over; else the error.
+Result<std::optional<StepAnswer>> send_step(Session& s, const RequestSpec& spec,
+                                            RetryState& upload, const std::string& what) {
+  RetryState once = no_retries(s, spec.cancel);
+  auto sent = s.open(spec, once);
+  if (!sent) {
+    if (sent.error().kind() != ErrorKind::kCancelled && upload.next()) {
+      return std::optional<StepAnswer>();
+    }
+    return as_push_error(sent.error()).context(what);
+  }
+  auto body = read_body(**sent, kMaxPushAnswer);
+  StepAnswer answer;
+  answer.response = Response{(*sent)->status(), body ? *body : "", "", (*sent)->header("location")};
+  answer.body_read = body.ok();
+  return std::optional<StepAnswer>(std::move(answer));
+}
+
+// Whether an answer that is not the expected one starts the upload over
+// (a server error, or a body that could not be read) rather than ending it.
+bool start_over(const StepAnswer& answer, RetryState& upload) {
+  return (answer.response.status >= 500 || !answer.body_read) && upload.next();
+}
+
 }  // namespace
 
 Result<std::string> Client::begin_upload(const oci::Reference& repo, const std::string& what,
@@ -473,33 +504,22 @@ Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int 
                                 hashed += bytes.size();
                                 if (progress) progress(hashed);
                               }};
-    RetryState patch_retry = no_retries(s, cancel);
-    auto sent = s.open(patch, patch_retry);
-    if (!sent) {
-      if (sent.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
-      return as_push_error(sent.error()).context(what);
-    }
-    auto body = read_body(**sent, kMaxPushAnswer);
-    Response answer{(*sent)->status(), body ? *body : "", "", (*sent)->header("location")};
+    VMI_TRY(std::optional<StepAnswer> patched, send_step(s, patch, retry, what));
+    if (!patched) continue;
+    const Response& answer = patched->response;
     if (answer.status != 202 || answer.location.empty() || hashed != size) {
-      if ((answer.status >= 500 || !body) && retry.next()) continue;
+      if (start_over(*patched, retry)) continue;
       return push_error(what, answer);
     }
     VMI_TRY(oci::Digest digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
     VMI_TRY(std::string next, upload_url(s, answer.location, what));
     RequestSpec put = push_request("PUT", repo, "", cancel);
     put.url = with_digest(next, digest);
-    RetryState put_retry = no_retries(s, cancel);
-    auto done = s.open(put, put_retry);
-    if (!done) {
-      if (done.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
-      return as_push_error(done.error()).context(what);
-    }
-    auto done_body = read_body(**done, kMaxPushAnswer);
-    Response end{(*done)->status(), done_body ? *done_body : "", "", ""};
-    if (end.status == 201) return digest;
-    if ((end.status >= 500 || !done_body) && retry.next()) continue;
-    return push_error(what, end);
+    VMI_TRY(std::optional<StepAnswer> done, send_step(s, put, retry, what));
+    if (!done) continue;
+    if (done->response.status == 201) return digest;
+    if (start_over(*done, retry)) continue;
+    return push_error(what, done->response);
   }
 }
 
@@ -516,17 +536,11 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
     put.url = url;
     put.headers = {"Content-Type: application/octet-stream"};
     set_body(put);
-    RetryState put_retry = no_retries(s, cancel);
-    auto sent = s.open(put, put_retry);
-    if (!sent) {
-      if (sent.error().kind() != ErrorKind::kCancelled && retry.next()) continue;
-      return as_push_error(sent.error()).context(what);
-    }
-    auto body = read_body(**sent, kMaxPushAnswer);
-    Response answer{(*sent)->status(), body ? *body : "", "", ""};
-    if (answer.status == 201) return {};
-    if ((answer.status >= 500 || !body) && retry.next()) continue;
-    return push_error(what, answer);
+    VMI_TRY(std::optional<StepAnswer> done, send_step(s, put, retry, what));
+    if (!done) continue;
+    if (done->response.status == 201) return {};
+    if (start_over(*done, retry)) continue;
+    return push_error(what, done->response);
   }
 }
 
