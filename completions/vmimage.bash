@@ -23,15 +23,16 @@ _vmimage() {
   fi
 
   local global="--cache-dir --json -q --quiet --insecure-registry --ca-file --limit --help --version"
-  local commands="pull import push export upper mkfs ls inspect tag rm gc du verify login logout
-    resolve limits version"
+  local commands="pull import push export upper mkfs ls inspect tag rm gc du verify config login
+    logout resolve limits version"
   local -A options=(
-    [pull]="--platform --force --layout --fs --jobs --converted-repo --publish"
-    [import]="--ref --platform --layout --fs"
+    [pull]="--platform --force --layout --fs --jobs --converted-repo --publish --verity --no-verity"
+    [import]="--ref --platform --layout --fs --verity --no-verity"
     [push]="--layout --compress"
-    [export]="--type --size --free"
+    [export]="--type --size --free --verity --no-verity --verity-salt"
     [upper]="create"
-    [mkfs]="--type --size --free --block-size --mtime --uuid --label --lower"
+    [mkfs]="--type --size --free --block-size --mtime --uuid --label --lower --verity --no-verity
+      --verity-salt"
     [ls]="--all --local --registry"
     [login]="-u --username --password-stdin"
     [resolve]="--platform"
@@ -43,7 +44,7 @@ _vmimage() {
     --layout) COMPREPLY=($(compgen -W "squashed layered auto:" -- "$cur")); return ;;
     --fs | --type) COMPREPLY=($(compgen -W "erofs ext4" -- "$cur")); return ;;
     --platform | --jobs | --size | --free | --block-size | --mtime | --uuid | --label | --ref | \
-      --limit | --insecure-registry | -u | --username)
+      --limit | --insecure-registry | -u | --username | --verity-salt)
       return ;;
   esac
 
@@ -71,6 +72,12 @@ _vmimage() {
   case $command in
     inspect | rm | tag | export | push | verify) COMPREPLY=($(compgen -W "$(_vmimage_tags)" -- "$cur")) ;;
     upper) COMPREPLY=($(compgen -W "create" -- "$cur")) ;;
+    config)
+      if [[ $prev == verity ]]; then
+        COMPREPLY=($(compgen -W "on off" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "verity" -- "$cur"))
+      fi ;;
     import | mkfs) COMPREPLY=($(compgen -f -- "$cur")) ;;
   esac
 }

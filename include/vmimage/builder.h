@@ -75,8 +75,9 @@ struct BuildOptions {
   std::string converted_repo;
   bool publish_converted = false;  // converted here: push it to converted_repo for others
   // Every blob ends with a dm-verity tree (docs/verity.md); blobs with and
-  // without one are different store entries.
-  bool verity = false;
+  // without one are different store entries. Unset: the store's default
+  // (Store::default_verity, `vmimage config verity on|off`).
+  std::optional<bool> verity;
 };
 
 struct ImportOptions {

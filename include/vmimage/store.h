@@ -228,6 +228,10 @@ class VMIMAGE_API Store {
   Result<std::vector<std::string>> blob_locations(std::string_view blob_digest);
   // Re-hashes the blobs of `tags` (every blob when empty) against the recorded hashes.
   Result<VerifyReport> verify(std::span<const std::string> tags = {});
+  // Whether builds into this store give blobs dm-verity trees when their
+  // options do not say (false until set).
+  Result<bool> default_verity();
+  Status set_default_verity(bool verity);
   Result<DiskUsage> disk_usage();
 
  private:

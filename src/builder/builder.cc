@@ -174,6 +174,7 @@ struct VMIMAGE_LOCAL Builder::Impl {
 
   BuildOptions options;
   Store store;
+  bool verity = false;  // options.verity, else the store's default
   std::unique_ptr<registry::Client> client;
   EventSink events;
 
@@ -222,7 +223,7 @@ struct VMIMAGE_LOCAL Builder::Impl {
 };
 
 Status Builder::Impl::add_verity(BlobWriter& writer) {
-  if (!options.verity) return {};
+  if (!verity) return {};
   VMI_TRY(VerityInfo v, verity::append_tree_by_reading(writer.fd(), writer.temp_path(),
                                                        store.scratch_dir(),
                                                        builder::store_verity_salt()));
@@ -259,7 +260,7 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
       }
       // Asked for dm-verity trees: build again unless every lower has one.
       for (const LayerRef& layer : r.layers) {
-        if (options.verity && !layer.verity) return std::optional<BuildResult>();
+        if (verity && !layer.verity) return std::optional<BuildResult>();
       }
       // A blob deleted behind the store's back: pull again rather than hand it out.
       for (const LayerRef& layer : r.layers) {
@@ -279,7 +280,7 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
 Result<LayerRef> Builder::Impl::squash(Lease& lease, const std::vector<std::string>& diff_ids,
                                        builder::StoredLayers& layers) {
   std::string key = squashed_blob_key(diff_ids, FsType::kErofs);
-  if (options.verity) key = builder::verity_blob_key(key);
+  if (verity) key = builder::verity_blob_key(key);
   VMI_TRY(BlobWriter writer, lease.begin_blob(key, FsType::kErofs));
   if (writer.exists()) {
     layers.start();
@@ -353,7 +354,7 @@ Result<std::vector<LayerRef>> Builder::Impl::as_fs_type(Lease& lease,
 Result<std::unique_ptr<builder::StoredLayers>> Builder::Impl::convert_layers(
     Lease& lease, builder::LayerSource& source, builder::ImageBudget& budget,
     const std::vector<std::string>& diff_ids) {
-  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), options.verity};
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), verity};
   return builder::store_layers(store, lease, diff_ids, source, budget, layer_options);
 }
 
@@ -429,7 +430,7 @@ Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFla
   VMI_CHECK(check_layer_count(ref.str(), diff_ids.size(), options.limits));
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(options.limits);
-  RegistrySource source(store, *c, image, progress, options.verity, cancel);
+  RegistrySource source(store, *c, image, progress, verity, cancel);
   VMI_TRY(auto layers, convert_layers(lease, source, budget, diff_ids));
   VMI_TRY(BuildResult result, store_image(lease, std::move(layers), diff_ids, registry_meta(image),
                                           Scope::kRegistry, {ref.str()}, cancel));
@@ -452,7 +453,7 @@ Result<BuildResult> Builder::Impl::pull_erofs(const oci::Reference& ref,
     return c->open_layer(layers_from.reference, layers_from.layers[static_cast<size_t>(i)],
                          &progress, i, cancel);
   };
-  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), options.verity};
+  builder::LayerStoreOptions layer_options{options.jobs, events.as_callback(), verity};
   std::vector<std::optional<VerityInfo>> trees;
   for (const registry::Layer& l : layers_from.layers) {
     VMI_TRY(auto tree, builder::published_verity(l.descriptor));
@@ -477,11 +478,11 @@ Result<std::optional<BuildResult>> Builder::Impl::pull_found_converted(
   VMI_TRY(registry::Client * c, registry_client());
   std::string_view layout = converted_layout(options.layout);
   VMI_TRY(std::optional<oci::Digest> found,
-          builder::find_converted(*c, repo, image.digest, layout, options.verity, cancel));
+          builder::find_converted(*c, repo, image.digest, layout, verity, cancel));
   if (!found && layout == "squashed") {
     // The layered form serves too: the squash is made here, without converting.
     VMI_TRY(found,
-            builder::find_converted(*c, repo, image.digest, "layered", options.verity, cancel));
+            builder::find_converted(*c, repo, image.digest, "layered", verity, cancel));
   }
   if (!found) return std::optional<BuildResult>();
   emit(BuildEvent::Kind::kFoundConverted, -1, found->str());
@@ -544,7 +545,7 @@ Result<BuildResult> Builder::Impl::import_image(
   }
   VMI_TRY(Lease lease, store.begin_lease());
   builder::ImageBudget budget(this->options.limits);
-  ArchiveSource source(store, lease, budget, this->options.verity, cancel);
+  ArchiveSource source(store, lease, budget, verity, cancel);
   VMI_TRY(archive::ImportedImage image, walk(source, walk_options));
   source.set_image(image);
   // No tag: every name the archive gives the image, as `docker load` does.
@@ -576,7 +577,15 @@ Builder::~Builder() = default;
 
 Result<Builder> Builder::create(BuildOptions options) {
   VMI_TRY(Store store, Store::open(options.cache_dir));
-  return Builder(std::make_unique<Impl>(std::move(options), std::move(store)));
+  bool verity = false;
+  if (options.verity) {
+    verity = *options.verity;
+  } else {
+    VMI_TRY(verity, store.default_verity());
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(store));
+  impl->verity = verity;
+  return Builder(std::move(impl));
 }
 
 Result<BuildResult> Builder::build(std::string_view ref_text, const CancelToken& cancel) {

@@ -60,13 +60,16 @@ void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);
 // BuildOptions from the global flags and the --platform, --layout, --fs flags
 // that pull and import share.
-// --verity / --no-verity; unset, $VMIMAGE_VERITY (0 or 1) decides.
+// --verity / --no-verity; unset, $VMIMAGE_VERITY (0 or 1) decides, else the
+// store's default (vmimage config verity).
 void add_verity_flags(CLI::App& cmd, std::optional<bool>& verity);
-Result<bool> verity_default();
+Result<std::optional<bool>> verity_default();  // $VMIMAGE_VERITY; none when unset
 // The tree's salt for a file vmimage writes outside the store (mkfs, export):
-// none unless verity is asked (flag or $VMIMAGE_VERITY); `salt_hex` or the fixed default.
+// none unless verity is asked (flag, $VMIMAGE_VERITY, else `store_default`);
+// `salt_hex` or the fixed default.
 Result<std::optional<verity::Salt>> verity_salt_option(const std::optional<bool>& verity,
-                                                       const std::string& salt_hex);
+                                                       const std::string& salt_hex,
+                                                       bool store_default);
 // "dm-verity: root hash H, salt S, hash offset N" and the table line, on stdout.
 void print_verity(const VerityInfo& verity);
 Result<vmimage::BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,
@@ -83,6 +86,7 @@ void add_rm_command(CLI::App& app, CliContext& ctx);
 void add_gc_command(CLI::App& app, CliContext& ctx);
 void add_du_command(CLI::App& app, CliContext& ctx);
 void add_verify_command(CLI::App& app, CliContext& ctx);
+void add_config_command(CLI::App& app, CliContext& ctx);  // the store's defaults
 void add_upper_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace vmimage::cli

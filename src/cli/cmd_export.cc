@@ -47,7 +47,8 @@ void add_export_command(CLI::App& app, CliContext& ctx) {
       if (!args->free.empty()) {
         VMI_TRY(options.extra_free_bytes, parse_size(args->free));
       }
-      VMI_TRY(options.verity, verity_salt_option(args->verity, args->verity_salt));
+      VMI_TRY(bool store_default, store.default_verity());
+      VMI_TRY(options.verity, verity_salt_option(args->verity, args->verity_salt, store_default));
       VMI_TRY(builder::ExportResult result,
               builder::export_image(found.image.result, args->output, options));
       const ext4::Ext4Stats& stats = result.stats;

@@ -90,4 +90,27 @@ void add_verify_command(CLI::App& app, CliContext& ctx) {
   cmd->callback([&ctx, refs] { ctx.run = [&ctx, refs] { return run_verify(ctx.global, *refs); }; });
 }
 
+void add_config_command(CLI::App& app, CliContext& ctx) {
+  auto* cmd = app.add_subcommand("config", "Show or set the store's defaults");
+  auto* verity = cmd->add_subcommand(
+      "verity", "Whether builds into this store give blobs dm-verity trees by default (on|off)");
+  auto value = std::make_shared<std::string>();
+  verity->add_option("VALUE", *value, "on | off (default: show it)")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->require_subcommand(1);
+  verity->callback([&ctx, value] {
+    ctx.run = [&ctx, value]() -> Result<int> {
+      VMI_TRY(Store store, open_store(ctx.global));
+      if (!value->empty()) VMI_CHECK(store.set_default_verity(*value == "on"));
+      VMI_TRY(bool on, store.default_verity());
+      if (ctx.global.json) {
+        VMI_CHECK(print_json(nlohmann::ordered_json{{"verity", on}}));
+      } else if (!ctx.global.quiet) {
+        std::printf("verity %s\n", on ? "on" : "off");
+      }
+      return 0;
+    };
+  });
+}
+
 }  // namespace vmimage::cli

@@ -51,7 +51,7 @@ Result<builder::LayerImageOptions> image_options(const MkfsArgs& args) {
   }
   opts.block_size = args.block_size;
   opts.label = args.label;
-  VMI_TRY(opts.verity, verity_salt_option(args.verity, args.verity_salt));
+  VMI_TRY(opts.verity, verity_salt_option(args.verity, args.verity_salt, false));
   if (args.mtime != "keep") {
     int64_t value = 0;
     const char* end = args.mtime.data() + args.mtime.size();

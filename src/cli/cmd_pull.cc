@@ -132,20 +132,23 @@ class ProgressPrinter {
 
 }  // namespace
 
-Result<bool> verity_default() {
+Result<std::optional<bool>> verity_default() {
   const char* env = std::getenv("VMIMAGE_VERITY");
-  if (env == nullptr || std::string_view(env).empty() || std::string_view(env) == "0") return false;
-  if (std::string_view(env) == "1") return true;
+  if (env == nullptr || std::string_view(env).empty()) return std::optional<bool>();
+  if (std::string_view(env) == "0") return std::optional<bool>(false);
+  if (std::string_view(env) == "1") return std::optional<bool>(true);
   return Error(ErrorKind::kUsage, "$VMIMAGE_VERITY is \"" + std::string(env) + "\" (expected 0 or 1)");
 }
 
 Result<std::optional<verity::Salt>> verity_salt_option(const std::optional<bool>& verity,
-                                                       const std::string& salt_hex) {
-  bool on = false;
+                                                       const std::string& salt_hex,
+                                                       bool store_default) {
+  bool on = store_default;
   if (verity) {
     on = *verity;
   } else {
-    VMI_TRY(on, verity_default());
+    VMI_TRY(std::optional<bool> env, verity_default());
+    if (env) on = *env;
   }
   if (!on) {
     if (!salt_hex.empty()) return Error(ErrorKind::kUsage, "--verity-salt needs --verity");
@@ -175,9 +178,10 @@ void print_verity(const VerityInfo& v) {
 
 void add_verity_flags(CLI::App& cmd, std::optional<bool>& verity) {
   cmd.add_flag_callback("--verity", [&verity] { verity = true; },
-                        "Give every blob a dm-verity hash tree (default: $VMIMAGE_VERITY=1)");
+                        "Give every blob a dm-verity hash tree (default: $VMIMAGE_VERITY, "
+                        "else the store's: vmimage config verity)");
   cmd.add_flag_callback("--no-verity", [&verity] { verity = false; },
-                        "No dm-verity trees, whatever $VMIMAGE_VERITY says");
+                        "No dm-verity trees, whatever $VMIMAGE_VERITY or the store says");
 }
 
 Result<BuildOptions> build_options(const GlobalOptions& global, const std::string& platform,

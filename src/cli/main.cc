@@ -23,7 +23,7 @@ constexpr AddCommand kCommands[] = {
     add_login_command,
     add_import_command,
     add_tag_command, add_ls_command, add_inspect_command, add_rm_command,
-    add_gc_command,  add_du_command, add_verify_command,
+    add_gc_command,  add_du_command, add_verify_command, add_config_command,
     add_upper_command,
     add_export_command,
 };

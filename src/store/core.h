@@ -69,6 +69,10 @@ struct WriterState {
 
 int64_t now_ns();
 
+// gc.cc: store-wide settings (the `settings` table, schema 7).
+Result<std::optional<std::string>> setting(Core& core, std::string_view name);
+Status set_setting(Core& core, std::string_view name, std::string_view value);
+
 // The verity columns of a blob row, first at column `first` (root hash, salt,
 // data size, hash offset); none when the root hash is ''.
 std::optional<VerityInfo> verity_columns(const Statement& stmt, int first);

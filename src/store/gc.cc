@@ -272,6 +272,33 @@ Result<std::optional<BlobRecord>> find_blob(Core& core, const BlobId& id) {
   return std::optional<BlobRecord>(std::move(found.front()));
 }
 
+Result<std::optional<std::string>> setting(Core& core, std::string_view name) {
+  auto guard = core.lock_db();
+  // A store too old for settings (opened read-only, so not migrated) has none.
+  VMI_TRY(auto table, Statement::prepare(core.db(),
+                                         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                         "name = 'settings'",
+                                         ErrorKind::kStoreRead));
+  VMI_TRY(bool has_table, table.step());
+  if (!has_table) return std::optional<std::string>();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(), "SELECT value FROM settings WHERE name = ?",
+                                        ErrorKind::kStoreRead));
+  stmt.bind(std::string(name));
+  VMI_TRY(bool row, stmt.step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt.text(0));
+}
+
+Status set_setting(Core& core, std::string_view name, std::string_view value) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "INSERT INTO settings (name, value) VALUES (?, ?) "
+                                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(std::string(name)).bind(std::string(value));
+  return stmt.run();
+}
+
 Status set_content_digest(Core& core, const BlobId& id, std::string_view content_digest) {
   auto guard = core.lock_db();
   VMI_TRY(auto stmt, Statement::prepare(core.db(),

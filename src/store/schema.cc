@@ -109,8 +109,16 @@ ALTER TABLE blobs ADD COLUMN verity_data_size INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE blobs ADD COLUMN verity_hash_offset INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Version 7: store-wide settings ("default_verity": "1" or "0").
+constexpr const char* kMigration7 = R"sql(
+CREATE TABLE settings (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6};
+                                       kMigration5, kMigration6, kMigration7};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

@@ -250,6 +250,15 @@ Status Store::record_blob_location(std::string_view blob_digest, std::string_vie
 Result<std::vector<std::string>> Store::blob_locations(std::string_view blob_digest) {
   return store_detail::blob_locations(*core_, blob_digest);
 }
+Result<bool> Store::default_verity() {
+  VMI_TRY(std::optional<std::string> value, store_detail::setting(*core_, "default_verity"));
+  return value && *value == "1";
+}
+
+Status Store::set_default_verity(bool verity) {
+  return store_detail::set_setting(*core_, "default_verity", verity ? "1" : "0");
+}
+
 Status Store::set_content_digest(std::string_view digest, FsType fs_type,
                                  std::string_view content_digest) {
   VMI_CHECK(check_writable(*core_));

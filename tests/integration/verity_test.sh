@@ -4,7 +4,8 @@
 # lowers and exports, odd sizes); the filesystem before the tree is byte for
 # byte the one written without --verity, and the kernel mounts it (trailing
 # tree and all) to the OCI result; the same input gives the same bytes and root
-# hashes in another store; inspect gives a launcher the table line; verify
+# hashes in another store; inspect gives a launcher the table line; the
+# store's default, $VMIMAGE_VERITY and the flags decide in that order; verify
 # names a blob whose byte was flipped.
 source "$VMIMAGE_SOURCE_DIR/tests/integration/lib.sh"
 require_root
@@ -114,6 +115,23 @@ VMIMAGE_VERITY=1 vmi -q import --no-verity envno:v1 "$WORK/oci" || fail "import 
 blobs envno:v1 | grep -q ' none$' || fail "--no-verity wrote trees"
 VMIMAGE_VERITY=yes expect_fail vmi import bad:v1 "$WORK/oci"
 grep -q 'VMIMAGE_VERITY' "$WORK/err" || fail "bad VMIMAGE_VERITY: $(cat "$WORK/err")"
+
+# The store's default (vmimage config verity): below $VMIMAGE_VERITY and the flags.
+[[ $(vmi config verity) == "verity off" ]] || fail "a new store's default: $(vmi config verity)"
+vmi -q config verity on || fail "config verity on"
+vmi --json config verity >"$WORK/config.json"
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["verity"] is True' "$WORK/config.json" ||
+  fail "config --json: $(cat "$WORK/config.json")"
+vmi -q import cfg:v1 "$WORK/oci" || fail "import with the store's default on"
+blobs cfg:v1 | grep -q ' none$' && fail "the store's default wrote a blob without a tree"
+VMIMAGE_VERITY=0 vmi -q import cfgenv:v1 "$WORK/oci" || fail "import with VMIMAGE_VERITY=0"
+blobs cfgenv:v1 | grep -q ' none$' || fail "VMIMAGE_VERITY=0 did not win over the store's default"
+vmi -q import --no-verity cfgno:v1 "$WORK/oci" || fail "import --no-verity"
+blobs cfgno:v1 | grep -q ' none$' || fail "--no-verity did not win over the store's default"
+vmi --json export --type erofs cfg:v1 "$WORK/default.erofs" >"$WORK/export.json" || fail "export"
+grep -q '"verity"' "$WORK/export.json" || fail "export ignored the store's default: $(cat "$WORK/export.json")"
+vmi -q config verity off || fail "config verity off"
+expect_fail vmi config verity maybe
 
 # mkfs: odd sizes (512-byte EROFS blocks, ext4), a given salt, the JSON summary.
 for opts in "" "--block-size 512" "--type ext4"; do
