@@ -31,7 +31,7 @@ type BuildOptions struct {
 	InsecureRegistries []string // HOST[:PORT] reached over plain HTTP
 	CAFile             string   // extra CA certificates (PEM)
 	Limits             []string // "NAME=VALUE", as `vmimage --limit` takes them
-	Verity             bool     // every blob ends with a dm-verity tree (LayerRef.Verity)
+	Verity             bool     // true: every blob ends with a dm-verity tree (LayerRef.Verity); false: the store's default
 	// Progress, if set, is called for each layer's progress, from the
 	// library's threads, one call at a time; it must not call the Builder.
 	Progress func(BuildEvent)
