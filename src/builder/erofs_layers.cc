@@ -29,8 +29,10 @@ void emit(const LayerStoreOptions& o, BuildEvent::Kind kind, int index, const st
   o.events(e);
 }
 
-// The image into `fd` (all-zero blocks left as holes), within the size limits.
-Status copy_image(io::Reader& image, int fd, const std::string& name, ImageBudget& budget) {
+// The image into `fd` (all-zero blocks left as holes), within the size limits;
+// its blocks hashed for a dm-verity tree as they pass when `hasher` is given.
+Status copy_image(io::Reader& image, int fd, const std::string& name, ImageBudget& budget,
+                  verity::DataHasher* hasher) {
   std::vector<std::byte> buf(kCopyBuffer);
   WritebackStarter writeback(fd);
   const uint64_t max_bytes = budget.limits().max_layer_bytes;
@@ -53,6 +55,7 @@ Status copy_image(io::Reader& image, int fd, const std::string& name, ImageBudge
                                             " bytes (limit max-image-bytes)");
     }
     VMI_CHECK(pwrite_skipping_zero_blocks(fd, got, offset, kHoleBlock, name));
+    if (hasher) VMI_CHECK(hasher->add(offset, got));
     writeback.wrote(offset, got.size());
     offset += got.size();
   }
@@ -71,7 +74,12 @@ Result<LayerRef> fetch_layer(int index, const std::string& diff_id,
                              const LayerStoreOptions& options) {
   std::string name = "layer " + std::to_string(index) + " (" + diff_id + ")";
   VMI_TRY(std::unique_ptr<io::Reader> image, open(index));
-  VMI_CHECK(copy_image(*image, writer.fd(), name, budget));
+  // A layer published without a tree gets one here when asked for.
+  std::unique_ptr<verity::DataHasher> hasher;
+  if (!tree && options.verity) {
+    VMI_TRY(hasher, verity::DataHasher::create(scratch_dir, store_verity_salt()));
+  }
+  VMI_CHECK(copy_image(*image, writer.fd(), name, budget, hasher.get()));
   emit(options, BuildEvent::Kind::kChecking, index, diff_id);
   if (tree) {
     // The digests vouch for the bytes, not for the tree in them: it must be
@@ -86,9 +94,12 @@ Result<LayerRef> fetch_layer(int index, const std::string& diff_id,
   VMI_CHECK(check_layer_tree(files, name, budget));
   writer.set_pulled(diff_id);
   std::optional<VerityInfo> verity = tree;
-  if (!verity && options.verity) {
-    VMI_TRY(verity, verity::append_tree_by_reading(writer.fd(), name, scratch_dir,
-                                                   store_verity_salt()));
+  if (hasher) {
+    struct stat image {};
+    if (::fstat(writer.fd(), &image) != 0) {
+      return sys_error(ErrorKind::kStoreSave, "inspecting " + name);
+    }
+    VMI_TRY(verity, hasher->append_tree(writer.fd(), static_cast<uint64_t>(image.st_size), name));
   }
   if (verity) writer.set_verity(*verity);
   struct stat st {};

@@ -43,6 +43,13 @@ for l in d["layers"] + d["canonical_layers"]:
           v["dm_table"].replace(" ", ","), v["veritysetup_open"].replace(" ", ","))'
 }
 
+# untreed TAG: how many of the image's blobs have no tree (output taken whole:
+# with pipefail, `blobs | grep -q` fails when grep stops reading first).
+untreed() {
+  blobs "$1" >"$WORK/blobs.txt"
+  grep -c ' none$' "$WORK/blobs.txt" || true
+}
+
 check_blob() {  # PATH FS ROOT SALT DATA_SIZE HASH_OFFSET TABLE OPEN
   local path=$1 fs=$2 root=$3 salt=$4 data=$5 offset=$6 table=${7//,/ } open=${8//,/ }
   [[ $root != none ]] || fail "$path has no verity tree"
@@ -110,9 +117,9 @@ done <"$WORK/second"
 
 # $VMIMAGE_VERITY=1 is the default; --no-verity wins over it.
 VMIMAGE_VERITY=1 vmi -q import env:v1 "$WORK/oci" || fail "import with VMIMAGE_VERITY=1"
-blobs env:v1 | grep -q ' none$' && fail "VMIMAGE_VERITY=1 wrote a blob without a tree"
+(($(untreed env:v1) == 0)) || fail "VMIMAGE_VERITY=1 wrote a blob without a tree"
 VMIMAGE_VERITY=1 vmi -q import --no-verity envno:v1 "$WORK/oci" || fail "import --no-verity"
-blobs envno:v1 | grep -q ' none$' || fail "--no-verity wrote trees"
+(($(untreed envno:v1) > 0)) || fail "--no-verity wrote trees"
 VMIMAGE_VERITY=yes expect_fail vmi import bad:v1 "$WORK/oci"
 grep -q 'VMIMAGE_VERITY' "$WORK/err" || fail "bad VMIMAGE_VERITY: $(cat "$WORK/err")"
 
@@ -123,11 +130,11 @@ vmi --json config verity >"$WORK/config.json"
 python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["verity"] is True' "$WORK/config.json" ||
   fail "config --json: $(cat "$WORK/config.json")"
 vmi -q import cfg:v1 "$WORK/oci" || fail "import with the store's default on"
-blobs cfg:v1 | grep -q ' none$' && fail "the store's default wrote a blob without a tree"
+(($(untreed cfg:v1) == 0)) || fail "the store's default wrote a blob without a tree"
 VMIMAGE_VERITY=0 vmi -q import cfgenv:v1 "$WORK/oci" || fail "import with VMIMAGE_VERITY=0"
-blobs cfgenv:v1 | grep -q ' none$' || fail "VMIMAGE_VERITY=0 did not win over the store's default"
+(($(untreed cfgenv:v1) > 0)) || fail "VMIMAGE_VERITY=0 did not win over the store's default"
 vmi -q import --no-verity cfgno:v1 "$WORK/oci" || fail "import --no-verity"
-blobs cfgno:v1 | grep -q ' none$' || fail "--no-verity did not win over the store's default"
+(($(untreed cfgno:v1) > 0)) || fail "--no-verity did not win over the store's default"
 vmi --json export --type erofs cfg:v1 "$WORK/default.erofs" >"$WORK/export.json" || fail "export"
 grep -q '"verity"' "$WORK/export.json" || fail "export ignored the store's default: $(cat "$WORK/export.json")"
 vmi -q config verity off || fail "config verity off"
