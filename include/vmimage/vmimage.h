@@ -107,7 +107,8 @@ VMIMAGE_API void vmimage_build_options_free(vmimage_build_options* options);
  *   "converted-repo" REPO   look there for a converted image first (docs/fleet.md)
  *   "publish" true|false    with converted-repo: publish what was converted here
  *   "verity" true|false     every blob ends with a dm-verity tree (docs/verity.md);
- *                           each layer's JSON then has a "verity" object
+ *                           each layer's JSON then has a "verity" object; unset:
+ *                           the store's default (vmimage config verity)
  * Unknown names and bad values fail with VMIMAGE_ERR_USAGE. */
 VMIMAGE_API vmimage_error_kind vmimage_build_options_set(vmimage_build_options* options,
                                                          const char* name, const char* value,
