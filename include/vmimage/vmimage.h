@@ -250,7 +250,8 @@ VMIMAGE_API vmimage_error_kind vmimage_builder_save_tag(vmimage_builder* builder
 /* `vmimage export REF OUTPUT --type fs_type`: fs_type "ext4" (NULL) or "erofs";
  * size_bytes 0 sizes an ext4 to fit, free_bytes then asks for that much
  * available once mounted. *report_json (may be NULL): {"path", "fs_type",
- * "size_bytes", "min_size_bytes"}. */
+ * "size_bytes", "min_size_bytes"}, and "verity" (as inspect's) when the store's
+ * default gives exports a dm-verity tree (vmimage config verity on). */
 VMIMAGE_API vmimage_error_kind vmimage_export(vmimage_store* store, const char* ref,
                                               const char* output, const char* fs_type,
                                               uint64_t size_bytes, uint64_t free_bytes,

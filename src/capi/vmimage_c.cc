@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "builder/export.h"
+#include "builder/layer_store.h"
 #include "builder/push.h"
 #include "builder/registry_options.h"
 #include "fs/ext4/upper.h"
@@ -560,13 +561,17 @@ vmimage_error_kind vmimage_export(vmimage_store* store, const char* ref, const c
     options.size_bytes = size_bytes;
     options.extra_free_bytes = free_bytes;
     VMI_TRY(FoundImage found, find_image(*store->store, text(ref)));
+    VMI_TRY(bool verity, store->store->default_verity());
+    if (verity) options.verity = builder::store_verity_salt();
     VMI_TRY(builder::ExportResult exported,
             builder::export_image(found.image.result, output, options));
     const ext4::Ext4Stats& stats = exported.stats;
-    return put_json(report_json, {{"path", output},
-                                  {"fs_type", fs_type_name(options.type)},
-                                  {"size_bytes", stats.size_bytes},
-                                  {"min_size_bytes", stats.min_size_bytes}});
+    Json report = {{"path", output},
+                   {"fs_type", fs_type_name(options.type)},
+                   {"size_bytes", stats.size_bytes},
+                   {"min_size_bytes", stats.min_size_bytes}};
+    if (exported.verity) report["verity"] = store_json::verity_json(*exported.verity);
+    return put_json(report_json, report);
   });
 }
 
