@@ -90,7 +90,11 @@ Result<LayerRef> fetch_layer(int index, const std::string& diff_id,
       return Error(ErrorKind::kLayerFs, checked.error().message() + " (published dm-verity tree)");
     }
   }
-  VMI_TRY(tree::Tree files, erofs::read_image(writer.fd(), 0, name));
+  // With a published tree, everything the filesystem holds must lie in the
+  // data the tree covers: a guest reading through dm-verity sees no more.
+  std::optional<uint64_t> end;
+  if (tree) end = tree->data_size;
+  VMI_TRY(tree::Tree files, erofs::read_image(writer.fd(), 0, name, end));
   VMI_CHECK(check_layer_tree(files, name, budget));
   writer.set_pulled(diff_id);
   std::optional<VerityInfo> verity = tree;

@@ -155,19 +155,11 @@ Result<std::optional<verity::Salt>> verity_salt_option(const std::optional<bool>
     return std::optional<verity::Salt>();
   }
   if (salt_hex.empty()) return std::optional<verity::Salt>(builder::store_verity_salt());
-  verity::Salt salt{};
-  auto digit = [](char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-  };
-  bool ok = salt_hex.size() == salt.size() * 2;
-  for (size_t i = 0; ok && i < salt.size(); ++i) {
-    int hi = digit(salt_hex[2 * i]), lo = digit(salt_hex[2 * i + 1]);
-    ok = hi >= 0 && lo >= 0;
-    if (ok) salt[i] = static_cast<uint8_t>(hi * 16 + lo);
+  std::optional<verity::Salt> salt = verity::parse_salt(salt_hex);
+  if (!salt) {
+    return Error(ErrorKind::kUsage, "--verity-salt takes 64 hex digits, not \"" + salt_hex + "\"");
   }
-  if (!ok) return Error(ErrorKind::kUsage, "--verity-salt takes 64 hex digits, not \"" + salt_hex + "\"");
-  return std::optional<verity::Salt>(salt);
+  return salt;
 }
 
 void print_verity(const VerityInfo& v) {

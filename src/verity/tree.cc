@@ -419,24 +419,23 @@ Result<VerityInfo> append_tree_by_reading(int fd, const std::string& name,
   return hasher->append_tree(fd, size, name);
 }
 
-namespace {
-
-Result<Salt> parse_salt(const std::string& text) {
+std::optional<Salt> parse_salt(std::string_view hex) {
+  auto digit = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
   Salt salt{};
-  if (text.size() != salt.size() * 2) return Error(ErrorKind::kStoreRead, "bad verity salt");
+  if (hex.size() != salt.size() * 2) return std::nullopt;
   for (size_t i = 0; i < salt.size(); ++i) {
-    unsigned v = 0;
-    for (char c : text.substr(2 * i, 2)) {
-      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-      if (d < 0) return Error(ErrorKind::kStoreRead, "bad verity salt");
-      v = v * 16 + static_cast<unsigned>(d);
-    }
-    salt[i] = static_cast<uint8_t>(v);
+    int hi = digit(hex[2 * i]);
+    int lo = digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    salt[i] = static_cast<uint8_t>(hi * 16 + lo);
   }
   return salt;
 }
-
-}  // namespace
 
 Status check_tree(int fd, const std::string& name, const VerityInfo& verity,
                   const std::string& scratch_dir) {
@@ -447,7 +446,8 @@ Status check_tree(int fd, const std::string& name, const VerityInfo& verity,
       verity.hash_offset != verity.data_size) {
     return corrupt("its recorded dm-verity geometry is not one vmimage writes");
   }
-  VMI_TRY(Salt salt, parse_salt(verity.salt));
+  std::optional<Salt> salt = parse_salt(verity.salt);
+  if (!salt) return corrupt("its recorded dm-verity salt is not 64 hex digits");
   uint64_t data_blocks = verity.data_size / kBlock;
   uint64_t expected = tree_bytes(data_blocks);
   struct stat st;
@@ -456,12 +456,12 @@ Status check_tree(int fd, const std::string& name, const VerityInfo& verity,
     return corrupt("it is " + std::to_string(st.st_size) + " bytes, its dm-verity layout says " +
                    std::to_string(verity.hash_offset + expected));
   }
-  VMI_TRY(auto hasher, DataHasher::create(scratch_dir, salt));
+  VMI_TRY(auto hasher, DataHasher::create(scratch_dir, *salt));
   VMI_CHECK(hasher->read_back(fd, 0, verity.data_size, name));
   VMI_CHECK(hasher->end_run());
   VMI_CHECK(hasher->wait_idle());
   VMI_TRY(UniqueFd scratch, open_scratch_file(scratch_dir));
-  VMI_TRY(Hash root, write_levels(hasher->level0_.get(), data_blocks, salt, scratch.get(), 0,
+  VMI_TRY(Hash root, write_levels(hasher->level0_.get(), data_blocks, *salt, scratch.get(), 0,
                                   "a verity scratch file"));
   if (hex(root) != verity.root_hash) {
     return corrupt("its data does not hash to its dm-verity root hash " + verity.root_hash);

@@ -39,6 +39,8 @@ using Salt = std::array<uint8_t, 32>;
 // The salt of a blob: derived from what identifies its content, so the same
 // input gives the same tree.
 Salt derive_salt(std::string_view identity);
+// 64 hex digits (either case); none for anything else.
+std::optional<Salt> parse_salt(std::string_view hex);
 
 class DataHasher {
  public:

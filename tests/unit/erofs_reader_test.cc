@@ -100,6 +100,20 @@ TEST_F(ErofsReaderTest, TruncatedImagesFail) {
   }
 }
 
+// An image read as the first `end` bytes of its file (a blob whose dm-verity
+// tree starts there) must lie wholly inside them, whatever follows.
+TEST_F(ErofsReaderTest, AnEndBeforeTheImageEndFails) {
+  std::string path = dir_.path() + "/tree.img";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  std::string bytes = image_ + std::string(8192, '\x5a');  // bytes after the image
+  ASSERT_TRUE(write_all(fd.get(), std::as_bytes(std::span(bytes)), path).ok());
+  EXPECT_TRUE(read_image(fd.get(), 0, "tree.img", image_.size()).ok());
+  EXPECT_TRUE(read_image(fd.get(), 0, "tree.img").ok());
+  Result<tree::Tree> t = read_image(fd.get(), 0, "tree.img", image_.size() - 4096);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message().find("truncated"), std::string::npos) << t.error().message();
+}
+
 TEST_F(ErofsReaderTest, BrokenSuperblocksFail) {
   std::string bad = image_;
   bad[kSuperOffset] ^= 1;

@@ -49,10 +49,11 @@ Status check_superblock(const SuperBlock& sb, std::span<const std::byte> region,
 
 }  // namespace
 
-Result<ImageReader> ImageReader::open(int fd, std::string name) {
+Result<ImageReader> ImageReader::open(int fd, std::string name, std::optional<uint64_t> end) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return sys_error(ErrorKind::kIo, "inspecting " + name);
-  ImageReader r(fd, std::move(name), static_cast<uint64_t>(st.st_size));
+  uint64_t size = std::min(static_cast<uint64_t>(st.st_size), end.value_or(UINT64_MAX));
+  ImageReader r(fd, std::move(name), size);
   SuperBlock sb;
   VMI_CHECK(r.read_at(kSuperOffset, std::as_writable_bytes(std::span(&sb, 1)), "superblock"));
   if (sb.magic != kSuperMagic) return corrupt(r.name_, "not an EROFS image (bad magic)");
@@ -346,8 +347,9 @@ class TreeBuilder {
 
 }  // namespace
 
-Result<tree::Tree> read_image(int fd, uint32_t source_id, const std::string& name) {
-  VMI_TRY(ImageReader r, ImageReader::open(fd, name));
+Result<tree::Tree> read_image(int fd, uint32_t source_id, const std::string& name,
+                              std::optional<uint64_t> end) {
+  VMI_TRY(ImageReader r, ImageReader::open(fd, name, end));
   return TreeBuilder(r, source_id, name).run();
 }
 

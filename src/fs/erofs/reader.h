@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -58,7 +59,10 @@ struct InodeInfo {
 class ImageReader {
  public:
   // Reads and validates the superblock (magic, block size, checksum, features).
-  static Result<ImageReader> open(int fd, std::string name);
+  // With `end`, the image is the file's first `end` bytes: nothing it holds may
+  // lie past them (a blob whose dm-verity tree starts there).
+  static Result<ImageReader> open(int fd, std::string name,
+                                  std::optional<uint64_t> end = std::nullopt);
 
   const SuperInfo& super() const { return super_; }
   Result<InodeInfo> inode(uint64_t nid) const;
@@ -86,6 +90,8 @@ class ImageReader {
 // FileData extents point into the image as `source_id` (which the caller registers
 // for `fd` in the DataSources that will copy from it): the body at raw_blkaddr,
 // the tail at its inline position.
-Result<tree::Tree> read_image(int fd, uint32_t source_id, const std::string& name);
+// `end` as for ImageReader::open.
+Result<tree::Tree> read_image(int fd, uint32_t source_id, const std::string& name,
+                              std::optional<uint64_t> end = std::nullopt);
 
 }  // namespace vmimage::erofs
