@@ -28,7 +28,7 @@ _vmimage() {
   local -A options=(
     [pull]="--platform --force --layout --fs --jobs --converted-repo --publish --verity --no-verity"
     [import]="--ref --platform --layout --fs --verity --no-verity"
-    [push]="--layout --compress"
+    [push]="--layout --compress --jobs"
     [export]="--type --size --free --verity --no-verity --verity-salt"
     [upper]="create"
     [mkfs]="--type --size --free --block-size --mtime --uuid --label --lower --verity --no-verity

@@ -100,7 +100,7 @@ VMIMAGE_API void vmimage_build_options_free(vmimage_build_options* options);
  *   "platform" os/arch[/variant]
  *   "layout" squashed|layered|auto:N
  *   "fs" erofs|ext4         the runtime lowers' filesystem
- *   "jobs" N                layers fetched and converted at once
+ *   "jobs" N                layers fetched and converted at once (pushed at once by vmimage_push)
  *   "insecure-registry" HOST[:PORT]   plain HTTP (repeatable: each call adds one)
  *   "ca-file" PEM
  *   "limit" NAME=VALUE[,NAME=VALUE]   see `vmimage limits`

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 
 #include <zstd.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "oci/media_types.h"
 #include "store/find_image.h"
 #include "util/file.h"
+#include "util/parallel.h"
 
 namespace vmimage::builder {
 namespace {
@@ -228,19 +230,35 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
                             " lowers): pull or import it with --layout squashed, or push "
                             "--layout layered");
   }
-  PushResult result;
-  result.reference = dest.str();
-  std::vector<std::string> diff_ids;
-  for (size_t i = 0; i < lowers.size(); ++i) {
-    const LayerRef& lower = lowers[i];
+  for (const LayerRef& lower : lowers) {
     if (lower.fs_type != FsType::kErofs) {
       return Error(kKind, tag + ": lower " + lower.digest + " is not EROFS");
     }
-    auto pushed = push_lower(store, client, dest, lower, static_cast<int>(i), options, cancel);
-    if (!pushed) return std::move(pushed).error().context("pushing " + lower.path);
-    result.layers.push_back(pushed->first);
-    diff_ids.push_back(pushed->second);
   }
+  if (options.jobs < 1 || options.jobs > kMaxPushJobs) {
+    return Error(ErrorKind::kUsage, "push jobs must be 1 to " + std::to_string(kMaxPushJobs) +
+                                        ", not " + std::to_string(options.jobs));
+  }
+  PushResult result;
+  result.reference = dest.str();
+  result.layers.resize(lowers.size());
+  std::vector<std::string> diff_ids(lowers.size());
+  PushOptions one_at_a_time = options;
+  std::mutex events_mu;
+  if (options.events) {
+    one_at_a_time.events = [&](const PushEvent& e) {
+      std::lock_guard<std::mutex> lock(events_mu);
+      options.events(e);
+    };
+  }
+  VMI_CHECK(parallel_for(lowers.size(), options.jobs, [&](size_t i) -> Status {
+    auto pushed =
+        push_lower(store, client, dest, lowers[i], static_cast<int>(i), one_at_a_time, cancel);
+    if (!pushed) return std::move(pushed).error().context("pushing " + lowers[i].path);
+    result.layers[i] = pushed->first;
+    diff_ids[i] = pushed->second;
+    return {};
+  }));
   VMI_TRY(std::string config, converted_config(image.meta.config, diff_ids, squashed));
   VMI_TRY(result.config, push_document(client, dest, config, cancel));
 

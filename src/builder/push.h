@@ -47,7 +47,8 @@ inline constexpr int kPushZstdLevel = 3;
 // (what `pull --converted-repo` looks for among the source's referrers).
 inline constexpr std::string_view kConvertedArtifactType = "application/vnd.vmimage.erofs.v1";
 
-// Per-layer progress of a push, from the pushing thread.
+// Per-layer progress of a push, from the thread pushing that layer; never two
+// calls at once.
 struct PushEvent {
   enum class Kind {
     kPreparing,  // layer `index`: hashing or compressing it (total = its size)
@@ -72,8 +73,10 @@ struct PushOptions {
   // 1.1), with artifactType kConvertedArtifactType.
   std::optional<oci::Descriptor> subject;
   bool by_digest = false;  // store the manifest under its digest, not dest's tag
+  int jobs = 3;            // layers uploaded at once (1..kMaxPushJobs)
   PushEvents events;       // may be empty
 };
+inline constexpr int kMaxPushJobs = 64;
 std::optional<PushLayout> parse_push_layout(std::string_view name);  // "layered", "squashed"
 std::string_view push_layout_name(PushLayout layout);
 std::optional<PushCompression> parse_push_compression(std::string_view name);  // "none", "zstd"

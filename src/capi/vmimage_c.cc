@@ -610,6 +610,7 @@ vmimage_error_kind vmimage_push(vmimage_store* store, const char* src, const cha
     CancelToken token = token_of(cancel);
     builder::PushOptions push;
     push.layout = push_layout;
+    if (options != nullptr) push.jobs = options->options.jobs;
     VMI_TRY(builder::PushResult pushed, builder::push_stored(*store->store, text(src), text(dest),
                                                              *client, push, token.flag()));
     return put_json(result_json, builder::push_result_json(pushed, push));

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -36,6 +37,21 @@ Status print_json(const nlohmann::ordered_json& doc, int indent = 2);
 // `what` names it in the error ("--cache-dir", "OUTPUT").
 Status check_utf8(std::string_view text, std::string_view what);
 
+// Whether a progress line redrawn on every byte event is due again: at most
+// ten times a second (pull's and push's terminal output).
+class RedrawThrottle {
+ public:
+  bool due() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100)) return false;
+    last_ = now;
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_{};
+};
+
 // A command's body: returns the process exit code, or an Error that main prints
 // as "vmimage: <kind>: <message>" with exit code 1 (2 for usage errors).
 using CommandRun = std::function<Result<int>()>;
@@ -54,7 +70,8 @@ void add_fetch_layers_command(CLI::App& app, CliContext& ctx);
 // Registry client options from the global flags (--insecure-registry, --ca-file)
 // and $VMIMAGE_INSECURE_REGISTRIES (comma- or space-separated HOST[:PORT]); tests
 // shorten limits with $VMIMAGE_REGISTRY_STALL_TIMEOUT (s), $VMIMAGE_REGISTRY_RETRIES
-// and $VMIMAGE_REGISTRY_BACKOFF_MS.
+// and $VMIMAGE_REGISTRY_BACKOFF_MS, and upload chunks with
+// $VMIMAGE_REGISTRY_UPLOAD_CHUNK (bytes).
 registry::ClientOptions make_client_options(const GlobalOptions& global);
 void add_mkfs_command(CLI::App& app, CliContext& ctx);
 void add_pull_command(CLI::App& app, CliContext& ctx);

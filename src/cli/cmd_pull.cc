@@ -36,7 +36,7 @@ class ProgressPrinter {
     }
     if (e.index >= 0) update(e);
     if (tty_) {
-      if (e.kind != BuildEvent::Kind::kBytes || throttle()) redraw();
+      if (e.kind != BuildEvent::Kind::kBytes || redraw_throttle_.due()) redraw();
     } else if (e.kind != BuildEvent::Kind::kBytes) {
       std::fprintf(stderr, "%s\n", describe(e).c_str());
     }
@@ -71,13 +71,6 @@ class ProgressPrinter {
       default:
         break;
     }
-  }
-
-  bool throttle() {
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_draw_ < std::chrono::milliseconds(100)) return false;
-    last_draw_ = now;
-    return true;
   }
 
   void redraw() {
@@ -127,7 +120,7 @@ class ProgressPrinter {
   std::map<int, LayerLine> layers_;
   int drawn_ = 0;
   std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_draw_{};
+  RedrawThrottle redraw_throttle_;
 };
 
 }  // namespace

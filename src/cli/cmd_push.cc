@@ -2,7 +2,7 @@
 // as an EROFS-native OCI image (builder/push.h).
 #include <unistd.h>
 
-#include <chrono>
+#include <map>
 #include <cstdio>
 #include <memory>
 
@@ -14,23 +14,22 @@ namespace vmimage::cli {
 namespace {
 
 // Push progress on stderr: a line per layer event; on a terminal, the bytes
-// of the upload under way on a line redrawn at most ten times a second.
+// of the uploads under way on one line redrawn at most ten times a second.
+// push_image never calls it twice at once.
 class PushProgress {
  public:
   explicit PushProgress(bool tty) : tty_(tty) {}
 
   void on_event(const builder::PushEvent& e) {
     using Kind = builder::PushEvent::Kind;
-    std::string layer = "layer " + std::to_string(e.index + 1);
-    if (!e.digest.empty()) layer += " " + short_digest(e.digest);
     if (e.kind == Kind::kBytes) {
-      if (!tty_ || !throttle()) return;
-      std::fprintf(stderr, "\x1b[2K\r%s: sending %s / %s", layer.c_str(),
-                   human_size(e.done).c_str(), human_size(e.total).c_str());
-      std::fflush(stderr);
-      pending_ = true;
+      sending_[e.index] = {e.done, e.total};
+      if (tty_ && redraw_throttle_.due()) draw_sending();
       return;
     }
+    sending_.erase(e.index);
+    std::string layer = "layer " + std::to_string(e.index + 1);
+    if (!e.digest.empty()) layer += " " + short_digest(e.digest);
     std::string what;
     switch (e.kind) {
       case Kind::kPreparing:
@@ -54,19 +53,26 @@ class PushProgress {
     if (pending_) std::fprintf(stderr, "\x1b[2K\r");
     pending_ = false;
     std::fprintf(stderr, "%s\n", what.c_str());
+    if (tty_ && !sending_.empty()) draw_sending();
   }
 
  private:
-  bool throttle() {
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100)) return false;
-    last_ = now;
-    return true;
+  // "sending layer 1 12.0 MB / 80.1 MB, layer 3 1.2 MB / 9.0 MB"
+  void draw_sending() {
+    std::string line = "sending";
+    for (const auto& [index, bytes] : sending_) {
+      line += (line == "sending" ? " layer " : ", layer ") + std::to_string(index + 1) + " " +
+              human_size(bytes.first) + " / " + human_size(bytes.second);
+    }
+    std::fprintf(stderr, "\x1b[2K\r%s", line.c_str());
+    std::fflush(stderr);
+    pending_ = true;
   }
 
   bool tty_;
-  bool pending_ = false;  // a bytes line is on screen
-  std::chrono::steady_clock::time_point last_{};
+  bool pending_ = false;                                  // a sending line is on screen
+  std::map<int, std::pair<uint64_t, uint64_t>> sending_;  // layer: done, total
+  RedrawThrottle redraw_throttle_;
 };
 
 }  // namespace
@@ -74,6 +80,7 @@ class PushProgress {
 void add_push_command(CLI::App& app, CliContext& ctx) {
   struct Args {
     std::string src, dest, layout = "layered", compress = "none";
+    int jobs = 3;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -86,6 +93,9 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--compress", args->compress,
                   "none (raw EROFS layers) or zstd (each layer one zstd frame, level " +
                       std::to_string(builder::kPushZstdLevel) + ", single-threaded)")
+      ->capture_default_str();
+  cmd->add_option("--jobs", args->jobs, "Layers uploaded at once")
+      ->check(CLI::Range(1, builder::kMaxPushJobs))
       ->capture_default_str();
   cmd->callback([&ctx, args] {
     ctx.run = [&ctx, args]() -> Result<int> {
@@ -103,6 +113,7 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
                      "--compress must be none or zstd, not \"" + args->compress + "\"");
       }
       options.compression = *compression;
+      options.jobs = args->jobs;
       auto progress = std::make_shared<PushProgress>(::isatty(STDERR_FILENO) == 1);
       if (!ctx.global.quiet && !ctx.global.json) {
         options.events = [progress](const builder::PushEvent& e) { progress->on_event(e); };

@@ -156,6 +156,9 @@ registry::ClientOptions make_client_options(const GlobalOptions& global) {
   if (auto v = env_number("VMIMAGE_REGISTRY_BACKOFF_MS")) {
     o.retry.initial_backoff = std::chrono::milliseconds(*v);
   }
+  if (auto v = env_number("VMIMAGE_REGISTRY_UPLOAD_CHUNK"); v && *v > 0) {
+    o.upload_chunk = static_cast<uint64_t>(*v);
+  }
   return o;
 }
 

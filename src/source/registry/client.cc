@@ -4,7 +4,10 @@
 
 #include <curl/curl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -395,6 +398,11 @@ Result<bool> Client::mount_blob(const oci::Reference& repo, const oci::Digest& d
 
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
                            uint64_t size, io::CancelFlag cancel, const UploadProgress& progress) {
+  if (size > impl_->options.upload_chunk) {
+    auto sent = send_chunks(repo, fd, size, digest, cancel, progress);
+    if (!sent) return std::move(sent).error();
+    return {};
+  }
   return upload(
       repo, digest,
       [&](RequestSpec& put) {
@@ -443,6 +451,7 @@ RetryState no_retries(const Session& s, io::CancelFlag cancel) {
 // The registry's answer to one step of an upload.
 struct StepAnswer {
   Response response;
+  std::string range;  // the Range header: what an upload session holds
   bool body_read = false;
 };
 
@@ -461,6 +470,7 @@ Result<std::optional<StepAnswer>> send_step(Session& s, const RequestSpec& spec,
   auto body = read_body(**sent, kMaxPushAnswer);
   StepAnswer answer;
   answer.response = Response{(*sent)->status(), body ? *body : "", "", (*sent)->header("location")};
+  answer.range = (*sent)->header("range");
   answer.body_read = body.ok();
   return std::optional<StepAnswer>(std::move(answer));
 }
@@ -469,6 +479,63 @@ Result<std::optional<StepAnswer>> send_step(Session& s, const RequestSpec& spec,
 // (a server error, or a body that could not be read) rather than ending it.
 bool start_over(const StepAnswer& answer, RetryState& upload) {
   return (answer.response.status >= 500 || !answer.body_read) && upload.next();
+}
+
+// The bytes an upload session holds from the Range header of its status or of
+// a chunk's answer: "0-N" holds N + 1 ("0-0" is how Distribution says none);
+// nullopt when there is no such header.
+std::optional<uint64_t> held_bytes(std::string_view range) {
+  if (range.starts_with("bytes=")) range.remove_prefix(6);
+  if (!range.starts_with("0-")) return std::nullopt;
+  range.remove_prefix(2);
+  uint64_t end = 0;
+  auto [ptr, ec] = std::from_chars(range.data(), range.data() + range.size(), end);
+  if (ec != std::errc() || ptr != range.data() + range.size() || end == UINT64_MAX) {
+    return std::nullopt;
+  }
+  return end == 0 ? 0 : end + 1;
+}
+
+// Where an interrupted upload stands: its URL for the next chunk and the
+// bytes the registry holds; nullopt when the registry cannot say (the session
+// is gone, or the answer makes no sense): start over.
+struct UploadStatus {
+  std::string url;
+  uint64_t held = 0;
+};
+Result<std::optional<UploadStatus>> upload_status(Session& s, const oci::Reference& repo,
+                                                  const std::string& url, const std::string& what,
+                                                  io::CancelFlag cancel) {
+  RequestSpec get = push_request("GET", repo, "", cancel);
+  get.url = url;
+  RetryState once = no_retries(s, cancel);
+  auto answer = send_step(s, get, once, what);
+  if (!answer) {
+    if (answer.error().kind() == ErrorKind::kCancelled) return std::move(answer).error();
+    return std::optional<UploadStatus>();
+  }
+  if (!*answer || (*answer)->response.status != 204) return std::optional<UploadStatus>();
+  std::optional<uint64_t> held = held_bytes((*answer)->range);
+  if (!held) return std::optional<UploadStatus>();
+  std::string next = url;
+  if (!(*answer)->response.location.empty()) {
+    VMI_TRY(next, upload_url(s, (*answer)->response.location, what));
+  }
+  return std::optional<UploadStatus>(UploadStatus{next, *held});
+}
+
+// Hashes bytes [from, to) of `fd` (what a resumed upload did not send again).
+Status hash_range(io::Sha256& hash, int fd, uint64_t from, uint64_t to) {
+  std::vector<std::byte> buf(std::min<uint64_t>(to - from, 1 << 20));
+  while (from < to) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(to - from, buf.size()));
+    ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(from));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return sys_error(ErrorKind::kIo, "reading the blob being uploaded");
+    hash.update(std::span(buf.data(), static_cast<size_t>(got)));
+    from += static_cast<uint64_t>(got);
+  }
+  return {};
 }
 
 }  // namespace
@@ -486,35 +553,76 @@ Result<std::string> Client::begin_upload(const oci::Reference& repo, const std::
 Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
                                                 io::CancelFlag cancel,
                                                 const UploadProgress& progress) {
+  return send_chunks(repo, fd, size, std::nullopt, cancel, progress);
+}
+
+Result<oci::Digest> Client::send_chunks(const oci::Reference& repo, int fd, uint64_t size,
+                                        const std::optional<oci::Digest>& known,
+                                        io::CancelFlag cancel, const UploadProgress& progress) {
   Session& s = impl_->session_for(repo);
+  const uint64_t chunk = std::max<uint64_t>(impl_->options.upload_chunk, 1);
   std::string what = "uploading a " + std::to_string(size) + "-byte blob to " + repo.name();
   RetryState retry(s.config().retry, std::nullopt, cancel);
+  int resumes = 0;
   while (true) {
     VMI_TRY(std::string url, begin_upload(repo, what, cancel));
-    io::Sha256 hash;
-    uint64_t hashed = 0;
-    RequestSpec patch = push_request("PATCH", repo, "", cancel);
-    patch.url = url;
-    patch.headers = {"Content-Type: application/octet-stream"};
-    patch.upload = UploadBody{fd, 0, size, [&](uint64_t at, std::span<const std::byte> bytes) {
-                                // A body sent again (after a 401) is hashed once.
-                                if (at + bytes.size() <= hashed || at > hashed) return;
-                                bytes = bytes.subspan(static_cast<size_t>(hashed - at));
-                                hash.update(bytes);
-                                hashed += bytes.size();
-                                if (progress) progress(hashed);
-                              }};
-    VMI_TRY(std::optional<StepAnswer> patched, send_step(s, patch, retry, what));
-    if (!patched) continue;
-    const Response& answer = patched->response;
-    if (answer.status != 202 || answer.location.empty() || hashed != size) {
-      if (start_over(*patched, retry)) continue;
-      return push_error(what, answer);
+    io::Sha256 hash;  // of [0, acked) when the digest is not known
+    uint64_t acked = 0;
+    bool broken = false;
+    while (acked < size && !broken) {
+      uint64_t length = std::min(chunk, size - acked);
+      io::Sha256 chunk_hash;
+      uint64_t hashed = 0;
+      if (!known) chunk_hash.copy_from(hash);
+      RequestSpec patch = push_request("PATCH", repo, "", cancel);
+      patch.url = url;
+      patch.headers = {"Content-Type: application/octet-stream",
+                       "Content-Range: " + std::to_string(acked) + "-" +
+                           std::to_string(acked + length - 1)};
+      patch.upload =
+          UploadBody{fd, acked, length, [&](uint64_t at, std::span<const std::byte> bytes) {
+                       // A body sent again (after a 401) is hashed once.
+                       if (at + bytes.size() <= hashed || at > hashed) return;
+                       bytes = bytes.subspan(static_cast<size_t>(hashed - at));
+                       if (!known) chunk_hash.update(bytes);
+                       hashed += bytes.size();
+                       if (progress) progress(acked + hashed);
+                     }};
+      VMI_TRY(std::optional<StepAnswer> patched, send_step(s, patch, retry, what));
+      if (patched && patched->response.status == 202 && !patched->response.location.empty() &&
+          hashed == length) {
+        VMI_TRY(url, upload_url(s, patched->response.location, what));
+        acked += length;
+        if (!known) hash.copy_from(chunk_hash);
+        retry.reset();  // progress: failures count again from none
+        continue;
+      }
+      if (patched) {
+        bool lost = patched->response.status == 416 && retry.next();
+        if (!lost && !start_over(*patched, retry)) return push_error(what, patched->response);
+      }
+      // The chunk did not make it whole: resume where the registry stands.
+      std::optional<UploadStatus> status;
+      if (++resumes <= impl_->options.max_resumes) {
+        VMI_TRY(status, upload_status(s, repo, url, what, cancel));
+      }
+      if (!status || status->held < acked || status->held > acked + length) {
+        broken = true;  // start over
+        continue;
+      }
+      if (!known) VMI_CHECK(hash_range(hash, fd, acked, status->held));
+      acked = status->held;
+      url = status->url;
     }
-    VMI_TRY(oci::Digest digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
-    VMI_TRY(std::string next, upload_url(s, answer.location, what));
+    if (broken) continue;
+    oci::Digest digest;
+    if (known) {
+      digest = *known;
+    } else {
+      VMI_TRY(digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
+    }
     RequestSpec put = push_request("PUT", repo, "", cancel);
-    put.url = with_digest(next, digest);
+    put.url = with_digest(url, digest);
     VMI_TRY(std::optional<StepAnswer> done, send_step(s, put, retry, what));
     if (!done) continue;
     if (done->response.status == 201) return digest;

@@ -37,7 +37,10 @@ struct ClientOptions {
   // deadlines and redirects (vmimage/limits.h).
   Limits limits;
   std::chrono::milliseconds connect_timeout{30000};
-  int max_resumes = 20;
+  int max_resumes = 20;  // of a blob download, and of a blob upload
+  // A blob larger than this is uploaded in PATCH chunks of this size, each
+  // resumable (Client::send_chunks).
+  uint64_t upload_chunk = uint64_t{64} << 20;
   size_t stream_buffer = 512 * 1024;  // bytes buffered between curl and a blob reader
   std::string user_agent = std::string("vmimage/") + std::string(version());
   // Where credentials come from; unset means the Docker/containers auth files
@@ -118,14 +121,14 @@ class Client {
   // upload session it then expires) or cannot gives false: upload instead.
   Result<bool> mount_blob(const oci::Reference& repo, const oci::Digest& digest,
                           const std::string& from, io::CancelFlag cancel = nullptr);
-  // Uploads the first `size` bytes of `fd` as blob `digest`: POST, then one
-  // PUT that streams the file (the registry checks the digest); a failed
-  // upload starts over, within the retry policy.
+  // Uploads the first `size` bytes of `fd` as blob `digest`. Up to
+  // ClientOptions::upload_chunk bytes: POST, then one PUT that streams the file
+  // (the registry checks the digest); a failed upload starts over, within the
+  // retry policy. Larger blobs go in chunks (send_chunks).
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd, uint64_t size,
                      io::CancelFlag cancel = nullptr, const UploadProgress& progress = {});
   // The same for a blob whose digest is learned on the way, in one read of
-  // the file: POST, one PATCH that streams it while hashing it, then PUT
-  // ?digest= (the registry checks it). Returns the digest.
+  // the file: sent in chunks (send_chunks) while hashing it. Returns the digest.
   Result<oci::Digest> upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
                                           io::CancelFlag cancel = nullptr,
                                           const UploadProgress& progress = {});
@@ -153,6 +156,15 @@ class Client {
   explicit Client(std::unique_ptr<Impl> impl);
   Status upload(const oci::Reference& repo, const oci::Digest& digest,
                 const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel);
+  // POST, a PATCH per upload_chunk bytes (Content-Range), then PUT ?digest=
+  // (the registry checks it). A chunk that fails resumes where the registry
+  // says the upload stands (GET of the upload's URL), re-reading only what it
+  // lost; when it cannot say, the upload starts over. At most max_resumes
+  // resumes; failures in a row within the retry policy. `known`: the digest,
+  // else hashed as the bytes are sent. Returns the digest.
+  Result<oci::Digest> send_chunks(const oci::Reference& repo, int fd, uint64_t size,
+                                  const std::optional<oci::Digest>& known, io::CancelFlag cancel,
+                                  const UploadProgress& progress);
   // POST: an upload session's URL, on the registry's own origin.
   Result<std::string> begin_upload(const oci::Reference& repo, const std::string& what,
                                    io::CancelFlag cancel);

@@ -3,7 +3,8 @@
 docker-registry, Distribution 2.8) that API, for tests. Stdlib only.
 
   referrers_proxy.py --upstream 127.0.0.1:PORT --port-file F [--log L] [--lifetime S]
-      [--fail-uploads-after N]
+      [--fail-uploads-after N] [--upload-barrier N [--barrier-seconds S]]
+      [--drop-patch K] [--cut-patch K:BYTES]
 
 Every request is forwarded to the upstream registry as it is (method, headers
 with the client's Host, body), so blobs and manifests still come from the real
@@ -13,13 +14,21 @@ subject is recorded, and the answer carries OCI-Subject, as distribution spec
 answers the image index of the recorded manifests of <name> with that subject
 (descriptors with artifactType and the manifest's annotations), filtered by
 ?artifactType= (with OCI-Filters-Applied). The log has one JSON line per
-request: method and path. With --fail-uploads-after N, every blob upload PUT
-after the first N answers 503 (a push interrupted part way).
+request: method, path and Content-Range. With --fail-uploads-after N, every
+blob upload PUT after the first N answers 503 (a push interrupted part way).
+With --upload-barrier N, the first N requests that carry blob bytes (PATCH, or
+PUT with a body) wait until N of them are in flight at once, or S seconds
+(default 5); the log says "barrier": "met" or "timeout" (uploads in parallel,
+or one after the other). --drop-patch K: the K-th PATCH is read but never
+forwarded, and its connection closed unanswered (a chunk lost on the way).
+--cut-patch K:BYTES: the K-th PATCH is forwarded with its Content-Length but
+only BYTES of its body, then both connections are closed (a chunk cut short).
 """
 import argparse
 import http.client
 import json
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -50,11 +59,50 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def log_request_line(self):
+    def log_request_line(self, **extra):
         state = self.server.state
         if state.log:
+            entry = {"method": self.command, "path": self.path,
+                     "content_range": self.headers.get("Content-Range", "")}
+            entry.update(extra)
             with state.lock, open(state.log, "a") as f:
-                f.write(json.dumps({"method": self.command, "path": self.path}) + "\n")
+                f.write(json.dumps(entry) + "\n")
+
+    def wait_for_parallel_uploads(self):
+        state = self.server.state
+        with state.lock:
+            if state.barrier_left <= 0:
+                return
+            state.barrier_left -= 1
+        try:
+            state.barrier.wait(timeout=state.barrier_seconds)
+            self.log_request_line(barrier="met")
+        except threading.BrokenBarrierError:
+            self.log_request_line(barrier="timeout")
+
+    def patch_fault(self):
+        state = self.server.state
+        with state.lock:
+            state.patches += 1
+            n = state.patches
+        if n == state.drop_patch:
+            return "drop"
+        if state.cut_patch and n == state.cut_patch[0]:
+            return "cut"
+        return None
+
+    def forward_cut(self, body, keep):
+        conn = http.client.HTTPConnection(self.server.state.upstream, timeout=120)
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for k, v in self.headers.items():
+            if k.lower() not in HOP_BY_HOP and k.lower() != "content-length":
+                conn.putheader(k, v)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[:keep])
+        time.sleep(0.2)
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
 
     def handle_any(self):
         self.log_request_line()
@@ -64,6 +112,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.referrers(m.group(1), m.group(2), urllib.parse.parse_qs(url.query))
         body = self.read_body()
         state = self.server.state
+        carries_bytes = "/blobs/uploads/" in url.path and (
+            self.command == "PATCH" or (self.command == "PUT" and body))
+        if carries_bytes:
+            self.wait_for_parallel_uploads()
+        fault = self.patch_fault() if self.command == "PATCH" else None
+        if fault:
+            self.log_request_line(fault=fault)
+            if fault == "cut":
+                self.forward_cut(body, state.cut_patch[1])
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if self.command == "PUT" and "/blobs/uploads/" in url.path and state.fail_after is not None:
             with state.lock:
                 state.uploads += 1
@@ -142,11 +202,17 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class State:
-    def __init__(self, upstream, log, fail_after):
+    def __init__(self, upstream, log, fail_after, args):
         self.upstream = upstream
         self.log = log
         self.fail_after = fail_after
         self.uploads = 0
+        self.barrier_left = args.upload_barrier
+        self.barrier = threading.Barrier(max(args.upload_barrier, 1))
+        self.barrier_seconds = args.barrier_seconds
+        self.patches = 0
+        self.drop_patch = args.drop_patch
+        self.cut_patch = tuple(int(x) for x in args.cut_patch.split(":")) if args.cut_patch else None
         self.lock = threading.Lock()
         self.referrers = {}
 
@@ -158,10 +224,14 @@ def main():
     p.add_argument("--log", default="")
     p.add_argument("--lifetime", type=float, default=600)
     p.add_argument("--fail-uploads-after", type=int, default=None)
+    p.add_argument("--upload-barrier", type=int, default=0)
+    p.add_argument("--barrier-seconds", type=float, default=5)
+    p.add_argument("--drop-patch", type=int, default=0)
+    p.add_argument("--cut-patch", default="")
     a = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.state = State(a.upstream, a.log, a.fail_uploads_after)
+    server.state = State(a.upstream, a.log, a.fail_uploads_after, a)
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# How push sends blobs, against a real docker-registry behind a proxy that
+# watches (referrers_proxy.py): layers go up in parallel (--jobs), one at a time
+# with --jobs 1; a blob larger than a chunk goes up in PATCH chunks; a chunk
+# lost on the way is sent again from where the registry stands (its upload
+# status), not from the start, whether the digest is known or hashed on the
+# way; a chunk cut short resumes or starts over, and the registry gets the
+# same bytes either way.
+source "$VMIMAGE_SOURCE_DIR/tests/integration/lib.sh"
+require_root
+source "$TOOLS/registry/registry.sh"
+
+python3 "$TOOLS/make_layers.py" all "$WORK/layers"
+dir="$WORK/layers/stacks/main"
+tars=()
+for i in $(seq 1 "$(ls "$dir"/*.tar | wc -l)"); do tars+=("$dir/$i.tar"); done
+python3 "$TOOLS/pack_image.py" "$WORK/oci" main "${tars[@]}" --compress gzip >/dev/null
+start_registry "$WORK/reg"
+R=127.0.0.1:$REGISTRY_PORT
+push_layout "$WORK/oci" main "$R/src/main:v1"
+A=$WORK/host-a
+vmi() { "$VMIMAGE" --cache-dir "$A" "$@"; }
+vmi -q pull --layout layered "$R/src/main:v1" >/dev/null
+vmi --json inspect "$R/src/main:v1" >"$WORK/src.json"
+mapfile -t blobs < <(json_get "$WORK/src.json" '[l["path"] for l in d["canonical_layers"]]')
+((${#blobs[@]} >= 2)) || fail "the test image needs two layers or more"
+
+# Chunks small enough that every layer takes several.
+export VMIMAGE_REGISTRY_UPLOAD_CHUNK=65536 VMIMAGE_REGISTRY_BACKOFF_MS=50
+chunk=$VMIMAGE_REGISTRY_UPLOAD_CHUNK
+big=0
+for b in "${blobs[@]}"; do (($(stat -c %s "$b") > 3 * chunk)) && big=$((big + 1)); done
+((big >= 1)) || fail "no layer spans three chunks"
+
+# check_chunks LOG LOST: the PATCHes of each upload session (its URL's path)
+# cover [0, size) in order, one after the other, but for LOST chunks sent
+# again at the offset the registry reported; prints the number of sessions.
+check_chunks() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+from collections import OrderedDict
+sessions, again = OrderedDict(), 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["method"] != "PATCH" or e.get("fault"):
+        continue
+    start, end = (int(x) for x in e["content_range"].split("-"))
+    sessions.setdefault(e["path"].split("?")[0], []).append((start, end))
+for path, ranges in sessions.items():
+    at = 0
+    for start, end in ranges:
+        if start < at:
+            again += 1
+        elif start != at:
+            sys.exit("%s: a chunk at %d, expected %d: %s" % (path, start, at, ranges))
+        at = end + 1
+if again != int(sys.argv[2]):
+    sys.exit("%d chunks sent again, expected %s" % (again, sys.argv[2]))
+print(len(sessions))
+EOF
+}
+
+# same_blobs JSON REGISTRY REPO: every layer the push reports is the store's blob.
+same_blobs() {
+  mapfile -t digests < <(json_get "$1" '[l["digest"] for l in d["layers"]]')
+  for i in "${!digests[@]}"; do
+    curl -fsS -o "$WORK/got.erofs" "http://$2/v2/$3/blobs/${digests[i]}" || fail "GET ${digests[i]}"
+    cmp -s "$WORK/got.erofs" "${blobs[i]}" || fail "layer $i in $3 differs from the store's blob"
+  done
+}
+
+log "a chunk lost on the way, digests hashed as they go: the upload resumes where the registry stands"
+start_python_server lost referrers_proxy.py --upstream "$R" --log "$WORK/lost.log" --drop-patch 3 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+vmi --json push "$R/src/main:v1" "$P/lost/main:v1" >"$WORK/lost.json" 2>"$WORK/err" ||
+  fail "push with a lost chunk: $(cat "$WORK/err")"
+logged=$(cat "$WORK/lost.log")
+grep -q '"fault": "drop"' <<<"$logged" || fail "no chunk was dropped"
+grep -q '"method": "GET", "path": "/v2/lost/main/blobs/uploads/' <<<"$logged" ||
+  fail "the upload's status was never asked"
+sessions=$(check_chunks "$WORK/lost.log" 1) || fail "chunks of the resumed push"
+posts=$(grep -c '"method": "POST", "path": "/v2/lost/main/blobs/uploads/' <<<"$logged")
+# One session per chunked layer, one for the config, none started over.
+((sessions == ${#blobs[@]} && posts == ${#blobs[@]} + 1)) ||
+  fail "$sessions chunked sessions and $posts POSTs for ${#blobs[@]} layers"
+same_blobs "$WORK/lost.json" "$R" lost/main
+log "($sessions layers in $(grep -c '"method": "PATCH"' <<<"$logged") PATCHes, one lost and sent again)"
+
+log "the same with the digests known (the second push): resumed, same manifest"
+start_python_server lost2 referrers_proxy.py --upstream "$R" --log "$WORK/lost2.log" --drop-patch 2 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+vmi --json push "$R/src/main:v1" "$P/lost2/main:v1" >"$WORK/lost2.json" 2>"$WORK/err" ||
+  fail "push with known digests and a lost chunk: $(cat "$WORK/err")"
+check_chunks "$WORK/lost2.log" 1 >/dev/null || fail "chunks of the resumed push with known digests"
+[[ $(json_get "$WORK/lost2.json" 'd["digest"]') == $(json_get "$WORK/lost.json" 'd["digest"]') ]] ||
+  fail "the known-digest push gave another manifest"
+same_blobs "$WORK/lost2.json" "$R" lost2/main
+
+log "a chunk cut short: resumed or started over, the same bytes arrive"
+start_python_server cut referrers_proxy.py --upstream "$R" --log "$WORK/cut.log" --cut-patch 2:1000 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+vmi --json push "$R/src/main:v1" "$P/cut/main:v1" >"$WORK/cut.json" 2>"$WORK/err" ||
+  fail "push with a cut chunk: $(cat "$WORK/err")"
+logged=$(cat "$WORK/cut.log")
+grep -q '"fault": "cut"' <<<"$logged" || fail "no chunk was cut"
+same_blobs "$WORK/cut.json" "$R" cut/main
+log "(the registry then held $(python3 - "$WORK/cut.log" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+cut = next(i for i, e in enumerate(lines) if e.get("fault") == "cut")
+nxt = next((e for e in lines[cut + 1:] if e["method"] == "PATCH" and e["path"].split("?")[0] == lines[cut]["path"].split("?")[0]), None)
+print("a part: resumed at " + nxt["content_range"] if nxt else "nothing usable: started over")
+EOF
+))"
+
+log "layers go up in parallel: two uploads in flight at once"
+unset VMIMAGE_REGISTRY_UPLOAD_CHUNK
+start_python_server par referrers_proxy.py --upstream "$R" --log "$WORK/par.log" --upload-barrier 2 \
+  --barrier-seconds 20 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+vmi --json push --jobs 3 "$R/src/main:v1" "$P/par/main:v1" >"$WORK/par.json" || fail "parallel push"
+logged=$(cat "$WORK/par.log")
+[[ $(grep -c '"barrier": "met"' <<<"$logged") == 2 ]] || fail "no two uploads at once: $(grep barrier <<<"$logged")"
+same_blobs "$WORK/par.json" "$R" par/main
+
+log "--jobs 1: one at a time"
+start_python_server seq referrers_proxy.py --upstream "$R" --log "$WORK/seq.log" --upload-barrier 2 \
+  --barrier-seconds 1 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+vmi --json push --jobs 1 "$R/src/main:v1" "$P/seq/main:v1" >"$WORK/seq.json" || fail "push --jobs 1"
+logged=$(cat "$WORK/seq.log")
+[[ $(grep -c '"barrier": "timeout"' <<<"$logged") == 2 ]] || fail "--jobs 1 sent two at once: $(grep barrier <<<"$logged")"
+[[ $(json_get "$WORK/seq.json" 'd["digest"]') == $(json_get "$WORK/par.json" 'd["digest"]') ]] ||
+  fail "--jobs 1 gave another manifest"
+expect_fail vmi push --jobs 0 "$R/src/main:v1" "$P/seq/main:v2"
+
+log "PASS"
