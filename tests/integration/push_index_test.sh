@@ -4,7 +4,8 @@
 # both platforms (the second pull is not a cache hit of the first), then
 # pushed: each platform's converted manifest by digest, the same manifest a
 # store holding only that platform pushes, and an OCI image index at the tag
-# listing them with their platforms. Pulled back per platform into fresh
+# listing them with their platforms (per platform SRC itself, else the most
+# recent stored image). Pulled back per platform into fresh
 # stores: the right manifest, no conversion, the source's tree (kernel
 # mounts). A second push uploads nothing; platforms stored with different
 # layouts cannot go up squashed together.
@@ -96,6 +97,16 @@ for line in "linux/amd64 manifest ${single[linux/amd64]} stored" "$ARM64 manifes
   "index $index_digest stored" "$ARM64 layer 1 [0-9a-f]*: already there"; do
   grep -qx -- "$line" "$WORK/push3.err" || fail "no line \"$line\" in: $(cat "$WORK/push3.err")"
 done
+
+log "per platform: SRC itself for its own, else the most recent stored image"
+vmi tag app:amd64 app:amd64-later
+vmi --json push "$R/src/app:v1" "$R/conv/app:v1" >"$WORK/push4.json" || fail "push with two amd64 images"
+[[ $(json_get "$WORK/push4.json" '[p["image"] for p in d["index"]["platforms"]]') == \
+   "$(printf 'app:amd64-later\n%s' "$R/src/app:v1")" ]] || fail "not the most recent amd64 image: $(cat "$WORK/push4.json")"
+vmi --json push app:amd64 "$R/conv/app:v1" >"$WORK/push5.json" || fail "push of app:amd64"
+[[ $(json_get "$WORK/push5.json" '[p["image"] for p in d["index"]["platforms"]] + [d["digest"], d["index"]["digest"]]') == \
+   "$(printf 'app:amd64\n%s\n%s\n%s' "$R/src/app:v1" "${single[linux/amd64]}" "$index_digest")" ]] ||
+  fail "SRC must stand for its own platform: $(cat "$WORK/push5.json")"
 
 log "pulled back per platform into fresh stores: the right manifest, no conversion, the source's tree"
 for platform in linux/amd64 $ARM64; do
