@@ -270,7 +270,9 @@ typedef enum vmimage_push_layout {
 } vmimage_push_layout;
 /* `vmimage push SRC DEST`: registry options (insecure registries, CA file,
  * limits) come from `options` (may be NULL). *result_json (may be NULL):
- * {"reference", "digest", "layout", "config", "layers"}. */
+ * {"reference", "digest", "layout", "config", "layers"}, and "index"
+ * ({"reference", "digest", "size", "platforms"}) when the store held several
+ * platforms of the source's index and they went up under an image index. */
 VMIMAGE_API vmimage_error_kind vmimage_push(vmimage_store* store, const char* src,
                                             const char* dest, vmimage_push_layout layout,
                                             const vmimage_build_options* options,

@@ -14,6 +14,7 @@
 #include "builder/push.h"
 #include "builder/registry_options.h"
 #include "builder/squash.h"
+#include "builder/stored_platform.h"
 #include "verity/tree.h"
 #include "io/cancel.h"
 #include "io/decompress.h"
@@ -179,7 +180,15 @@ struct VMIMAGE_LOCAL Builder::Impl {
   EventSink events;
 
   Result<registry::Client*> registry_client();
+  // The platform a pull asks for: options.platform, else the host's.
+  Result<oci::Platform> wanted_platform() const;
+  // The stored image a pull of `given` (parsed: `ref`) can return without
+  // asking the registry: the first of the local tag, the local tag of the
+  // normalized reference and the registry cache's entry that holds the
+  // platform asked for, if it serves as it is.
   Result<std::optional<BuildResult>> cached(std::string_view given, const oci::Reference& ref);
+  // Whether a stored image has the filesystem and verity trees asked for, whole.
+  Result<bool> serves_as_is(const BuildResult& r);
   Result<BuildResult> pull(const oci::Reference& ref, io::CancelFlag cancel);
   // The layers of `layers_from` (EROFS-native), recorded as the image `image`.
   Result<BuildResult> pull_erofs(const oci::Reference& ref, const registry::ResolvedImage& image,
@@ -246,32 +255,49 @@ Result<registry::Client*> Builder::Impl::registry_client() {
   return client.get();
 }
 
+Result<oci::Platform> Builder::Impl::wanted_platform() const {
+  if (options.platform.empty()) return oci::host_platform();
+  return oci::parse_platform(options.platform);
+}
+
 Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
                                                          const oci::Reference& ref) {
+  VMI_TRY(oci::Platform platform, wanted_platform());
   for (auto [scope, tag] :
        {std::pair{Scope::kLocal, std::string(given)}, std::pair{Scope::kLocal, ref.str()},
         std::pair{Scope::kRegistry, ref.str()}}) {
     Result<StoredImage> found = store.find(scope, tag);
-    if (found.ok()) {
-      const BuildResult& r = found->result;
-      // Built for another filesystem: build again (its layers are cached).
-      if (!r.lower_fs_types.empty() && r.lower_fs_types.front() != options.fs_type) {
-        return std::optional<BuildResult>();
-      }
-      // Asked for dm-verity trees: build again unless every lower has one.
-      for (const LayerRef& layer : r.layers) {
-        if (verity && !layer.verity) return std::optional<BuildResult>();
-      }
-      // A blob deleted behind the store's back: pull again rather than hand it out.
-      for (const LayerRef& layer : r.layers) {
-        VMI_TRY(bool whole, store.has_blob(layer.digest, layer.fs_type));
-        if (!whole) return std::optional<BuildResult>();
-      }
-      return std::optional<BuildResult>(r);
+    if (!found) {
+      if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();
+      continue;
     }
-    if (found.error().kind() != ErrorKind::kImageNotFound) return std::move(found).error();
+    // Another platform of the source's index: not the image asked for. An
+    // image imported or tagged here is served by its name whatever its
+    // platform, unless a platform is asked for.
+    if (!options.platform.empty() || found->meta.source == ImageSource::kRegistry) {
+      VMI_TRY(bool fits, builder::stored_platform_matches(found->meta, platform));
+      if (!fits) continue;
+    }
+    VMI_TRY(bool usable, serves_as_is(found->result));
+    if (!usable) return std::optional<BuildResult>();
+    return std::optional<BuildResult>(found->result);
   }
   return std::optional<BuildResult>();
+}
+
+Result<bool> Builder::Impl::serves_as_is(const BuildResult& r) {
+  // Built for another filesystem: build again (its layers are cached).
+  if (!r.lower_fs_types.empty() && r.lower_fs_types.front() != options.fs_type) return false;
+  // Asked for dm-verity trees: build again unless every lower has one.
+  for (const LayerRef& layer : r.layers) {
+    if (verity && !layer.verity) return false;
+  }
+  // A blob deleted behind the store's back: pull again rather than hand it out.
+  for (const LayerRef& layer : r.layers) {
+    VMI_TRY(bool whole, store.has_blob(layer.digest, layer.fs_type));
+    if (!whole) return false;
+  }
+  return true;
 }
 
 // The squash of the bottom diff_ids.size() layers. Their new blobs are committed
@@ -405,10 +431,7 @@ std::string_view converted_layout(const LowerLayout& layout) {
 
 Result<BuildResult> Builder::Impl::pull(const oci::Reference& ref, io::CancelFlag cancel) {
   VMI_TRY(registry::Client * c, registry_client());
-  oci::Platform platform = oci::host_platform();
-  if (!options.platform.empty()) {
-    VMI_TRY(platform, oci::parse_platform(options.platform));
-  }
+  VMI_TRY(oci::Platform platform, wanted_platform());
   ProgressAdapter progress(events);
   VMI_TRY(registry::ResolvedImage image, c->resolve(ref, platform, &progress, cancel));
   bool erofs =

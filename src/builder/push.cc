@@ -10,6 +10,7 @@
 #include <zstd.h>
 #include <nlohmann/json.hpp>
 
+#include "builder/push_index.h"
 #include "io/sha256.h"
 #include "oci/media_types.h"
 #include "store/find_image.h"
@@ -211,20 +212,16 @@ Result<std::string> converted_config(std::string_view config,
   return doc.dump();
 }
 
-Result<PushResult> push_image(Store& store, const StoredImage& image, std::string_view name,
-                              registry::Client& client, const oci::Reference& dest,
-                              const PushOptions& options, io::CancelFlag cancel) {
+Status check_pushable(const StoredImage& image, std::string_view name, PushLayout layout) {
   std::string tag(name);
   if (image.meta.config.empty()) {
     return Error(kKind, tag +
                             " was stored by a vmimage that did not keep the image config: "
                             "pull or import it again to push it");
   }
-  bool squashed = options.layout == PushLayout::kSquashed;
-  bool zstd = options.compression == PushCompression::kZstd;
   const std::vector<LayerRef>& lowers =
-      squashed ? image.result.layers : image.result.canonical_layers;
-  if (squashed && lowers.size() != 1) {
+      layout == PushLayout::kSquashed ? image.result.layers : image.result.canonical_layers;
+  if (layout == PushLayout::kSquashed && lowers.size() != 1) {
     return Error(kKind, tag + " has no squashed lower (stored with " +
                             std::to_string(lowers.size()) +
                             " lowers): pull or import it with --layout squashed, or push "
@@ -235,6 +232,17 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
       return Error(kKind, tag + ": lower " + lower.digest + " is not EROFS");
     }
   }
+  return {};
+}
+
+Result<PushResult> push_image(Store& store, const StoredImage& image, std::string_view name,
+                              registry::Client& client, const oci::Reference& dest,
+                              const PushOptions& options, io::CancelFlag cancel) {
+  VMI_CHECK(check_pushable(image, name, options.layout));
+  bool squashed = options.layout == PushLayout::kSquashed;
+  bool zstd = options.compression == PushCompression::kZstd;
+  const std::vector<LayerRef>& lowers =
+      squashed ? image.result.layers : image.result.canonical_layers;
   if (options.jobs < 1 || options.jobs > kMaxPushJobs) {
     return Error(ErrorKind::kUsage, "push jobs must be 1 to " + std::to_string(kMaxPushJobs) +
                                         ", not " + std::to_string(options.jobs));
@@ -344,6 +352,8 @@ Result<PushResult> push_stored(Store& store, std::string_view src, std::string_v
   VMI_TRY(oci::Reference ref, oci::parse_reference(dest));
   if (ref.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
   VMI_TRY(FoundImage found, find_image(store, src));
+  VMI_TRY(std::vector<PlatformImage> platforms, index_platforms(store, found));
+  if (platforms.size() > 1) return push_index(store, platforms, client, ref, options, cancel);
   return push_image(store, found.image, found.tag, client, ref, options, cancel);
 }
 
@@ -352,14 +362,33 @@ nlohmann::ordered_json push_result_json(const PushResult& pushed, const PushOpti
     return {
         {"digest", b.digest}, {"size", b.size}, {"uploaded", b.uploaded}, {"mounted", b.mounted}};
   };
-  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-  for (const PushedBlob& l : pushed.layers) layers.push_back(blob_json(l));
-  return {{"reference", pushed.reference},
-          {"digest", pushed.digest},
-          {"layout", push_layout_name(options.layout)},
-          {"compression", push_compression_name(options.compression)},
-          {"config", blob_json(pushed.config)},
-          {"layers", layers}};
+  auto layers_json = [&](const std::vector<PushedBlob>& blobs) {
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (const PushedBlob& l : blobs) layers.push_back(blob_json(l));
+    return layers;
+  };
+  nlohmann::ordered_json doc = {{"reference", pushed.reference},
+                                {"digest", pushed.digest},
+                                {"layout", push_layout_name(options.layout)},
+                                {"compression", push_compression_name(options.compression)},
+                                {"config", blob_json(pushed.config)},
+                                {"layers", layers_json(pushed.layers)}};
+  if (!pushed.index) return doc;
+  nlohmann::ordered_json platforms = nlohmann::ordered_json::array();
+  for (const PushedPlatform& p : pushed.index->platforms) {
+    platforms.push_back({{"platform", p.platform},
+                         {"image", p.image},
+                         {"reference", p.reference},
+                         {"digest", p.digest},
+                         {"size", p.size},
+                         {"config", blob_json(p.config)},
+                         {"layers", layers_json(p.layers)}});
+  }
+  doc["index"] = {{"reference", pushed.index->reference},
+                  {"digest", pushed.index->digest},
+                  {"size", pushed.index->size},
+                  {"platforms", platforms}};
+  return doc;
 }
 
 }  // namespace vmimage::builder

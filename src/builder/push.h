@@ -57,12 +57,16 @@ struct PushEvent {
     kMounted,    // linked from another repository of the registry
     kUploaded,   // sent
     kManifest,   // index -1: the manifest is stored; digest = its digest
+    kIndex,      // index -1: the image index is stored at dest's tag; digest = its digest
   };
   Kind kind = Kind::kPreparing;
   int index = -1;
   std::string digest;  // the blob's, when known
   uint64_t done = 0;
   uint64_t total = 0;
+  // In a push of several platforms: the platform ("linux/arm64/v8") whose
+  // image the event is about; "" for the index and in single-image pushes.
+  std::string platform;
 };
 using PushEvents = std::function<void(const PushEvent&)>;
 
@@ -89,6 +93,25 @@ struct PushedBlob {
   bool mounted = false;   // linked from another repository of the registry
 };
 
+// One platform's image in an index push.
+struct PushedPlatform {
+  std::string platform;   // "linux/arm64/v8"
+  std::string image;      // the stored image pushed for it (its tag)
+  std::string reference;  // REPOSITORY@DIGEST: its manifest
+  std::string digest;
+  uint64_t size = 0;
+  std::vector<PushedBlob> layers;
+  PushedBlob config;
+};
+
+// The image index a push of several platforms stores at dest's tag.
+struct PushedIndex {
+  std::string reference;  // dest, with its tag
+  std::string digest;
+  uint64_t size = 0;
+  std::vector<PushedPlatform> platforms;  // as the index lists them (by platform)
+};
+
 struct PushResult {
   std::string reference;           // where the image went
   std::string digest;              // its manifest's digest
@@ -96,6 +119,10 @@ struct PushResult {
   std::map<std::string, std::string> annotations;  // its manifest's
   std::vector<PushedBlob> layers;  // base first
   PushedBlob config;
+  // Set when the store held other platforms of SRC's source index and they
+  // went up with it: the fields above are SRC's own manifest (pushed by
+  // digest), the index at dest's tag lists every platform's.
+  std::optional<PushedIndex> index;
 };
 
 // The image config to publish: `config` (the source's document) with
@@ -103,6 +130,9 @@ struct PushResult {
 // (squashed), the history, which would no longer match, is left out.
 Result<std::string> converted_config(std::string_view config,
                                      const std::vector<std::string>& diff_ids, bool squashed);
+
+// Why `image` (`name` in messages) cannot be pushed with `layout`, if it cannot.
+Status check_pushable(const StoredImage& image, std::string_view name, PushLayout layout);
 
 // Pushes a stored image of `store` (`name` in messages) to `dest` (its tag,
 // or :latest). Blobs the repository has are not uploaded again. A raw blob's
@@ -113,12 +143,16 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
                               const PushOptions& options, io::CancelFlag cancel = nullptr);
 
 // `vmimage push SRC DEST`: the stored image SRC (looked up as find_image does)
-// to DEST, a reference with a tag (or none: :latest) but no digest.
+// to DEST, a reference with a tag (or none: :latest) but no digest. When the
+// store holds other platforms of the index SRC was chosen from, each goes up
+// by digest and an image index listing them is stored at DEST's tag
+// (push_index.h).
 Result<PushResult> push_stored(Store& store, std::string_view src, std::string_view dest,
                                registry::Client& client, const PushOptions& options,
                                io::CancelFlag cancel = nullptr);
 
-// The `push --json` document: reference, digest, layout, compression, config, layers.
+// The `push --json` document: reference, digest, layout, compression, config,
+// layers; and with an index, "index": reference, digest, size and platforms.
 nlohmann::ordered_json push_result_json(const PushResult& pushed, const PushOptions& options);
 
 }  // namespace vmimage::builder

@@ -1,9 +1,10 @@
 // `vmimage push SRC DEST [--layout layered|squashed]`: publishes a stored image
-// as an EROFS-native OCI image (builder/push.h).
+// as an EROFS-native OCI image (builder/push.h), with the other platforms the
+// store holds of its source index under an image index (builder/push_index.h).
 #include <unistd.h>
 
-#include <map>
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include "builder/push.h"
@@ -28,7 +29,9 @@ class PushProgress {
       return;
     }
     sending_.erase(e.index);
-    std::string layer = "layer " + std::to_string(e.index + 1);
+    // Several platforms' images go up in one push: say whose layer it is.
+    std::string image = e.platform.empty() ? "" : e.platform + " ";
+    std::string layer = image + "layer " + std::to_string(e.index + 1);
     if (!e.digest.empty()) layer += " " + short_digest(e.digest);
     std::string what;
     switch (e.kind) {
@@ -45,7 +48,10 @@ class PushProgress {
         what = layer + ": uploaded " + human_size(e.total);
         break;
       case Kind::kManifest:
-        what = "manifest " + e.digest + " stored";
+        what = image + "manifest " + e.digest + " stored";
+        break;
+      case Kind::kIndex:
+        what = "index " + e.digest + " stored";
         break;
       case Kind::kBytes:
         break;
@@ -127,7 +133,12 @@ void add_push_command(CLI::App& app, CliContext& ctx) {
         VMI_CHECK(print_json(builder::push_result_json(pushed, options)));
         return 0;
       }
-      std::printf("%s@%s\n", pushed.reference.c_str(), pushed.digest.c_str());
+      // What DEST's tag now names: the index when several platforms went up.
+      if (pushed.index) {
+        std::printf("%s@%s\n", pushed.index->reference.c_str(), pushed.index->digest.c_str());
+      } else {
+        std::printf("%s@%s\n", pushed.reference.c_str(), pushed.digest.c_str());
+      }
       return 0;
     };
   });

@@ -77,4 +77,12 @@ nlohmann::ordered_json runtime_config_to_json(const RuntimeConfig& c) {
   return out;
 }
 
+Platform platform_of(const ImageConfig& config) {
+  Platform p;
+  p.os = config.os;
+  p.architecture = config.architecture;
+  p.variant = config.variant;
+  return normalize_platform(std::move(p));
+}
+
 }  // namespace vmimage::oci

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "oci/digest.h"
+#include "oci/platform.h"
 #include "vmimage/result.h"
 
 namespace vmimage::oci {
@@ -35,6 +36,10 @@ struct ImageConfig {
 };
 
 Result<ImageConfig> parse_image_config(std::string_view body);
+
+// The platform the config names (os, architecture, variant), normalized; os
+// or architecture empty when the config does not say.
+Platform platform_of(const ImageConfig& config);
 
 // {"User": ..., "WorkingDir": ..., "Entrypoint": [...], ...} with the config's
 // field names, for printing and for storing beside an image.

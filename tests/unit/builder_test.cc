@@ -1,9 +1,10 @@
-// The Builder's pure parts: ChainIDs (image-spec config.md), layout policies and
-// the keys of chain-dependent layer blobs.
+// The Builder's pure parts: ChainIDs (image-spec config.md), layout policies,
+// the keys of chain-dependent layer blobs and stored images' platforms.
 #include <gtest/gtest.h>
 
 #include "builder/chain.h"
 #include "builder/layer_store.h"
+#include "builder/stored_platform.h"
 #include "vmimage/builder.h"
 
 namespace vmimage {
@@ -47,6 +48,57 @@ TEST(LowerLayout, ParsesThePolicies) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().kind(), ErrorKind::kUsage);
   }
+}
+
+constexpr std::string_view kRootfs = R"("rootfs": {"type": "layers", "diff_ids": []})";
+
+// A config document naming `platform` fields (`"os": ..., ...`, or none).
+std::string config_of(std::string_view platform) {
+  std::string body = "{" + std::string(platform);
+  if (!platform.empty()) body += ", ";
+  return body + std::string(kRootfs) + "}";
+}
+
+ImageMeta meta_with_config(std::string config) {
+  ImageMeta meta;
+  meta.tag = "example.com/app:v1";
+  meta.config = std::move(config);
+  return meta;
+}
+
+bool serves(const std::string& config, std::string_view want) {
+  Result<bool> fits = builder::stored_platform_matches(meta_with_config(config),
+                                                       oci::parse_platform(want).value());
+  EXPECT_TRUE(fits.ok()) << config;
+  return fits.ok() && *fits;
+}
+
+TEST(StoredPlatform, ServesOnlyThePlatformItWasStoredFor) {
+  const std::string amd64 = config_of(R"("os": "linux", "architecture": "amd64")");
+  const std::string arm64 = config_of(R"("os": "linux", "architecture": "arm64")");
+  const std::string armv6 = config_of(R"("os": "linux", "architecture": "arm", "variant": "v6")");
+  EXPECT_TRUE(serves(amd64, "linux/amd64"));
+  EXPECT_FALSE(serves(amd64, "linux/arm64"));
+  EXPECT_TRUE(serves(arm64, "linux/arm64"));
+  EXPECT_TRUE(serves(arm64, "linux/arm64/v8"));  // arm64's default variant
+  EXPECT_TRUE(serves(arm64, "linux/aarch64"));
+  EXPECT_FALSE(serves(arm64, "linux/amd64"));
+  EXPECT_TRUE(serves(armv6, "linux/arm/v6"));
+  EXPECT_FALSE(serves(armv6, "linux/arm"));  // arm means arm/v7
+  EXPECT_FALSE(serves(amd64, "windows/amd64"));
+}
+
+TEST(StoredPlatform, AnImageThatDoesNotSayServesAny) {
+  EXPECT_TRUE(serves("", "linux/arm64"));  // stored before configs were kept
+  EXPECT_TRUE(serves(config_of(""), "linux/s390x"));
+  Result<std::optional<oci::Platform>> none = builder::stored_platform(meta_with_config(""));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  Result<std::optional<oci::Platform>> some = builder::stored_platform(
+      meta_with_config(config_of(R"("os": "Linux", "architecture": "x86_64")")));
+  ASSERT_TRUE(some.ok() && some->has_value());
+  EXPECT_EQ((*some)->str(), "linux/amd64");
+  EXPECT_FALSE(builder::stored_platform(meta_with_config("{not json")).ok());
 }
 
 }  // namespace

@@ -296,10 +296,33 @@ func (b *Builder) SaveTag(tag string, result *BuildResult) error {
 func (b *Builder) Store() *Store { return b.store }
 
 // PushResult says where Push put an image and which blobs it uploaded.
+// Index is set when the store held other platforms of the image's source
+// index and they went up with it, under an image index at dest's tag; the
+// other fields are then the image's own manifest, pushed by digest.
 type PushResult struct {
 	Reference string       `json:"reference"`
 	Digest    string       `json:"digest"`
 	Layout    string       `json:"layout"`
+	Config    PushedBlob   `json:"config"`
+	Layers    []PushedBlob `json:"layers"`
+	Index     *PushedIndex `json:"index,omitempty"`
+}
+
+// PushedIndex is the image index a push of several platforms stored.
+type PushedIndex struct {
+	Reference string           `json:"reference"`
+	Digest    string           `json:"digest"`
+	Size      int64            `json:"size"`
+	Platforms []PushedPlatform `json:"platforms"`
+}
+
+// PushedPlatform is one platform's manifest of an index push.
+type PushedPlatform struct {
+	Platform  string       `json:"platform"`
+	Image     string       `json:"image"`
+	Reference string       `json:"reference"`
+	Digest    string       `json:"digest"`
+	Size      int64        `json:"size"`
 	Config    PushedBlob   `json:"config"`
 	Layers    []PushedBlob `json:"layers"`
 }
