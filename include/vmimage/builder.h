@@ -1,5 +1,8 @@
 // The Builder: images in, boot-ready lowers out. Build(ref) answers from the
-// local scope, then the registry cache, then pulls; Import(stream, tag) takes an
+// local scope, then the registry cache, then pulls (a stored image that was
+// pulled serves only its own platform: BuildOptions::platform, else the host's;
+// one imported or tagged here serves by its name unless a platform is asked
+// for); Import(stream, tag) takes an
 // image archive. Both store per-layer EROFS blobs (shared across images), the
 // runtime lowers the layout asks for, and the metadata a VM launcher reads.
 // Each takes a CancelToken, the model's context: cancelled from another thread
