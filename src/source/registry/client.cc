@@ -697,10 +697,21 @@ Status Client::put_manifest(const oci::Reference& ref, const std::string& media_
       push_request("PUT", ref, "/v2/" + ref.path + "/manifests/" + ref.identifier(), cancel);
   spec.headers = {"Content-Type: " + media_type};
   spec.body = bytes;
-  auto r = s.fetch(spec, kMaxPushAnswer);
-  if (!r) return as_push_error(r.error()).context("storing the manifest " + ref.str());
-  if (r->status == 201) return {};
-  return push_error("storing the manifest " + ref.str(), *r);
+  RetryState retry(s.config().retry, std::nullopt, cancel);
+  while (true) {
+    auto r = s.fetch(spec, kMaxPushAnswer);
+    if (!r) return as_push_error(r.error()).context("storing the manifest " + ref.str());
+    if (r->status == 201) return {};
+    // The digest is the bytes' own: DIGEST_INVALID is the registry reading a
+    // link that another push of the same manifest or blob is rewriting
+    // (Distribution 2.8's filesystem storage writes links in place). Again.
+    if (r->status == 400 && registry_error_summary(r->body).starts_with("DIGEST_INVALID") &&
+        retry.next()) {
+      continue;
+    }
+    VMI_CHECK(io::check_cancel(cancel));
+    return push_error("storing the manifest " + ref.str(), *r);
+  }
 }
 
 Status Client::check_login(std::string_view domain, const Credential& credential,
