@@ -226,6 +226,13 @@ class VMIMAGE_API Store {
   // mount it from.
   Status record_blob_location(std::string_view blob_digest, std::string_view repository);
   Result<std::vector<std::string>> blob_locations(std::string_view blob_digest);
+  // A blob upload into `repository` that a push left part way, where the next
+  // push of the same bytes (`blob`: their digest, or what names them in the
+  // store) goes on: the session's URL. keep_upload with an empty url forgets
+  // it; kept_upload gives "" when there is none. gc forgets sessions older
+  // than a week.
+  Status keep_upload(std::string_view repository, std::string_view blob, std::string_view url);
+  Result<std::string> kept_upload(std::string_view repository, std::string_view blob);
   // Re-hashes the blobs of `tags` (every blob when empty) against the recorded hashes.
   Result<VerifyReport> verify(std::span<const std::string> tags = {});
   // Whether builds into this store give blobs dm-verity trees when their

@@ -64,6 +64,19 @@ class LayerProgress {
   int index_;
 };
 
+// The upload of `blob` (the bytes' digest, or their store blob) into dest
+// that an earlier push left part way, and how this one is kept in the store
+// as it goes, so that a push killed mid-blob goes on from there next time.
+Result<registry::UploadJournal> upload_journal(Store& store, const oci::Reference& dest,
+                                               const std::string& blob) {
+  registry::UploadJournal journal;
+  VMI_TRY(journal.resume_url, store.kept_upload(dest.name(), blob));
+  journal.note = [&store, repository = dest.name(), blob](const std::string& url) {
+    return store.keep_upload(repository, blob, url);
+  };
+  return journal;
+}
+
 // The first `size` bytes of `fd` as blob `digest`, unless the repository has
 // it or can mount it; the store learns that dest holds it.
 Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci::Reference& dest,
@@ -75,8 +88,9 @@ Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci
   if (!present) {
     VMI_TRY(blob.mounted, mount_from_elsewhere(store, client, dest, digest, cancel));
     if (!blob.mounted) {
-      VMI_CHECK(
-          client.upload_blob(dest, digest, fd, size, cancel, progress.bytes(digest_text, size)));
+      VMI_TRY(registry::UploadJournal journal, upload_journal(store, dest, digest_text));
+      VMI_CHECK(client.upload_blob(dest, digest, fd, size, cancel,
+                                   progress.bytes(digest_text, size), &journal));
       blob.uploaded = true;
     }
   }
@@ -170,8 +184,10 @@ Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Cl
   if (digest.empty()) {
     // Never hashed here (converted here, never pushed): hashed as it uploads,
     // in the one read of the blob; the registry cannot be asked first.
-    VMI_TRY(oci::Digest uploaded,
-            client.upload_blob_hashing(dest, fd.get(), size, cancel, progress.bytes({}, size)));
+    std::string name = "store:" + lower.digest + "/" + std::string(fs_type_name(lower.fs_type));
+    VMI_TRY(registry::UploadJournal journal, upload_journal(store, dest, name));
+    VMI_TRY(oci::Digest uploaded, client.upload_blob_hashing(dest, fd.get(), size, cancel,
+                                                             progress.bytes({}, size), &journal));
     VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, uploaded.str()));
     VMI_CHECK(store.record_blob_location(uploaded.str(), dest.name()));
     progress(PushEvent::Kind::kUploaded, uploaded.str(), size, size);

@@ -33,7 +33,7 @@ void Sha256::update(std::span<const std::byte> data) {
 }
 void Sha256::update(std::string_view data) { update(std::as_bytes(std::span(data))); }
 
-void Sha256::copy_from(const Sha256& other) { EVP_MD_CTX_copy_ex(ctx_, other.ctx_); }
+bool Sha256::copy_from(const Sha256& other) { return EVP_MD_CTX_copy_ex(ctx_, other.ctx_) == 1; }
 
 std::string Sha256::finish_raw() {
   unsigned char md[EVP_MAX_MD_SIZE];

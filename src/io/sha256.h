@@ -27,8 +27,9 @@ class Sha256 {
 
   void update(std::span<const std::byte> data);
   void update(std::string_view data);
-  // Continues from where `other` is (the bytes it has seen, as if seen here).
-  void copy_from(const Sha256& other);
+  // Continues from where `other` is (the bytes it has seen, as if seen here);
+  // false when OpenSSL could not (out of memory).
+  [[nodiscard]] bool copy_from(const Sha256& other);
   // "sha256:<64 lower-case hex>"; the hasher is reset afterwards.
   std::string finish_digest();
   // The 32 digest bytes, raw; resets like finish_digest().

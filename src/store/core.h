@@ -108,6 +108,9 @@ Status set_content_digest(Core& core, const BlobId& id, std::string_view content
 Status record_blob_location(Core& core, std::string_view blob_digest,
                             std::string_view repository);
 Result<std::vector<std::string>> blob_locations(Core& core, std::string_view blob_digest);
+Status keep_upload(Core& core, std::string_view repository, std::string_view blob,
+                   std::string_view url);
+Result<std::string> kept_upload(Core& core, std::string_view repository, std::string_view blob);
 Result<VerifyReport> verify_blobs(Core& core, std::span<const std::string> tags);
 Result<DiskUsage> disk_usage(Core& core);
 

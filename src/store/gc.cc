@@ -200,12 +200,20 @@ GcStats prune_blobs(Core& core, const std::vector<BlobId>& candidates) {
 // Where registry blobs were seen (push's mount hints) is forgotten after this.
 constexpr int64_t kLocationLifetimeNs = int64_t{30} * 24 * 3600 * 1'000'000'000;
 
+// Registries drop unfinished uploads after a while (Distribution: a week).
+constexpr int64_t kUploadLifetimeNs = int64_t{7} * 24 * 3600 * 1'000'000'000;
+
 Status forget_old_locations(Core& core) {
   auto guard = core.lock_db();
   VMI_TRY(auto stmt, Statement::prepare(core.db(), "DELETE FROM blob_locations WHERE seen_at < ?",
                                         ErrorKind::kStoreSave));
   stmt.bind(now_ns() - kLocationLifetimeNs);
-  return stmt.run();
+  VMI_CHECK(stmt.run());
+  VMI_TRY(auto uploads,
+          Statement::prepare(core.db(), "DELETE FROM upload_sessions WHERE updated_at < ?",
+                             ErrorKind::kStoreSave));
+  uploads.bind(now_ns() - kUploadLifetimeNs);
+  return uploads.run();
 }
 
 Result<GcStats> collect_garbage(Core& core) {
@@ -318,6 +326,37 @@ Status record_blob_location(Core& core, std::string_view blob_digest, std::strin
                                         ErrorKind::kStoreSave));
   stmt.bind(blob_digest).bind(repository).bind(now_ns());
   return stmt.run();
+}
+
+Status keep_upload(Core& core, std::string_view repository, std::string_view blob,
+                   std::string_view url) {
+  auto guard = core.lock_db();
+  if (url.empty()) {
+    VMI_TRY(auto stmt,
+            Statement::prepare(core.db(),
+                               "DELETE FROM upload_sessions WHERE repository = ? AND blob = ?",
+                               ErrorKind::kStoreSave));
+    stmt.bind(repository).bind(blob);
+    return stmt.run();
+  }
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "INSERT INTO upload_sessions (repository, blob, url, "
+                                        "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                                        "SET url = excluded.url, updated_at = excluded.updated_at",
+                                        ErrorKind::kStoreSave));
+  stmt.bind(repository).bind(blob).bind(url).bind(now_ns());
+  return stmt.run();
+}
+
+Result<std::string> kept_upload(Core& core, std::string_view repository, std::string_view blob) {
+  auto guard = core.lock_db();
+  VMI_TRY(auto stmt, Statement::prepare(core.db(),
+                                        "SELECT url FROM upload_sessions WHERE repository = ? "
+                                        "AND blob = ?",
+                                        ErrorKind::kStoreRead));
+  stmt.bind(repository).bind(blob);
+  VMI_TRY(bool row, stmt.step());
+  return row ? stmt.text(0) : std::string();
 }
 
 Result<std::vector<std::string>> blob_locations(Core& core, std::string_view blob_digest) {

@@ -117,8 +117,22 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 8: blob uploads a push left part way (killed, or out of retries),
+// where the next push of the same bytes to the same repository goes on: the
+// upload session's URL as the registry last gave it. `blob` names the bytes:
+// their digest when known, else the store blob they are ("store:KEY/FS").
+constexpr const char* kMigration8 = R"sql(
+CREATE TABLE upload_sessions (
+  repository TEXT NOT NULL,
+  blob       TEXT NOT NULL,
+  url        TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (repository, blob)
+) WITHOUT ROWID;
+)sql";
+
 constexpr const char* kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4,
-                                       kMigration5, kMigration6, kMigration7};
+                                       kMigration5, kMigration6, kMigration7, kMigration8};
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 }  // namespace

@@ -6,7 +6,7 @@
 
 namespace vmimage::store_detail {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 Result<int> schema_version(Db& db);
 // Brings the database up to `target`. Several processes may open a new store at

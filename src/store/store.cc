@@ -250,6 +250,14 @@ Status Store::record_blob_location(std::string_view blob_digest, std::string_vie
 Result<std::vector<std::string>> Store::blob_locations(std::string_view blob_digest) {
   return store_detail::blob_locations(*core_, blob_digest);
 }
+Status Store::keep_upload(std::string_view repository, std::string_view blob,
+                          std::string_view url) {
+  VMI_CHECK(check_writable(*core_));
+  return store_detail::keep_upload(*core_, repository, blob, url);
+}
+Result<std::string> Store::kept_upload(std::string_view repository, std::string_view blob) {
+  return store_detail::kept_upload(*core_, repository, blob);
+}
 Result<bool> Store::default_verity() {
   VMI_TRY(std::optional<std::string> value, store_detail::setting(*core_, "default_verity"));
   return value && *value == "1";

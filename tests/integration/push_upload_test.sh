@@ -113,6 +113,55 @@ print("a part: resumed at " + nxt["content_range"] if nxt else "nothing usable: 
 EOF
 ))"
 
+log "a push that gave up mid-blob goes on from where the registry stands when run again"
+# A fresh store: every digest is learned on the way, so the next run must hash
+# what the registry already holds before it sends the rest.
+H=$WORK/host-h
+"$VMIMAGE" -q --cache-dir "$H" pull --layout layered "$R/src/main:v1" >/dev/null
+start_python_server halt referrers_proxy.py --upstream "$R" --log "$WORK/halt.log" --drop-patch 3 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+VMIMAGE_REGISTRY_RETRIES=0 expect_fail "$VMIMAGE" --cache-dir "$H" push --jobs 1 "$R/src/main:v1" "$P/halt/main:v1"
+kept() { python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM upload_sessions").fetchone()[0])' "$H/store.db"; }
+sessions=$(kept)
+[[ $sessions == 1 ]] || fail "the unfinished upload was not kept ($sessions sessions)"
+cut_at=$(python3 -c '
+import json, sys
+e = [json.loads(l) for l in open(sys.argv[1]) if "\"fault\"" in l][0]
+print(e["path"].split("?")[0], e["content_range"].split("-")[0])' "$WORK/halt.log")
+read -r cut_path cut_start <<<"$cut_at"
+: >"$WORK/halt.log"
+"$VMIMAGE" --cache-dir "$H" --json push --jobs 1 "$R/src/main:v1" "$P/halt/main:v1" >"$WORK/halt.json" ||
+  fail "the push run again"
+first=$(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["method"] == "PATCH" and e["path"].split("?")[0] == sys.argv[2]:
+        print(e["content_range"]); break' "$WORK/halt.log" "$cut_path")
+[[ ${first%-*} == "$cut_start" ]] ||
+  fail "the run again did not go on in the kept session at $cut_start (its first PATCH there: ${first:-none})"
+grep -q "\"method\": \"PUT\", \"path\": \"$cut_path?" "$WORK/halt.log" || fail "the kept session was not completed"
+[[ $(kept) == 0 ]] || fail "a finished upload is still kept"
+[[ $(json_get "$WORK/halt.json" 'd["digest"]') == $(json_get "$WORK/lost.json" 'd["digest"]') ]] ||
+  fail "the resumed push gave another manifest"
+same_blobs "$WORK/halt.json" "$R" halt/main
+
+log "a registry that never takes the blob: the push ends, after a bounded number of sessions"
+start_python_server never referrers_proxy.py --upstream "$R" --log "$WORK/never.log" --fail-uploads-after 0 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+# A fresh store: each chunk the registry takes would refill the failures
+# allowed in a row; the sessions started over are what ends it.
+N=$WORK/host-n
+"$VMIMAGE" -q --cache-dir "$N" pull --layout layered "$R/src/main:v1" >/dev/null
+VMIMAGE_REGISTRY_RETRIES=2 expect_fail timeout 120 "$VMIMAGE" --cache-dir "$N" push "$R/src/main:v1" "$P/never/main:v1"
+grep -q 'giving up after 3 upload sessions' "$WORK/err" || fail "no bounded give-up: $(cat "$WORK/err")"
+# Digests known, blobs of one chunk: one PUT each, the failures in a row end it.
+VMIMAGE_REGISTRY_UPLOAD_CHUNK=$((64 << 20)) VMIMAGE_REGISTRY_RETRIES=2 expect_fail timeout 120 \
+  "$VMIMAGE" --cache-dir "$H" push "$R/src/main:v1" "$P/never/main:v1"
+grep -q 'giving up after 3 attempts' "$WORK/err" || fail "no bounded give-up of a one-PUT upload: $(cat "$WORK/err")"
+posts=$(grep -c '"method": "POST"' "$WORK/never.log")
+((posts <= 6 * ${#blobs[@]})) || fail "$posts upload sessions for ${#blobs[@]} layers, two pushes with 2 retries"
+
 log "layers go up in parallel: two uploads in flight at once"
 unset VMIMAGE_REGISTRY_UPLOAD_CHUNK
 start_python_server par referrers_proxy.py --upstream "$R" --log "$WORK/par.log" --upload-barrier 2 \

@@ -203,6 +203,27 @@ TEST_F(StoreTest, RecordsWhereABlobCameFromAndItsSha256) {
   }
   ASSERT_TRUE(store.gc().ok());
   EXPECT_EQ(*store.blob_locations(blob), (std::vector<std::string>{"r.example/a"}));
+
+  // Uploads a push left part way: one per repository and blob, the latest URL;
+  // forgotten when done, and by gc after a week.
+  EXPECT_EQ(*store.kept_upload("r.example/a", blob), "");
+  ASSERT_TRUE(store.keep_upload("r.example/a", blob, "http://r.example/u/1?_state=a").ok());
+  ASSERT_TRUE(store.keep_upload("r.example/a", blob, "http://r.example/u/1?_state=b").ok());
+  ASSERT_TRUE(store.keep_upload("r.example/b", blob, "http://r.example/u/2").ok());
+  EXPECT_EQ(*store.kept_upload("r.example/a", blob), "http://r.example/u/1?_state=b");
+  EXPECT_EQ(*store.kept_upload("r.example/b", blob), "http://r.example/u/2");
+  ASSERT_TRUE(store.keep_upload("r.example/b", blob, "").ok());
+  EXPECT_EQ(*store.kept_upload("r.example/b", blob), "");
+  {
+    auto db = Db::open(cache() + "/store.db", false);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db->exec("UPDATE upload_sessions SET updated_at = updated_at - 8 * 86400 * "
+                         "1000000000",
+                         ErrorKind::kMetadata)
+                    .ok());
+  }
+  ASSERT_TRUE(store.gc().ok());
+  EXPECT_EQ(*store.kept_upload("r.example/a", blob), "");
 }
 
 }  // namespace

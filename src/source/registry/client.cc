@@ -397,9 +397,10 @@ Result<bool> Client::mount_blob(const oci::Reference& repo, const oci::Digest& d
 }
 
 Status Client::upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd,
-                           uint64_t size, io::CancelFlag cancel, const UploadProgress& progress) {
+                           uint64_t size, io::CancelFlag cancel, const UploadProgress& progress,
+                           const UploadJournal* journal) {
   if (size > impl_->options.upload_chunk) {
-    auto sent = send_chunks(repo, fd, size, digest, cancel, progress);
+    auto sent = send_chunks(repo, fd, size, digest, cancel, progress, journal);
     if (!sent) return std::move(sent).error();
     return {};
   }
@@ -441,7 +442,7 @@ std::string with_digest(const std::string& url, const oci::Digest& digest) {
 }
 
 // A request that is sent once: the upload session may hold part of a broken
-// attempt, so a failure starts the whole upload over.
+// attempt, so what follows a failure is the caller's to decide.
 RetryState no_retries(const Session& s, io::CancelFlag cancel) {
   RetryPolicy once = s.config().retry;
   once.max_retries = 0;
@@ -452,33 +453,36 @@ RetryState no_retries(const Session& s, io::CancelFlag cancel) {
 struct StepAnswer {
   Response response;
   std::string range;  // the Range header: what an upload session holds
-  bool body_read = false;
 };
 
-// Sends one step of an upload, once. An answer whatever its status; nullopt
-// when the connection failed and `upload` may start over; else the error.
-Result<std::optional<StepAnswer>> send_step(Session& s, const RequestSpec& spec,
-                                            RetryState& upload, const std::string& what) {
+// One step of an upload, sent once: the registry's answer whatever its
+// status, else the error; `transient` says whether another attempt may fare
+// better (a lost connection, a 5xx or 429 answer, a body cut short) than
+// after a refusal or a cancellation.
+Result<StepAnswer> send_step(Session& s, const RequestSpec& spec, const std::string& what,
+                             bool& transient) {
   RetryState once = no_retries(s, spec.cancel);
-  auto sent = s.open(spec, once);
+  auto sent = s.open(spec, once, &transient);
   if (!sent) {
-    if (sent.error().kind() != ErrorKind::kCancelled && upload.next()) {
-      return std::optional<StepAnswer>();
-    }
+    if (sent.error().kind() == ErrorKind::kCancelled) return std::move(sent).error();
     return as_push_error(sent.error()).context(what);
   }
   auto body = read_body(**sent, kMaxPushAnswer);
-  StepAnswer answer;
-  answer.response = Response{(*sent)->status(), body ? *body : "", "", (*sent)->header("location")};
-  answer.range = (*sent)->header("range");
-  answer.body_read = body.ok();
-  return std::optional<StepAnswer>(std::move(answer));
+  if (!body) {
+    transient = body.error().kind() != ErrorKind::kCancelled;
+    return as_push_error(body.error()).context(what);
+  }
+  return StepAnswer{Response{(*sent)->status(), std::move(body).value(), "", (*sent)->header("location")},
+                    (*sent)->header("range")};
 }
 
-// Whether an answer that is not the expected one starts the upload over
-// (a server error, or a body that could not be read) rather than ending it.
-bool start_over(const StepAnswer& answer, RetryState& upload) {
-  return (answer.response.status >= 500 || !answer.body_read) && upload.next();
+// After a failure that another attempt may not meet: fine to try again (the
+// backoff slept), else the error to end with.
+Status try_again(RetryState& in_a_row, const Error& failure) {
+  if (in_a_row.next()) return {};
+  VMI_CHECK(io::check_cancel(in_a_row.cancel()));
+  return failure.context("giving up after " + std::to_string(in_a_row.failures() + 1) +
+                         " attempts");
 }
 
 // The bytes an upload session holds from the Range header of its status or of
@@ -497,34 +501,36 @@ std::optional<uint64_t> held_bytes(std::string_view range) {
 }
 
 // Where an interrupted upload stands: its URL for the next chunk and the
-// bytes the registry holds; nullopt when the registry cannot say (the session
-// is gone, or the answer makes no sense): start over.
+// bytes the registry holds.
 struct UploadStatus {
   std::string url;
   uint64_t held = 0;
 };
+
+// nullopt when the registry cannot say (the session is gone, or the answer
+// makes no sense): start over.
 Result<std::optional<UploadStatus>> upload_status(Session& s, const oci::Reference& repo,
                                                   const std::string& url, const std::string& what,
                                                   io::CancelFlag cancel) {
   RequestSpec get = push_request("GET", repo, "", cancel);
   get.url = url;
-  RetryState once = no_retries(s, cancel);
-  auto answer = send_step(s, get, once, what);
+  bool transient = false;
+  auto answer = send_step(s, get, what, transient);
   if (!answer) {
     if (answer.error().kind() == ErrorKind::kCancelled) return std::move(answer).error();
     return std::optional<UploadStatus>();
   }
-  if (!*answer || (*answer)->response.status != 204) return std::optional<UploadStatus>();
-  std::optional<uint64_t> held = held_bytes((*answer)->range);
+  if (answer->response.status != 204) return std::optional<UploadStatus>();
+  std::optional<uint64_t> held = held_bytes(answer->range);
   if (!held) return std::optional<UploadStatus>();
   std::string next = url;
-  if (!(*answer)->response.location.empty()) {
-    VMI_TRY(next, upload_url(s, (*answer)->response.location, what));
+  if (!answer->response.location.empty()) {
+    VMI_TRY(next, upload_url(s, answer->response.location, what));
   }
   return std::optional<UploadStatus>(UploadStatus{next, *held});
 }
 
-// Hashes bytes [from, to) of `fd` (what a resumed upload did not send again).
+// Hashes bytes [from, to) of `fd` (what a resumed upload does not send again).
 Status hash_range(io::Sha256& hash, int fd, uint64_t from, uint64_t to) {
   std::vector<std::byte> buf(std::min<uint64_t>(to - from, 1 << 20));
   while (from < to) {
@@ -536,6 +542,130 @@ Status hash_range(io::Sha256& hash, int fd, uint64_t from, uint64_t to) {
     from += static_cast<uint64_t>(got);
   }
   return {};
+}
+
+Status note(const UploadJournal* journal, const std::string& url) {
+  if (!journal || !journal->note) return {};
+  return journal->note(url);
+}
+
+// One blob going up in chunks (Client::send_chunks), and what a failing
+// registry may still cost it: failures in a row (counted again from none after
+// each chunk that makes it), resumes of a session, sessions started over.
+struct ChunkedUpload {
+  Session& s;
+  const oci::Reference& repo;
+  int fd;
+  uint64_t size;
+  const std::optional<oci::Digest>& known;
+  uint64_t chunk;
+  io::CancelFlag cancel;
+  const UploadProgress& progress;
+  const UploadJournal* journal;
+  std::function<Result<bool>(const oci::Digest&)> arrived;  // HEAD of the blob
+  std::string what;
+  RetryState in_a_row;
+  int resumes_left;
+};
+
+// How a session ended: the blob is in, or the session is lost (why) and a new
+// one may fare better.
+struct SessionEnd {
+  std::optional<oci::Digest> digest;
+  std::optional<Error> lost;
+};
+
+// Sends the blob from `acked` (the bytes the session holds, `hash` their
+// sha256 when the digest is not known) on through session `url`, then PUT.
+Result<SessionEnd> run_session(ChunkedUpload& u, std::string url, uint64_t acked,
+                               io::Sha256& hash) {
+  while (acked < u.size) {
+    uint64_t length = std::min(u.chunk, u.size - acked);
+    io::Sha256 chunk_hash;
+    uint64_t sent = 0;
+    if (!u.known && !chunk_hash.copy_from(hash)) return Error(ErrorKind::kInternal, "out of memory");
+    RequestSpec patch = push_request("PATCH", u.repo, "", u.cancel);
+    patch.url = url;
+    patch.headers = {"Content-Type: application/octet-stream",
+                     "Content-Range: " + std::to_string(acked) + "-" +
+                         std::to_string(acked + length - 1)};
+    patch.upload =
+        UploadBody{u.fd, acked, length, [&](uint64_t at, std::span<const std::byte> bytes) {
+                     // A body sent again (after a 401) is hashed once.
+                     if (at + bytes.size() <= sent || at > sent) return;
+                     bytes = bytes.subspan(static_cast<size_t>(sent - at));
+                     if (!u.known) chunk_hash.update(bytes);
+                     sent += bytes.size();
+                     if (u.progress) u.progress(acked + sent);
+                   }};
+    bool transient = false;
+    auto patched = send_step(u.s, patch, u.what, transient);
+    if (patched && patched->response.status == 202 && !patched->response.location.empty() &&
+        sent == length) {
+      VMI_TRY(url, upload_url(u.s, patched->response.location, u.what));
+      acked += length;
+      if (!u.known && !hash.copy_from(chunk_hash)) return Error(ErrorKind::kInternal, "out of memory");
+      u.in_a_row.reset();
+      VMI_CHECK(note(u.journal, url));
+      continue;
+    }
+    Error failure = patched ? push_error(u.what, patched->response) : patched.error();
+    if (!patched && !transient) return failure;  // refused, or cancelled
+    int status = patched ? patched->response.status : 0;
+    // The session is gone (expired, or cancelled by the registry): a new one.
+    if (status == 404 || status == 400) return SessionEnd{std::nullopt, failure};
+    if (patched && status != 416 && status != 202) return failure;
+    // Lost on the way, 416, or taken in part: on from where the registry stands.
+    VMI_CHECK(try_again(u.in_a_row, failure));
+    if (--u.resumes_left < 0) return SessionEnd{std::nullopt, failure};
+    VMI_TRY(std::optional<UploadStatus> where, upload_status(u.s, u.repo, url, u.what, u.cancel));
+    if (!where || where->held < acked || where->held > acked + length) {
+      return SessionEnd{std::nullopt, failure};
+    }
+    if (!u.known) VMI_CHECK(hash_range(hash, u.fd, acked, where->held));
+    acked = where->held;
+    url = where->url;
+  }
+  oci::Digest digest;
+  if (u.known) {
+    digest = *u.known;
+  } else {
+    VMI_TRY(digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
+  }
+  RequestSpec put = push_request("PUT", u.repo, "", u.cancel);
+  put.url = with_digest(url, digest);
+  bool transient = false;
+  auto done = send_step(u.s, put, u.what, transient);
+  if (done && done->response.status == 201) {
+    VMI_CHECK(note(u.journal, ""));
+    return SessionEnd{digest, std::nullopt};
+  }
+  Error failure = done ? push_error(u.what, done->response) : done.error();
+  // The session is gone, or holds other bytes than these (a resumed session
+  // whose data the registry had lost): a new one.
+  int status = done ? done->response.status : 0;
+  if (status == 404 || status == 400) return SessionEnd{std::nullopt, failure};
+  if (done || !transient) return failure;
+  // The answer was lost: the blob may be in all the same.
+  VMI_TRY(bool there, u.arrived(digest));
+  if (there) {
+    VMI_CHECK(note(u.journal, ""));
+    return SessionEnd{digest, std::nullopt};
+  }
+  VMI_CHECK(try_again(u.in_a_row, failure));
+  return SessionEnd{std::nullopt, failure};
+}
+
+// The session an earlier process left, where the registry says it stands;
+// nullopt when it cannot go on (gone, on another origin, or holding more
+// than the blob).
+Result<std::optional<UploadStatus>> earlier_session(ChunkedUpload& u, const std::string& kept) {
+  VMI_CHECK(u.s.probe(u.cancel));  // url_for() must know the registry's scheme
+  auto url = upload_url(u.s, kept, u.what);
+  if (!url) return std::optional<UploadStatus>();
+  VMI_TRY(std::optional<UploadStatus> status, upload_status(u.s, u.repo, *url, u.what, u.cancel));
+  if (status && status->held > u.size) status.reset();
+  return status;
 }
 
 }  // namespace
@@ -552,82 +682,55 @@ Result<std::string> Client::begin_upload(const oci::Reference& repo, const std::
 
 Result<oci::Digest> Client::upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
                                                 io::CancelFlag cancel,
-                                                const UploadProgress& progress) {
-  return send_chunks(repo, fd, size, std::nullopt, cancel, progress);
+                                                const UploadProgress& progress,
+                                                const UploadJournal* journal) {
+  return send_chunks(repo, fd, size, std::nullopt, cancel, progress, journal);
 }
 
 Result<oci::Digest> Client::send_chunks(const oci::Reference& repo, int fd, uint64_t size,
                                         const std::optional<oci::Digest>& known,
-                                        io::CancelFlag cancel, const UploadProgress& progress) {
+                                        io::CancelFlag cancel, const UploadProgress& progress,
+                                        const UploadJournal* journal) {
   Session& s = impl_->session_for(repo);
-  const uint64_t chunk = std::max<uint64_t>(impl_->options.upload_chunk, 1);
-  std::string what = "uploading a " + std::to_string(size) + "-byte blob to " + repo.name();
-  RetryState retry(s.config().retry, std::nullopt, cancel);
-  int resumes = 0;
+  ChunkedUpload u{s,
+                  repo,
+                  fd,
+                  size,
+                  known,
+                  std::max<uint64_t>(impl_->options.upload_chunk, 1),
+                  cancel,
+                  progress,
+                  journal,
+                  [&](const oci::Digest& d) { return has_blob(repo, d, cancel); },
+                  "uploading a " + std::to_string(size) + "-byte blob to " + repo.name(),
+                  RetryState(s.config().retry, std::nullopt, cancel),
+                  impl_->options.max_resumes};
+  RetryState sessions(s.config().retry, std::nullopt, cancel);  // never counted again
+  std::optional<UploadStatus> earlier;
+  if (journal && !journal->resume_url.empty()) {
+    VMI_TRY(earlier, earlier_session(u, journal->resume_url));
+    if (!earlier) VMI_CHECK(note(journal, ""));
+  }
   while (true) {
-    VMI_TRY(std::string url, begin_upload(repo, what, cancel));
+    std::string url;
     io::Sha256 hash;  // of [0, acked) when the digest is not known
     uint64_t acked = 0;
-    bool broken = false;
-    while (acked < size && !broken) {
-      uint64_t length = std::min(chunk, size - acked);
-      io::Sha256 chunk_hash;
-      uint64_t hashed = 0;
-      if (!known) chunk_hash.copy_from(hash);
-      RequestSpec patch = push_request("PATCH", repo, "", cancel);
-      patch.url = url;
-      patch.headers = {"Content-Type: application/octet-stream",
-                       "Content-Range: " + std::to_string(acked) + "-" +
-                           std::to_string(acked + length - 1)};
-      patch.upload =
-          UploadBody{fd, acked, length, [&](uint64_t at, std::span<const std::byte> bytes) {
-                       // A body sent again (after a 401) is hashed once.
-                       if (at + bytes.size() <= hashed || at > hashed) return;
-                       bytes = bytes.subspan(static_cast<size_t>(hashed - at));
-                       if (!known) chunk_hash.update(bytes);
-                       hashed += bytes.size();
-                       if (progress) progress(acked + hashed);
-                     }};
-      VMI_TRY(std::optional<StepAnswer> patched, send_step(s, patch, retry, what));
-      if (patched && patched->response.status == 202 && !patched->response.location.empty() &&
-          hashed == length) {
-        VMI_TRY(url, upload_url(s, patched->response.location, what));
-        acked += length;
-        if (!known) hash.copy_from(chunk_hash);
-        retry.reset();  // progress: failures count again from none
-        continue;
-      }
-      if (patched) {
-        bool lost = patched->response.status == 416 && retry.next();
-        if (!lost && !start_over(*patched, retry)) return push_error(what, patched->response);
-      }
-      // The chunk did not make it whole: resume where the registry stands.
-      std::optional<UploadStatus> status;
-      if (++resumes <= impl_->options.max_resumes) {
-        VMI_TRY(status, upload_status(s, repo, url, what, cancel));
-      }
-      if (!status || status->held < acked || status->held > acked + length) {
-        broken = true;  // start over
-        continue;
-      }
-      if (!known) VMI_CHECK(hash_range(hash, fd, acked, status->held));
-      acked = status->held;
-      url = status->url;
-    }
-    if (broken) continue;
-    oci::Digest digest;
-    if (known) {
-      digest = *known;
+    if (earlier) {
+      url = earlier->url;
+      acked = earlier->held;
+      if (!known) VMI_CHECK(hash_range(hash, fd, 0, acked));
+      if (progress) progress(acked);
+      earlier.reset();
     } else {
-      VMI_TRY(digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
+      VMI_TRY(url, begin_upload(repo, u.what, cancel));
     }
-    RequestSpec put = push_request("PUT", repo, "", cancel);
-    put.url = with_digest(url, digest);
-    VMI_TRY(std::optional<StepAnswer> done, send_step(s, put, retry, what));
-    if (!done) continue;
-    if (done->response.status == 201) return digest;
-    if (start_over(*done, retry)) continue;
-    return push_error(what, done->response);
+    VMI_TRY(SessionEnd end, run_session(u, url, acked, hash));
+    if (end.digest) return *end.digest;
+    if (!sessions.next()) {
+      VMI_CHECK(io::check_cancel(cancel));
+      return end.lost->context("giving up after " + std::to_string(sessions.failures() + 1) +
+                               " upload sessions");
+    }
   }
 }
 
@@ -635,20 +738,22 @@ Status Client::upload(const oci::Reference& repo, const oci::Digest& digest,
                       const std::function<void(RequestSpec&)>& set_body, io::CancelFlag cancel) {
   Session& s = impl_->session_for(repo);
   std::string what = "uploading " + digest.str() + " to " + repo.name();
-  RetryState retry(s.config().retry, std::nullopt, cancel);
+  RetryState in_a_row(s.config().retry, std::nullopt, cancel);
   while (true) {
     VMI_TRY(std::string url, begin_upload(repo, what, cancel));
-    url = with_digest(url, digest);
-
     RequestSpec put = push_request("PUT", repo, "", cancel);
-    put.url = url;
+    put.url = with_digest(url, digest);
     put.headers = {"Content-Type: application/octet-stream"};
     set_body(put);
-    VMI_TRY(std::optional<StepAnswer> done, send_step(s, put, retry, what));
-    if (!done) continue;
-    if (done->response.status == 201) return {};
-    if (start_over(*done, retry)) continue;
-    return push_error(what, done->response);
+    bool transient = false;
+    auto done = send_step(s, put, what, transient);
+    if (done && done->response.status == 201) return {};
+    Error failure = done ? push_error(what, done->response) : done.error();
+    if (done || !transient) return failure;
+    // The answer was lost: the blob may be in all the same.
+    VMI_TRY(bool there, has_blob(repo, digest, cancel));
+    if (there) return {};
+    VMI_CHECK(try_again(in_a_row, failure));
   }
 }
 

@@ -72,6 +72,15 @@ struct ResolvedImage {
 // Bytes of a blob sent so far (a body sent again counts from 0 again).
 using UploadProgress = std::function<void(uint64_t sent)>;
 
+// Where a chunked upload goes on from an earlier process's attempt, and where
+// this one is noted as it goes (Client::send_chunks).
+struct UploadJournal {
+  std::string resume_url;  // a session a push left part way; "" for none
+  // Given the session's URL after each chunk the registry took, and "" once
+  // the blob is complete or the earlier session turned out to be gone.
+  std::function<Status(const std::string& url)> note;
+};
+
 struct FetchedDocument {
   oci::Digest digest;  // of the bytes as served
   std::string bytes;
@@ -126,12 +135,14 @@ class Client {
   // (the registry checks the digest); a failed upload starts over, within the
   // retry policy. Larger blobs go in chunks (send_chunks).
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest, int fd, uint64_t size,
-                     io::CancelFlag cancel = nullptr, const UploadProgress& progress = {});
+                     io::CancelFlag cancel = nullptr, const UploadProgress& progress = {},
+                     const UploadJournal* journal = nullptr);
   // The same for a blob whose digest is learned on the way, in one read of
   // the file: sent in chunks (send_chunks) while hashing it. Returns the digest.
   Result<oci::Digest> upload_blob_hashing(const oci::Reference& repo, int fd, uint64_t size,
                                           io::CancelFlag cancel = nullptr,
-                                          const UploadProgress& progress = {});
+                                          const UploadProgress& progress = {},
+                                          const UploadJournal* journal = nullptr);
   // The same for a small blob held in memory (a config).
   Status upload_blob(const oci::Reference& repo, const oci::Digest& digest,
                      const std::string& bytes, io::CancelFlag cancel = nullptr);
@@ -161,10 +172,13 @@ class Client {
   // says the upload stands (GET of the upload's URL), re-reading only what it
   // lost; when it cannot say, the upload starts over. At most max_resumes
   // resumes; failures in a row within the retry policy. `known`: the digest,
-  // else hashed as the bytes are sent. Returns the digest.
+  // else hashed as the bytes are sent. With a journal, an earlier process's
+  // session goes on where the registry says it stands (the part it holds read
+  // again only to hash it), and this one is noted after each chunk. Returns
+  // the digest.
   Result<oci::Digest> send_chunks(const oci::Reference& repo, int fd, uint64_t size,
                                   const std::optional<oci::Digest>& known, io::CancelFlag cancel,
-                                  const UploadProgress& progress);
+                                  const UploadProgress& progress, const UploadJournal* journal);
   // POST: an upload session's URL, on the registry's own origin.
   Result<std::string> begin_upload(const oci::Reference& repo, const std::string& what,
                                    io::CancelFlag cancel);

@@ -221,7 +221,14 @@ Status Session::wait_for_retry(HttpTransfer& t, const std::string& what, RetrySt
                           std::to_string(retry.failures() + 1) + " attempts");
 }
 
-Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, RetryState& retry) {
+Status Session::probe(io::CancelFlag cancel) {
+  RetryState retry(config_.retry, document_deadline(config_), cancel);
+  return ensure_probed(retry);
+}
+
+Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, RetryState& retry,
+                                                    bool* transient) {
+  if (transient) *transient = false;
   VMI_CHECK(ensure_probed(retry));
   std::string what =
       spec.method + " " + redact_url(spec.url.empty() ? url_for(spec.path) : spec.url);
@@ -237,6 +244,7 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
       if (retry.next()) continue;
       if (retry.cancelled()) return io::cancelled_error();
       if (retry.out_of_time()) return deadline_error(what);
+      if (transient) *transient = true;
       return std::move(*sent.error)
           .context("giving up after " + std::to_string(retry.failures() + 1) + " attempts");
     }
@@ -248,7 +256,9 @@ Result<std::unique_ptr<HttpTransfer>> Session::open(const RequestSpec& spec, Ret
     }
     if (t.status() == 401 || t.status() == 403) return access_denied(t, what, spec.repository);
     if (is_retryable_status(t.status())) {
-      VMI_CHECK(wait_for_retry(t, what, retry));
+      Status waited = wait_for_retry(t, what, retry);
+      if (!waited && transient) *transient = waited.error().kind() != ErrorKind::kCancelled;
+      VMI_CHECK(std::move(waited));
       continue;
     }
     return std::move(sent.transfer);

@@ -65,8 +65,14 @@ class Session {
   // `retry`, which may carry a deadline for the whole exchange), and returns
   // the response once its status is final: 2xx, or an error status the caller
   // must judge (404, 416, ...). 401s that new credentials cannot fix,
-  // exhausted retries and transport errors are errors.
-  Result<std::unique_ptr<HttpTransfer>> open(const RequestSpec& spec, RetryState& retry);
+  // exhausted retries and transport errors are errors; `transient`, when
+  // given, says whether such an error is one another attempt may not meet
+  // (a lost connection, a 5xx or 429 answer) rather than a refusal.
+  Result<std::unique_ptr<HttpTransfer>> open(const RequestSpec& spec, RetryState& retry,
+                                             bool* transient = nullptr);
+  // Learns how to reach the registry (the /v2/ probe), once: url_for() is
+  // right from then on.
+  Status probe(io::CancelFlag cancel);
 
   // open() plus the body, at most `limit` bytes, within the document timeout.
   Result<Response> fetch(const RequestSpec& spec, size_t limit);
