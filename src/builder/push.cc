@@ -368,7 +368,8 @@ Result<PushResult> push_stored(Store& store, std::string_view src, std::string_v
   VMI_TRY(oci::Reference ref, oci::parse_reference(dest));
   if (ref.digest) return Error(ErrorKind::kUsage, "DEST takes a tag, not a digest");
   VMI_TRY(FoundImage found, find_image(store, src));
-  VMI_TRY(std::vector<PlatformImage> platforms, index_platforms(store, found));
+  VMI_TRY(std::vector<PlatformImage> platforms,
+          index_platforms(store, found, options.layout, options.events));
   if (platforms.size() > 1) return push_index(store, platforms, client, ref, options, cancel);
   return push_image(store, found.image, found.tag, client, ref, options, cancel);
 }

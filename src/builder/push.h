@@ -58,6 +58,7 @@ struct PushEvent {
     kUploaded,   // sent
     kManifest,   // index -1: the manifest is stored; digest = its digest
     kIndex,      // index -1: the image index is stored at dest's tag; digest = its digest
+    kSkipped,    // index -1: `platform` is left out of the index; `message` says why
   };
   Kind kind = Kind::kPreparing;
   int index = -1;
@@ -67,6 +68,7 @@ struct PushEvent {
   // In a push of several platforms: the platform ("linux/arm64/v8") whose
   // image the event is about; "" for the index and in single-image pushes.
   std::string platform;
+  std::string message;  // kSkipped: why
 };
 using PushEvents = std::function<void(const PushEvent&)>;
 

@@ -5,6 +5,7 @@
 #include "builder/push_index.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -82,7 +83,8 @@ std::string index_document(const std::vector<PlatformImage>& images,
 
 }  // namespace
 
-Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImage& src) {
+Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImage& src,
+                                                   PushLayout layout, const PushEvents& events) {
   const ImageMeta& meta = src.image.meta;
   if (meta.index_digest.empty()) return std::vector<PlatformImage>();
   VMI_TRY(std::optional<oci::Platform> own, stored_platform(meta));
@@ -90,6 +92,7 @@ Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImag
   std::vector<PlatformImage> chosen{{*own, src.tag, src.image, true}};
   std::set<std::string> taken{own->str()};
   VMI_TRY(std::vector<ImageInfo> candidates, images_of_index(store, meta.index_digest));
+  std::map<std::string, std::string> unpushable;  // platform: why, while none is found
   for (const ImageInfo& info : candidates) {
     VMI_TRY(std::optional<oci::Platform> platform, stored_platform(info.meta));
     if (!platform || taken.count(platform->str()) != 0) continue;
@@ -99,8 +102,22 @@ Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImag
       if (image.error().kind() == ErrorKind::kImageNotFound) continue;
       return std::move(image).error();
     }
+    // An older image of the platform may serve where the newest cannot.
+    Status pushable = check_pushable(*image, info.tag, layout);
+    if (!pushable) {
+      unpushable.emplace(platform->str(), pushable.error().message());
+      continue;
+    }
+    unpushable.erase(platform->str());
     taken.insert(platform->str());
     chosen.push_back({*platform, info.tag, std::move(*image), false});
+  }
+  for (const auto& [platform, why] : unpushable) {
+    if (!events) continue;
+    PushEvent skipped{PushEvent::Kind::kSkipped, -1, "", 0, 0};
+    skipped.platform = platform;
+    skipped.message = why;
+    events(skipped);
   }
   std::sort(chosen.begin(), chosen.end(), [](const PlatformImage& a, const PlatformImage& b) {
     return a.platform.str() < b.platform.str();

@@ -24,12 +24,16 @@ struct PlatformImage {
 // The images to push for `src`, one per platform, sorted by platform: when
 // src was chosen from an index and names its platform, src for its own and,
 // for each other platform, the most recent stored image (either scope) chosen
-// from the same index. Fewer than two: push src alone.
-Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImage& src);
+// from the same index that `layout` can push; a platform none of whose images
+// it can push is left out, with a kSkipped event. Fewer than two: push src
+// alone.
+Result<std::vector<PlatformImage>> index_platforms(Store& store, const FoundImage& src,
+                                                   PushLayout layout,
+                                                   const PushEvents& events = {});
 
 // Every image of `platforms` pushed by digest to dest's repository, then the
 // index listing them at dest's tag. Nothing is uploaded unless every image can
-// be pushed with options.layout. The result's own fields are the source
+// be pushed with options.layout (index_platforms chose such images). The result's own fields are the source
 // image's manifest.
 Result<PushResult> push_index(Store& store, const std::vector<PlatformImage>& platforms,
                               registry::Client& client, const oci::Reference& dest,

@@ -53,6 +53,9 @@ class PushProgress {
       case Kind::kIndex:
         what = "index " + e.digest + " stored";
         break;
+      case Kind::kSkipped:
+        what = e.platform + ": left out of the index: " + e.message;
+        break;
       case Kind::kBytes:
         break;
     }
