@@ -273,9 +273,18 @@ Result<std::optional<BuildResult>> Builder::Impl::cached(std::string_view given,
     }
     // Another platform of the source's index: not the image asked for. An
     // image imported or tagged here is served by its name whatever its
-    // platform, unless a platform is asked for.
+    // platform, unless a platform is asked for; then it is no reason to go
+    // to whatever registry the name would mean.
     if (!options.platform.empty() || found->meta.source == ImageSource::kRegistry) {
       VMI_TRY(bool fits, builder::stored_platform_matches(found->meta, platform));
+      if (!fits && found->meta.source != ImageSource::kRegistry) {
+        VMI_TRY(std::optional<oci::Platform> own, builder::stored_platform(found->meta));
+        return Error(ErrorKind::kImageNotFound,
+                     tag + " is an image imported or tagged here for " +
+                         (own ? own->str() : std::string("another platform")) + ", not " +
+                         platform.str() + " (pull --force to fetch " + ref.str() +
+                         " from its registry)");
+      }
       if (!fits) continue;
     }
     VMI_TRY(bool usable, serves_as_is(found->result));
@@ -530,6 +539,7 @@ Status Builder::Impl::publish(const oci::Reference& ref, const registry::Resolve
   VMI_TRY(registry::Client * c, registry_client());
   VMI_TRY(StoredImage stored, store.find(Scope::kRegistry, ref.str()));
   builder::PushOptions push;
+  push.jobs = options.jobs;
   push.layout = converted_layout(options.layout) == "squashed" ? builder::PushLayout::kSquashed
                                                                : builder::PushLayout::kLayered;
   // The squashed lower is in the record only as the one EROFS runtime lower.

@@ -156,3 +156,7 @@ if [[ $(uname -m) == x86_64 ]]; then
   [[ $(json_get "$WORK/host.json" 'd["digest"]') == "$amd64_source" ]] ||
     fail "a pull for the host must not be served the arm64 image: $(cat "$WORK/host.json")"
 fi
+log "a platform asked of an image tagged here for another: an error, not a pull of whatever the name means"
+expect_fail "$VMIMAGE" --cache-dir "$M" pull --platform linux/amd64 --layout layered app:arm64
+grep -q "app:arm64 is an image imported or tagged here for $ARM64, not linux/amd64 (pull --force" "$WORK/err" ||
+  fail "a tagged image of another platform: $(cat "$WORK/err")"
