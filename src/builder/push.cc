@@ -275,14 +275,27 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
       options.events(e);
     };
   }
-  VMI_CHECK(parallel_for(lowers.size(), options.jobs, [&](size_t i) -> Status {
-    auto pushed =
-        push_lower(store, client, dest, lowers[i], static_cast<int>(i), one_at_a_time, cancel);
-    if (!pushed) return std::move(pushed).error().context("pushing " + lowers[i].path);
+  // A layer that fails stops the others: its error is the push's, not
+  // theirs (cancelled).
+  io::StopFlag stop(cancel);
+  std::optional<Error> failure;
+  Status all = parallel_for(lowers.size(), options.jobs, [&](size_t i) -> Status {
+    auto pushed = push_lower(store, client, dest, lowers[i], static_cast<int>(i), one_at_a_time,
+                             stop.flag());
+    if (!pushed) {
+      Error e = std::move(pushed).error().context("pushing " + lowers[i].path);
+      std::lock_guard<std::mutex> lock(events_mu);
+      if (!failure && !stop.flag()->load()) failure = e;
+      stop.stop();
+      return e;
+    }
     result.layers[i] = pushed->first;
     diff_ids[i] = pushed->second;
     return {};
-  }));
+  });
+  if (failure) return *failure;
+  VMI_CHECK(std::move(all));
+  VMI_CHECK(io::check_cancel(cancel));
   VMI_TRY(std::string config, converted_config(image.meta.config, diff_ids, squashed));
   VMI_TRY(result.config, push_document(client, dest, config, cancel));
 

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <memory>
 
 #include "io/reader.h"
@@ -18,6 +21,28 @@ inline Status check_cancel(CancelFlag flag) {
   if (is_cancelled(flag)) return cancelled_error();
   return {};
 }
+
+// A flag for sibling tasks: set by stop() (one of them failed: the others
+// need not go on), or when `outer` is set (watched every 20 ms by a thread of
+// its own while this lives).
+class StopFlag {
+ public:
+  explicit StopFlag(CancelFlag outer);
+  ~StopFlag();
+  StopFlag(const StopFlag&) = delete;
+  StopFlag& operator=(const StopFlag&) = delete;
+
+  CancelFlag flag() const { return &stop_; }
+  void stop() { stop_.store(true, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  CancelFlag outer_;
+  std::mutex mu_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  std::thread watcher_;
+};
 
 // Passes reads through until the flag is set, then fails them.
 class CancellableReader : public Reader {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "compress_util.h"
+#include "io/cancel.h"
 #include "io/decompress.h"
 #include "io/read_ahead.h"
 #include "io/reader.h"
@@ -316,6 +317,24 @@ TEST(HashingReader, ReadAheadModeHashesAndVerifiesAGzipStream) {
   auto r = read_all(bad, 1 << 30);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kExtract);
+}
+
+TEST(StopFlag, StopsOnItsOwnOrWhenTheOuterFlagIsSet) {
+  StopFlag alone(nullptr);
+  EXPECT_FALSE(is_cancelled(alone.flag()));
+  alone.stop();
+  EXPECT_TRUE(is_cancelled(alone.flag()));
+
+  std::atomic<bool> outer{false};
+  StopFlag linked(&outer);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(is_cancelled(linked.flag()));
+  outer = true;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!is_cancelled(linked.flag()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(is_cancelled(linked.flag()));
 }
 
 }  // namespace
