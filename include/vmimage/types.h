@@ -82,6 +82,10 @@ struct ImageMeta {
   // recorded before vmimage kept them (store schema 4).
   std::string config;
   std::string index_digest;
+  // "os/arch[/variant]" of the index entry the manifest was chosen by: what
+  // the image serves (the config may say less, e.g. no arm variant). "" when
+  // not chosen from an index, or recorded before store schema 8.
+  std::string platform;
 };
 
 struct ImageInfo {

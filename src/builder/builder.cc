@@ -426,7 +426,10 @@ ImageMeta registry_meta(const registry::ResolvedImage& image) {
   meta.source = ImageSource::kRegistry;
   meta.oci = oci_config_of(image.config);
   meta.config = image.config_bytes;
-  if (image.index_digest) meta.index_digest = image.index_digest->str();
+  if (image.index_digest) {
+    meta.index_digest = image.index_digest->str();
+    meta.platform = image.platform.str();
+  }
   return meta;
 }
 

@@ -1,5 +1,6 @@
 #include "builder/converted.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -14,6 +15,8 @@ namespace {
 
 // Read-add-write rounds of the referrers tag index before giving up.
 constexpr int kIndexAttempts = 8;
+// How long an entry must stay in the referrers tag index to count as there.
+constexpr std::chrono::milliseconds kSettle{300};
 
 std::optional<oci::Digest> fitting(const oci::Index& index, std::string_view layout,
                                    bool verity) {
@@ -88,10 +91,8 @@ Status register_converted(registry::Client& client, const oci::Reference& repo,
 
   oci::Reference ref = tagged(repo, referrers_tag(source));
   std::minstd_rand jitter(std::random_device{}());
-  for (int attempt = 0; attempt < kIndexAttempts; ++attempt) {
-    if (attempt > 1) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 * attempt + jitter() % 50));
-    }
+  bool seen = false;  // present when last read
+  for (int writes = 0; writes < kIndexAttempts;) {
     VMI_TRY(std::optional<registry::FetchedDocument> doc, client.fetch_document(ref, cancel));
     oci::Index index;
     if (doc) {
@@ -99,16 +100,27 @@ Status register_converted(registry::Client& client, const oci::Reference& repo,
       if (!parsed) return std::move(parsed).error().context("the referrers index " + ref.str());
       index = std::move(*parsed);
     }
-    for (const oci::Descriptor& d : index.manifests) {
-      if (d.digest == entry.digest) return {};
+    bool present = std::any_of(index.manifests.begin(), index.manifests.end(),
+                               [&](const oci::Descriptor& d) { return d.digest == entry.digest; });
+    // Seen twice, kSettle apart: a writer that read the index before this
+    // entry was in it has written by now (the tag has no compare-and-swap).
+    if (present && seen) return {};
+    seen = present;
+    if (present) {
+      std::this_thread::sleep_for(kSettle);
+      continue;
+    }
+    if (writes > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 * writes + jitter() % 50));
     }
     index.manifests.push_back(entry);
     nlohmann::ordered_json out = {{"schemaVersion", 2}, {"mediaType", oci::kOciIndex}};
     out["manifests"] = nlohmann::ordered_json::array();
     for (const oci::Descriptor& d : index.manifests) out["manifests"].push_back(descriptor_json(d));
     VMI_CHECK(client.put_manifest(ref, std::string(oci::kOciIndex), out.dump(), cancel));
-    // The next round reads it back: a publisher that wrote at the same time
-    // may have replaced it with an index that lacks this entry.
+    ++writes;
+    // Read back next: a publisher that wrote at the same time may have
+    // replaced it with an index that lacks this entry.
   }
   return Error(ErrorKind::kPushImage, "the referrers index " + ref.str() + " kept losing " +
                                           pushed.digest + " to other writers (" +

@@ -186,9 +186,11 @@ Result<std::pair<PushedBlob, std::string>> push_lower(Store& store, registry::Cl
     // in the one read of the blob; the registry cannot be asked first.
     std::string name = "store:" + lower.digest + "/" + std::string(fs_type_name(lower.fs_type));
     VMI_TRY(registry::UploadJournal journal, upload_journal(store, dest, name));
+    journal.hashed = [&](const oci::Digest& digest) {
+      return store.set_content_digest(lower.digest, lower.fs_type, digest.str());
+    };
     VMI_TRY(oci::Digest uploaded, client.upload_blob_hashing(dest, fd.get(), size, cancel,
                                                              progress.bytes({}, size), &journal));
-    VMI_CHECK(store.set_content_digest(lower.digest, lower.fs_type, uploaded.str()));
     VMI_CHECK(store.record_blob_location(uploaded.str(), dest.name()));
     progress(PushEvent::Kind::kUploaded, uploaded.str(), size, size);
     return std::pair{PushedBlob{uploaded.str(), size, true}, uploaded.str()};

@@ -6,6 +6,12 @@
 namespace vmimage::builder {
 
 Result<std::optional<oci::Platform>> stored_platform(const ImageMeta& meta) {
+  // The index entry it was chosen by says it best.
+  if (!meta.platform.empty()) {
+    auto chosen = oci::parse_platform(meta.platform);
+    if (!chosen) return std::move(chosen).error().context("the stored platform of " + meta.tag);
+    return std::optional<oci::Platform>(oci::normalize_platform(*chosen));
+  }
   if (meta.config.empty()) return std::optional<oci::Platform>();
   auto config = oci::parse_image_config(meta.config);
   if (!config) return std::move(config).error().context("the stored config of " + meta.tag);

@@ -11,7 +11,8 @@
 
 namespace vmimage::builder {
 
-// nullopt when the image does not say: stored without its config (store
+// The platform of the index entry it was chosen by (ImageMeta::platform), else
+// its config's; nullopt when neither says: stored without its config (store
 // schema 4), or a config without os and architecture.
 Result<std::optional<oci::Platform>> stored_platform(const ImageMeta& meta);
 

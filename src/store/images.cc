@@ -63,8 +63,8 @@ const std::string& role_name(bool runtime) {
 
 // The images row columns every reader selects, in this order.
 constexpr const char* kImageColumns =
-    "id, scope, tag, digest, size, created_at, source, oci_json, config, index_digest";
-constexpr int kImageColumnCount = 10;  // a query's own columns follow these
+    "id, scope, tag, digest, size, created_at, source, oci_json, config, index_digest, platform";
+constexpr int kImageColumnCount = 11;  // a query's own columns follow these
 
 Result<ImageMeta> read_meta(const Statement& row) {
   ImageMeta meta;
@@ -78,6 +78,7 @@ Result<ImageMeta> read_meta(const Statement& row) {
   VMI_TRY(meta.oci, oci_from_json(row.text(7), meta.tag));
   meta.config = row.text(8);
   meta.index_digest = row.text(9);
+  meta.platform = row.text(10);
   return meta;
 }
 
@@ -142,13 +143,13 @@ Result<int64_t> insert_image(Db& db, Scope scope, std::string_view tag, const Im
                              uint64_t size) {
   VMI_TRY(auto stmt, Statement::prepare(db,
                                         "INSERT INTO images (scope, tag, digest, size, created_at, "
-                                        "source, oci_json, config, index_digest) "
-                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                        "source, oci_json, config, index_digest, platform) "
+                                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                         ErrorKind::kStoreSave));
   int64_t created = meta.created_at == TimePoint{} ? now_ns() : to_ns(meta.created_at);
   stmt.bind(scope_name(scope)).bind(tag).bind(meta.digest).bind(static_cast<int64_t>(size));
   stmt.bind(created).bind(image_source_name(meta.source)).bind(oci_to_json(meta.oci));
-  stmt.bind(meta.config).bind(meta.index_digest);
+  stmt.bind(meta.config).bind(meta.index_digest).bind(meta.platform);
   VMI_CHECK(stmt.run());
   return db.last_insert_rowid();
 }
@@ -318,9 +319,9 @@ Result<std::vector<BlobId>> tag_image(Core& core, std::string_view src, std::str
   VMI_TRY(auto replaced, delete_image_row(db, Scope::kLocal, dst, ErrorKind::kStoreSave));
   VMI_TRY(auto copy, Statement::prepare(db,
                                         "INSERT INTO images (scope, tag, digest, size, created_at, "
-                                        "source, oci_json, config, index_digest) SELECT 'local', "
-                                        "?, digest, size, ?, 'tag', oci_json, config, index_digest "
-                                        "FROM images WHERE id = ?",
+                                        "source, oci_json, config, index_digest, platform) SELECT "
+                                        "'local', ?, digest, size, ?, 'tag', oci_json, config, "
+                                        "index_digest, platform FROM images WHERE id = ?",
                                         ErrorKind::kStoreSave));
   copy.bind(dst).bind(now_ns()).bind(*src_id);
   VMI_CHECK(copy.run());

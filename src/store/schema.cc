@@ -121,7 +121,10 @@ CREATE TABLE settings (
 // where the next push of the same bytes to the same repository goes on: the
 // upload session's URL as the registry last gave it. `blob` names the bytes:
 // their digest when known, else the store blob they are ("store:KEY/FS").
+// And the platform of the index entry an image was chosen by ('' when it was
+// not chosen from an index, or stored before).
 constexpr const char* kMigration8 = R"sql(
+ALTER TABLE images ADD COLUMN platform TEXT NOT NULL DEFAULT '';
 CREATE TABLE upload_sessions (
   repository TEXT NOT NULL,
   blob       TEXT NOT NULL,

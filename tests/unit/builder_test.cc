@@ -101,5 +101,19 @@ TEST(StoredPlatform, AnImageThatDoesNotSayServesAny) {
   EXPECT_FALSE(builder::stored_platform(meta_with_config("{not json")).ok());
 }
 
+TEST(StoredPlatform, TheIndexEntryItWasChosenBySaysMoreThanItsConfig) {
+  // An arm/v6 entry whose config names no variant: it serves v6, not v7.
+  ImageMeta meta = meta_with_config(config_of(R"("os": "linux", "architecture": "arm")"));
+  meta.platform = "linux/arm/v6";
+  auto platform = builder::stored_platform(meta);
+  ASSERT_TRUE(platform.ok() && platform->has_value());
+  EXPECT_EQ((*platform)->str(), "linux/arm/v6");
+  auto want = [](const char* text) { return *oci::parse_platform(text); };
+  EXPECT_TRUE(*builder::stored_platform_matches(meta, want("linux/arm/v6")));
+  EXPECT_FALSE(*builder::stored_platform_matches(meta, want("linux/arm/v7")));
+  meta.platform = "not a platform";
+  EXPECT_FALSE(builder::stored_platform(meta).ok());
+}
+
 }  // namespace
 }  // namespace vmimage

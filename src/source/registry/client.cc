@@ -631,6 +631,7 @@ Result<SessionEnd> run_session(ChunkedUpload& u, std::string url, uint64_t acked
     digest = *u.known;
   } else {
     VMI_TRY(digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
+    if (u.journal && u.journal->hashed) VMI_CHECK(u.journal->hashed(digest));
   }
   RequestSpec put = push_request("PUT", u.repo, "", u.cancel);
   put.url = with_digest(url, digest);

@@ -79,6 +79,10 @@ struct UploadJournal {
   // Given the session's URL after each chunk the registry took, and "" once
   // the blob is complete or the earlier session turned out to be gone.
   std::function<Status(const std::string& url)> note;
+  // Given a digest learned on the way once every byte is hashed, before the
+  // blob is committed: a push stopped then still knows it next time (and
+  // asks the registry before sending the blob again).
+  std::function<Status(const oci::Digest& digest)> hashed;
 };
 
 struct FetchedDocument {
