@@ -127,11 +127,15 @@ Result<bool> has_blob(Core& core, std::string_view digest, FsType fs_type) {
 Result<std::shared_ptr<LeaseState>> create_lease(const std::shared_ptr<Core>& core) {
   auto lease = std::make_shared<LeaseState>();
   lease->core = core;
-  lease->id = random_hex(16);
   // The lock file exists and is held before the row does: gc takes a lease
-  // whose file it can lock (or that has no file) for the lease of a dead process.
-  VMI_TRY(lease->lock, FileLock::acquire(core->layout().lease_lock_path(lease->id), false));
-  if (!lease->lock.held()) return Error(ErrorKind::kStoreSave, "lease id collision");
+  // whose file it can lock (or that has no file) for the lease of a dead
+  // process. A gc probing a new lock file between its creation and its
+  // locking holds it for a moment: then another id.
+  for (int attempt = 0; !lease->lock.held(); ++attempt) {
+    if (attempt == 8) return Error(ErrorKind::kStoreSave, "no lease lock could be taken");
+    lease->id = random_hex(16);
+    VMI_TRY(lease->lock, FileLock::acquire(core->layout().lease_lock_path(lease->id), false));
+  }
   auto guard = core->lock_db();
   VMI_TRY(auto stmt, Statement::prepare(core->db(),
                                         "INSERT INTO leases (id, pid, created_at) VALUES (?, ?, ?)",
