@@ -15,8 +15,11 @@ namespace {
 
 // Read-add-write rounds of the referrers tag index before giving up.
 constexpr int kIndexAttempts = 8;
-// How long an entry must stay in the referrers tag index to count as there.
-constexpr std::chrono::milliseconds kSettle{300};
+// How long an entry must stay in the referrers tag index to count as there:
+// longer than another writer's read, its wait before writing (at most 190 ms)
+// and its write with the first two retries of a DIGEST_INVALID answer
+// (backoffs of 125–250 and 250–500 ms with the default policy).
+constexpr std::chrono::milliseconds kSettle{1500};
 
 std::optional<oci::Digest> fitting(const oci::Index& index, std::string_view layout,
                                    bool verity) {
