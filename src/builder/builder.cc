@@ -5,6 +5,7 @@
 // the registry cache, then pulls.
 #include "vmimage/builder.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "builder/converted.h"
@@ -542,7 +543,7 @@ Status Builder::Impl::publish(const oci::Reference& ref, const registry::Resolve
   VMI_TRY(registry::Client * c, registry_client());
   VMI_TRY(StoredImage stored, store.find(Scope::kRegistry, ref.str()));
   builder::PushOptions push;
-  push.jobs = options.jobs;
+  push.jobs = std::clamp(options.jobs, 1, builder::kMaxPushJobs);
   push.layout = converted_layout(options.layout) == "squashed" ? builder::PushLayout::kSquashed
                                                                : builder::PushLayout::kLayered;
   // The squashed lower is in the record only as the one EROFS runtime lower.

@@ -94,6 +94,8 @@ Result<PushedBlob> upload_file(Store& store, registry::Client& client, const oci
       blob.uploaded = true;
     }
   }
+  // A session an earlier push left for these bytes is of no more use.
+  if (!blob.uploaded) VMI_CHECK(store.keep_upload(dest.name(), digest_text, ""));
   VMI_CHECK(store.record_blob_location(digest_text, dest.name()));
   progress(blob.uploaded  ? PushEvent::Kind::kUploaded
            : blob.mounted ? PushEvent::Kind::kMounted
@@ -295,9 +297,9 @@ Result<PushResult> push_image(Store& store, const StoredImage& image, std::strin
     diff_ids[i] = pushed->second;
     return {};
   });
+  VMI_CHECK(io::check_cancel(cancel));
   if (failure) return *failure;
   VMI_CHECK(std::move(all));
-  VMI_CHECK(io::check_cancel(cancel));
   VMI_TRY(std::string config, converted_config(image.meta.config, diff_ids, squashed));
   VMI_TRY(result.config, push_document(client, dest, config, cancel));
 

@@ -106,13 +106,22 @@ Y=$WORK/host-y
 "$VMIMAGE" -q --cache-dir "$Y" pull --layout layered "$R/src/main:v1" >/dev/null
 expect_fail "$VMIMAGE" --cache-dir "$Y" --limit max-retries=0 push "$R/src/main:v1" "127.0.0.1:$SERVER_PORT/resume/main:v1"
 grep -q '503' "$WORK/err" || fail "the interrupted push: $(cat "$WORK/err")"
-# Layers go up in parallel: which made it depends on timing; the registry says
-# (once the proxy has passed on what it took).
-sleep 0.5
-made_it=0
-for digest in $(json_get "$WORK/pm.json" '[l["digest"] for l in d["layers"]]'); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/resume/main/blobs/$digest")
-  [[ $code == 200 ]] && made_it=$((made_it + 1))
+# Layers go up in parallel: which made it depends on timing; the registry says,
+# once the proxy has passed on what it took (two counts 0.5 s apart agree).
+blobs_there() {
+  local digest code n=0
+  for digest in $(json_get "$WORK/pm.json" '[l["digest"] for l in d["layers"]]'); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/resume/main/blobs/$digest")
+    [[ $code == 200 ]] && n=$((n + 1))
+  done
+  echo "$n"
+}
+made_it=$(blobs_there)
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  sleep 0.5
+  again=$(blobs_there)
+  [[ $again == "$made_it" ]] && break
+  made_it=$again
 done
 ((made_it >= 1)) || fail "no layer made it before the interruption: the check below would prove nothing"
 "$VMIMAGE" --cache-dir "$Y" --json push "$R/src/main:v1" "$R/resume/main:v1" >"$WORK/pr.json" || fail "resumed push"

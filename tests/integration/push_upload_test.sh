@@ -118,6 +118,7 @@ log "a push that gave up mid-blob goes on from where the registry stands when ru
 # what the registry already holds before it sends the rest.
 H=$WORK/host-h
 "$VMIMAGE" -q --cache-dir "$H" pull --layout layered "$R/src/main:v1" >/dev/null
+(($(stat -c %s "${blobs[0]}") > 3 * chunk)) || fail "the first layer must span three chunks (the third is dropped)"
 start_python_server halt referrers_proxy.py --upstream "$R" --log "$WORK/halt.log" --drop-patch 3 --lifetime 300
 P=127.0.0.1:$SERVER_PORT
 VMIMAGE_REGISTRY_RETRIES=0 expect_fail "$VMIMAGE" --cache-dir "$H" push --jobs 1 "$R/src/main:v1" "$P/halt/main:v1"
@@ -141,6 +142,10 @@ for l in open(sys.argv[1]):
 [[ ${first%-*} == "$cut_start" ]] ||
   fail "the run again did not go on in the kept session at $cut_start (its first PATCH there: ${first:-none})"
 grep -q "\"method\": \"PUT\", \"path\": \"$cut_path?" "$WORK/halt.log" || fail "the kept session was not completed"
+# The rest went up in one session each: the resumed one was not started over
+# (as it would be if the digest learned across the two runs were wrong).
+posts=$(grep -c '"method": "POST", "path": "/v2/halt/main/blobs/uploads/' "$WORK/halt.log")
+((posts == ${#blobs[@]})) || fail "$posts sessions begun by the run again; expected ${#blobs[@]} (the other layers and the config)"
 [[ $(kept) == 0 ]] || fail "a finished upload is still kept"
 [[ $(json_get "$WORK/halt.json" 'd["digest"]') == $(json_get "$WORK/lost.json" 'd["digest"]') ]] ||
   fail "the resumed push gave another manifest"
@@ -149,12 +154,23 @@ same_blobs "$WORK/halt.json" "$R" halt/main
 log "a registry that never takes the blob: the push ends, after a bounded number of sessions"
 start_python_server never referrers_proxy.py --upstream "$R" --log "$WORK/never.log" --fail-uploads-after 0 --lifetime 300
 P=127.0.0.1:$SERVER_PORT
-# A fresh store: each chunk the registry takes would refill the failures
-# allowed in a row; the sessions started over are what ends it.
+# A fresh store, digests learned on the way: each chunk the registry takes
+# refills the failures allowed in a row; the session holds every byte, so the
+# blob is committed again on it (not sent again) until they run out.
 N=$WORK/host-n
 "$VMIMAGE" -q --cache-dir "$N" pull --layout layered "$R/src/main:v1" >/dev/null
 VMIMAGE_REGISTRY_RETRIES=2 expect_fail timeout 120 "$VMIMAGE" --cache-dir "$N" push "$R/src/main:v1" "$P/never/main:v1"
-grep -q 'giving up after 3 upload sessions' "$WORK/err" || fail "no bounded give-up: $(cat "$WORK/err")"
+grep -q 'giving up after 3 attempts' "$WORK/err" || fail "no bounded give-up: $(cat "$WORK/err")"
+resends=$(python3 -c '
+import json, sys
+from collections import Counter
+starts = Counter()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["method"] == "PATCH":
+        starts[(e["path"].split("?")[0], e["content_range"])] += 1
+print(max(starts.values()))' "$WORK/never.log")
+((resends == 1)) || fail "a chunk was sent $resends times: the blob was sent again to commit it"
 # Digests known, blobs of one chunk: one PUT each, the failures in a row end it.
 VMIMAGE_REGISTRY_UPLOAD_CHUNK=$((64 << 20)) VMIMAGE_REGISTRY_RETRIES=2 expect_fail timeout 120 \
   "$VMIMAGE" --cache-dir "$H" push "$R/src/main:v1" "$P/never/main:v1"

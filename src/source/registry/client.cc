@@ -353,7 +353,9 @@ Error push_error(const std::string& what, const Response& r) {
                what + ": " + status_text(r.status) + (summary.empty() ? "" : " (" + summary + ")"));
 }
 
+// A failure of a push request as a push error; a cancellation stays one.
 Error as_push_error(const Error& e) {
+  if (e.kind() == ErrorKind::kCancelled) return e;
   return Error(ErrorKind::kPushImage, e.message(), e.sys_errno());
 }
 
@@ -531,9 +533,10 @@ Result<std::optional<UploadStatus>> upload_status(Session& s, const oci::Referen
 }
 
 // Hashes bytes [from, to) of `fd` (what a resumed upload does not send again).
-Status hash_range(io::Sha256& hash, int fd, uint64_t from, uint64_t to) {
+Status hash_range(io::Sha256& hash, int fd, uint64_t from, uint64_t to, io::CancelFlag cancel) {
   std::vector<std::byte> buf(std::min<uint64_t>(to - from, 1 << 20));
   while (from < to) {
+    VMI_CHECK(io::check_cancel(cancel));
     size_t want = static_cast<size_t>(std::min<uint64_t>(to - from, buf.size()));
     ssize_t got = ::pread(fd, buf.data(), want, static_cast<off_t>(from));
     if (got < 0 && errno == EINTR) continue;
@@ -622,9 +625,10 @@ Result<SessionEnd> run_session(ChunkedUpload& u, std::string url, uint64_t acked
     if (!where || where->held < acked || where->held > acked + length) {
       return SessionEnd{std::nullopt, failure};
     }
-    if (!u.known) VMI_CHECK(hash_range(hash, u.fd, acked, where->held));
+    if (!u.known) VMI_CHECK(hash_range(hash, u.fd, acked, where->held, u.cancel));
     acked = where->held;
     url = where->url;
+    VMI_CHECK(note(u.journal, url));
   }
   oci::Digest digest;
   if (u.known) {
@@ -633,40 +637,55 @@ Result<SessionEnd> run_session(ChunkedUpload& u, std::string url, uint64_t acked
     VMI_TRY(digest, oci::Digest::parse(hash.finish_digest(), ErrorKind::kPushImage));
     if (u.journal && u.journal->hashed) VMI_CHECK(u.journal->hashed(digest));
   }
-  RequestSpec put = push_request("PUT", u.repo, "", u.cancel);
-  put.url = with_digest(url, digest);
-  bool transient = false;
-  auto done = send_step(u.s, put, u.what, transient);
-  if (done && done->response.status == 201) {
-    VMI_CHECK(note(u.journal, ""));
-    return SessionEnd{digest, std::nullopt};
+  while (true) {
+    RequestSpec put = push_request("PUT", u.repo, "", u.cancel);
+    put.url = with_digest(url, digest);
+    bool transient = false;
+    auto done = send_step(u.s, put, u.what, transient);
+    if (done && done->response.status == 201) {
+      VMI_CHECK(note(u.journal, ""));
+      return SessionEnd{digest, std::nullopt};
+    }
+    Error failure = done ? push_error(u.what, done->response) : done.error();
+    // The session is gone, or holds other bytes than these (a resumed session
+    // whose data the registry had lost): a new one.
+    int status = done ? done->response.status : 0;
+    if (status == 404 || status == 400) return SessionEnd{std::nullopt, failure};
+    if (done || !transient) return failure;
+    // The answer was lost: the blob may be in all the same.
+    VMI_TRY(bool there, u.arrived(digest));
+    if (there) {
+      VMI_CHECK(note(u.journal, ""));
+      return SessionEnd{digest, std::nullopt};
+    }
+    VMI_CHECK(try_again(u.in_a_row, failure));
+    // Still holding every byte: commit it again, without sending them again.
+    if (--u.resumes_left < 0) return SessionEnd{std::nullopt, failure};
+    VMI_TRY(std::optional<UploadStatus> where, upload_status(u.s, u.repo, url, u.what, u.cancel));
+    if (!where || where->held != u.size) return SessionEnd{std::nullopt, failure};
+    url = where->url;
   }
-  Error failure = done ? push_error(u.what, done->response) : done.error();
-  // The session is gone, or holds other bytes than these (a resumed session
-  // whose data the registry had lost): a new one.
-  int status = done ? done->response.status : 0;
-  if (status == 404 || status == 400) return SessionEnd{std::nullopt, failure};
-  if (done || !transient) return failure;
-  // The answer was lost: the blob may be in all the same.
-  VMI_TRY(bool there, u.arrived(digest));
-  if (there) {
-    VMI_CHECK(note(u.journal, ""));
-    return SessionEnd{digest, std::nullopt};
-  }
-  VMI_CHECK(try_again(u.in_a_row, failure));
-  return SessionEnd{std::nullopt, failure};
 }
 
 // The session an earlier process left, where the registry says it stands;
 // nullopt when it cannot go on (gone, on another origin, or holding more
 // than the blob).
 Result<std::optional<UploadStatus>> earlier_session(ChunkedUpload& u, const std::string& kept) {
-  VMI_CHECK(u.s.probe(u.cancel));  // url_for() must know the registry's scheme
+  // url_for() must know the registry's scheme before the origins are compared.
+  Status probed = u.s.probe(u.cancel);
+  if (!probed) {
+    VMI_CHECK(io::check_cancel(u.cancel));
+    return std::optional<UploadStatus>();
+  }
   auto url = upload_url(u.s, kept, u.what);
   if (!url) return std::optional<UploadStatus>();
-  VMI_TRY(std::optional<UploadStatus> status, upload_status(u.s, u.repo, *url, u.what, u.cancel));
-  if (status && status->held > u.size) status.reset();
-  return status;
+  auto status = upload_status(u.s, u.repo, *url, u.what, u.cancel);
+  if (!status) {
+    VMI_CHECK(io::check_cancel(u.cancel));
+    return std::optional<UploadStatus>();
+  }
+  if (*status && (*status)->held > u.size) status->reset();
+  return std::move(status).value();
 }
 
 }  // namespace
@@ -719,7 +738,7 @@ Result<oci::Digest> Client::send_chunks(const oci::Reference& repo, int fd, uint
     if (earlier) {
       url = earlier->url;
       acked = earlier->held;
-      if (!known) VMI_CHECK(hash_range(hash, fd, 0, acked));
+      if (!known) VMI_CHECK(hash_range(hash, fd, 0, acked, cancel));
       if (progress) progress(acked);
       earlier.reset();
     } else {
