@@ -178,8 +178,28 @@ grep -q 'giving up after 3 attempts' "$WORK/err" || fail "no bounded give-up of 
 posts=$(grep -c '"method": "POST"' "$WORK/never.log")
 ((posts <= 6 * ${#blobs[@]})) || fail "$posts upload sessions for ${#blobs[@]} layers, two pushes with 2 retries"
 
-log "layers go up in parallel: two uploads in flight at once"
 unset VMIMAGE_REGISTRY_UPLOAD_CHUNK
+log "a layer refused stops the layers still going up: the slow one never completes, the refusal is the error"
+# Host A knows every digest: each layer is one PUT. The 1 MiB layer's body is
+# read slowly (4 s); the small ones are refused at once.
+start_python_server stop referrers_proxy.py --upstream "$R" --log "$WORK/stop.log" \
+  --slow-bodies-over 100000 --refuse-bodies-under 100000 --lifetime 300
+P=127.0.0.1:$SERVER_PORT
+big=$(json_get "$WORK/lost.json" '[l["digest"] for l in d["layers"] if l["size"] > 100000][0]')
+expect_fail vmi push --jobs 4 "$R/src/main:v1" "$P/stop/main:v1"
+grep -q '400 Bad Request (BLOB_UPLOAD_INVALID: refused by the test)' "$WORK/err" ||
+  fail "the push's error is not the refusal: $(cat "$WORK/err")"
+# The proxy reads the slow body to its end (4 s) and passes it on only if the
+# client is still there to hear the answer.
+for _ in $(seq 1 20); do
+  grep -q '"gone": true' "$WORK/stop.log" && break
+  sleep 0.5
+done
+grep -q '"gone": true' "$WORK/stop.log" || fail "the slow layer's upload went on although a sibling had failed"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/stop/main/blobs/$big")
+[[ $code == 404 ]] || fail "the slow layer went up although its push had stopped (HEAD: $code)"
+
+log "layers go up in parallel: two uploads in flight at once"
 start_python_server par referrers_proxy.py --upstream "$R" --log "$WORK/par.log" --upload-barrier 2 \
   --barrier-seconds 20 --lifetime 300
 P=127.0.0.1:$SERVER_PORT

@@ -5,6 +5,7 @@ docker-registry, Distribution 2.8) that API, for tests. Stdlib only.
   referrers_proxy.py --upstream 127.0.0.1:PORT --port-file F [--log L] [--lifetime S]
       [--fail-uploads-after N] [--upload-barrier N [--barrier-seconds S]]
       [--drop-patch K] [--cut-patch K:BYTES]
+      [--slow-bodies-over N] [--refuse-bodies-under N]
 
 Every request is forwarded to the upstream registry as it is (method, headers
 with the client's Host, body), so blobs and manifests still come from the real
@@ -23,11 +24,16 @@ or one after the other). --drop-patch K: the K-th PATCH is read but never
 forwarded, and its connection closed unanswered (a chunk lost on the way).
 --cut-patch K:BYTES: the K-th PATCH is forwarded with its Content-Length but
 only BYTES of its body, then both connections are closed (a chunk cut short).
+--slow-bodies-over N: request bodies longer than N bytes are read at 256 KiB/s,
+and not forwarded when the client has hung up meanwhile (logged "gone").
+--refuse-bodies-under N: a blob upload (PATCH or PUT) whose body has 1 to N-1
+bytes is answered 400 without being forwarded.
 """
 import argparse
 import http.client
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -57,6 +63,16 @@ class Handler(BaseHTTPRequestHandler):
                 out += self.rfile.read(size)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        slow = self.server.state.slow_over
+        if slow is not None and length > slow:
+            out = b""
+            while len(out) < length:
+                piece = self.rfile.read(min(65536, length - len(out)))
+                if not piece:
+                    break
+                out += piece
+                time.sleep(0.25)
+            return out
         return self.rfile.read(length) if length else b""
 
     def log_request_line(self, **extra):
@@ -79,6 +95,14 @@ class Handler(BaseHTTPRequestHandler):
             self.log_request_line(barrier="met")
         except threading.BrokenBarrierError:
             self.log_request_line(barrier="timeout")
+
+    def client_gone(self):
+        # The whole body was read: anything readable now is the client's end.
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        try:
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def patch_fault(self):
         state = self.server.state
@@ -112,8 +136,22 @@ class Handler(BaseHTTPRequestHandler):
             return self.referrers(m.group(1), m.group(2), urllib.parse.parse_qs(url.query))
         body = self.read_body()
         state = self.server.state
+        if state.slow_over is not None and len(body) > state.slow_over and self.client_gone():
+            self.log_request_line(gone=True)
+            self.close_connection = True
+            return
         carries_bytes = "/blobs/uploads/" in url.path and (
             self.command == "PATCH" or (self.command == "PUT" and body))
+        refuse = state.refuse_under
+        if carries_bytes and refuse is not None and 0 < len(body) < refuse:
+            self.log_request_line(refused=True)
+            self.send_response(400)
+            data = b'{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"refused by the test"}]}'
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if carries_bytes:
             self.wait_for_parallel_uploads()
         fault = self.patch_fault() if self.command == "PATCH" else None
@@ -213,6 +251,8 @@ class State:
         self.patches = 0
         self.drop_patch = args.drop_patch
         self.cut_patch = tuple(int(x) for x in args.cut_patch.split(":")) if args.cut_patch else None
+        self.slow_over = args.slow_bodies_over
+        self.refuse_under = args.refuse_bodies_under
         self.lock = threading.Lock()
         self.referrers = {}
 
@@ -228,6 +268,8 @@ def main():
     p.add_argument("--barrier-seconds", type=float, default=5)
     p.add_argument("--drop-patch", type=int, default=0)
     p.add_argument("--cut-patch", default="")
+    p.add_argument("--slow-bodies-over", type=int, default=None)
+    p.add_argument("--refuse-bodies-under", type=int, default=None)
     a = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
