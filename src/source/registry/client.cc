@@ -212,11 +212,7 @@ Status Client::Impl::load_config(const oci::Reference& ref, const oci::Platform&
   if (!config) return std::move(config).error().context("image config " + desc.digest.str());
   out.config = std::move(config).value();
   if (!out.index_digest) {
-    oci::Platform have;
-    have.os = out.config.os;
-    have.architecture = out.config.architecture;
-    have.variant = out.config.variant;
-    have = oci::normalize_platform(have);
+    oci::Platform have = oci::platform_of(out.config);
     if (have.os.empty() || have.architecture.empty()) {
       out.platform = want;  // an image that does not say: take it as asked
     } else if (!oci::platform_matches(want, have)) {
